@@ -1,0 +1,57 @@
+"""Glue between Invoke tasks and the plain functions: consoles, inventory option, error handling."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from invoke.exceptions import Exit
+from rich.console import Console
+
+from colab import inventory
+from colab.errors import ColabError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Shared help texts so every task documents the common options the same way.
+HELP = {
+    "inventory": "inventory file (default: $COLAB_INVENTORY, else the repo's cluster.toml)",
+    "dry_run": "print every command in order and change nothing",
+    "json": "print the result as JSON",
+}
+
+
+def out() -> Console:
+    return Console(soft_wrap=False)
+
+
+def err() -> Console:
+    return Console(stderr=True)
+
+
+def user_errors(fn: F) -> F:
+    """Turn ColabError into one clear message and its exit code instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ColabError as e:
+            raise Exit(f"error: {e}", code=e.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_inventory(path: str | None) -> inventory.Inventory:
+    return inventory.load(path or None)
+
+
+def finish(code: int) -> None:
+    """End a task with its exit code (0 returns normally so Invoke exits 0)."""
+    if code:
+        sys.stdout.flush()
+        raise Exit(code=code)

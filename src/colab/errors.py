@@ -1,0 +1,22 @@
+"""Errors a user can fix. Each prints as one line (cause and fix), never as a traceback."""
+
+from __future__ import annotations
+
+
+class ColabError(Exception):
+    """A user-facing error: the message says what is wrong and how to fix it."""
+
+    exit_code = 1
+
+
+class InventoryError(ColabError):
+    """The inventory is invalid; holds every problem found, one line each."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
+
+
+class NetworkGuardError(ColabError):
+    """A connection to an address tests and CI must never contact."""

@@ -1,0 +1,438 @@
+"""The inventory: cluster.toml loaded once into a typed, validated model.
+
+Every other module reads the model, never the TOML. Validation collects all problems and reports
+each as one line `key.path: what is wrong`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from colab.errors import InventoryError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_INVENTORY = REPO_ROOT / "cluster.toml"
+ENV_INVENTORY = "COLAB_INVENTORY"
+
+Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+AbsPath = Annotated[StrictStr, Field(pattern=r"^/")]
+OsFamily = Literal["debian", "wsl", "macos"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cluster(_Model):
+    name: Name
+    domain: Annotated[StrictStr, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")]
+
+
+class Networks(_Model):
+    lan: IPv4Network
+    mesh: IPv4Network
+    dns: IPv4Address
+    headscale_url: Annotated[StrictStr, Field(pattern=r"^https?://\S+$")]
+
+
+class AddressPool(_Model):
+    base: IPv4Network
+    size: Annotated[StrictInt, Field(ge=8, le=30)]
+
+
+class Docker(_Model):
+    cluster_network: Name
+    cluster_subnet: IPv4Network
+    address_pools: Annotated[list[AddressPool], Field(min_length=1)]
+    log_max_size: Annotated[StrictStr, Field(pattern=r"^[0-9]+[kmg]$")] = "10m"
+    log_max_file: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+
+
+class Infisical(_Model):
+    project_id: Annotated[StrictStr, Field(min_length=1)]
+    environment: Name
+
+
+class Node(_Model):
+    name: Name = ""  # filled from the table key
+    arch: Literal["arm64", "amd64"]
+    os: OsFamily
+    roles: list[Name] = []
+    lan: IPv4Address
+    mesh: IPv4Address
+    availability: Literal["always", "on-demand"] = "always"
+    ssh_user: Name
+    ssh_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
+    repo: AbsPath
+    gpu: StrictBool = False
+
+    @property
+    def on_demand(self) -> bool:
+        return self.availability == "on-demand"
+
+
+class FortressMounts(_Model):
+    linux: AbsPath
+    windows: Annotated[StrictStr, Field(pattern=r"^[A-Z]:$")]
+    macos: AbsPath
+
+
+class Fortress(_Model):
+    server: Name
+    share: Name
+    device: AbsPath
+    filesystem: Literal["xfs", "ext4", "btrfs"]
+    path: AbsPath
+    user: Name
+    password_path: AbsPath
+    password_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    folders: Annotated[list[Name], Field(min_length=1)]
+    read_mbps: Annotated[StrictInt, Field(gt=0)] = 91
+    mounts: FortressMounts
+
+
+class Raid(_Model):
+    node: Name
+    device: AbsPath
+    level: Literal[1]
+    disks: Annotated[list[AbsPath], Field(min_length=2)]
+    filesystem: Literal["ext4", "xfs"]
+    mount: AbsPath
+
+
+class Schedule(_Model):
+    daily: Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    weekly: Annotated[StrictStr, Field(pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class Retention(_Model):
+    daily: Annotated[StrictInt, Field(ge=1)]
+    weekly: Annotated[StrictInt, Field(ge=1)]
+    monthly: Annotated[StrictInt, Field(ge=1)]
+
+
+class Backup(_Model):
+    node: Name
+    source: AbsPath
+    target: AbsPath
+    full_copy: StrictBool = False
+    ping_url: Annotated[StrictStr, Field(pattern=r"^(https?://\S+)?$")] = ""
+    schedule: Schedule
+    retention: Retention
+
+
+class Database(_Model):
+    service: Name
+    name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    user: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Service(_Model):
+    name: Name = ""  # filled from the table key
+    node: Name
+    compose: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_./-]+$")]
+    secrets_path: AbsPath
+    secrets: list[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = []
+    domains: list[StrictStr] = []
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
+    health: StrictStr = ""
+    requires: list[Literal["gpu"]] = []
+    databases: list[Database] = []
+
+
+class Route(_Model):
+    domain: StrictStr
+    node: Name
+    port: Annotated[StrictInt, Field(ge=1, le=65535)]
+
+
+class Inventory(_Model):
+    cluster: Cluster
+    networks: Networks
+    docker: Docker
+    infisical: Infisical
+    nodes: Annotated[dict[StrictStr, Node], Field(min_length=1)]
+    fortress: Fortress
+    raid: Raid
+    backup: Backup
+    services: dict[StrictStr, Service] = {}
+    routes: list[Route] = []
+
+    def node(self, name: str) -> Node:
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise InventoryError(
+                "inventory", [f"unknown node {name!r}; known nodes: {', '.join(self.nodes)}"]
+            ) from None
+
+    def service(self, name: str) -> Service:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise InventoryError(
+                "inventory", [f"unknown service {name!r}; known services: {', '.join(self.services)}"]
+            ) from None
+
+    def fortress_mount(self, node: Node) -> str:
+        """Where fortress is on this node: the server path on the server, else the OS's mount point."""
+        if node.name == self.fortress.server:
+            return self.fortress.path
+        return self.fortress.mounts.macos if node.os == "macos" else self.fortress.mounts.linux
+
+    def services_on(self, node: str) -> list[Service]:
+        return [s for s in self.services.values() if s.node == node]
+
+    def addresses(self) -> Iterator[IPv4Address]:
+        yield self.networks.dns
+        for node in self.nodes.values():
+            yield node.lan
+            yield node.mesh
+
+    def production_networks(self) -> list[IPv4Network]:
+        return [self.networks.lan, self.networks.mesh]
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def inventory_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The inventory to use: the given path, else $COLAB_INVENTORY, else the repo's cluster.toml."""
+    chosen = path or os.environ.get(ENV_INVENTORY) or DEFAULT_INVENTORY
+    return Path(chosen)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Inventory:
+    """Load and validate the inventory; raises InventoryError listing every problem."""
+    p = inventory_path(path)
+    try:
+        stat = p.stat()
+    except OSError as e:
+        raise InventoryError(
+            str(p), [f"cannot read inventory ({e.strerror}); pass --inventory PATH or set {ENV_INVENTORY}"]
+        ) from None
+    return _load_cached(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def _load_cached(path: str, _mtime: int, _size: int) -> Inventory:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InventoryError(path, [f"cannot read inventory: {e}"]) from None
+    return parse(text, source=path)
+
+
+def parse(text: str, source: str = "inventory") -> Inventory:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InventoryError(source, [f"not valid TOML: {e}"]) from None
+    return from_dict(data, source)
+
+
+def from_dict(data: dict[str, Any], source: str = "inventory") -> Inventory:
+    data = _with_names(data)
+    try:
+        inv = Inventory.model_validate(data)
+    except ValidationError as e:
+        raise InventoryError(source, _format_errors(e)) from None
+    problems = list(_semantic_problems(inv))
+    if problems:
+        raise InventoryError(source, problems)
+    return inv
+
+
+def _with_names(data: dict[str, Any]) -> dict[str, Any]:
+    """Copy each table's key into its `name` so nodes and services know what they are called."""
+    data = dict(data)
+    for section in ("nodes", "services"):
+        tables = data.get(section)
+        if isinstance(tables, dict):
+            named: dict[str, Any] = {}
+            for key, table in tables.items():
+                if isinstance(table, dict):
+                    if "name" in table:
+                        # `name` is the table key; a second one would be a contradiction.
+                        table = {**table, "name@": table["name"]}
+                    table = {**table, "name": key}
+                named[key] = table
+            data[section] = named
+    return data
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def _loc(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class describing the table at `loc`, to list allowed keys for typos."""
+    ann: Any = Inventory
+    for part in loc:
+        ann = _unwrap(ann)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            field = ann.model_fields.get(str(part))
+            if field is None:
+                return None
+            ann = field.annotation
+        elif get_origin(ann) is dict:
+            ann = get_args(ann)[1]
+        elif get_origin(ann) is list:
+            ann = get_args(ann)[0]
+        else:
+            return None
+    ann = _unwrap(ann)
+    return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+
+
+def _unwrap(ann: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] down to the type that holds the keys."""
+    while get_origin(ann) is Annotated or type(None) in get_args(ann):
+        args = [a for a in get_args(ann) if a is not type(None)]
+        ann = args[0]
+    return ann
+
+
+def _format_errors(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = loc[-1]
+            if key == "name@":
+                problems.append(f"{_loc(loc[:-1])}.name: not allowed, the table key is the name")
+                continue
+            parent = _model_at(loc[:-1])
+            allowed = ", ".join(k for k in parent.model_fields if k != "name") if parent else ""
+            hint = f"; allowed keys: {allowed}" if allowed else ""
+            problems.append(f"{_loc(loc)}: unknown key (typo?){hint}")
+        elif kind == "missing":
+            problems.append(f"{_loc(loc)}: required key is missing")
+        else:
+            got = _short(err.get("input"))
+            problems.append(f"{_loc(loc)}: {_one_line(err['msg'])} (got {got})")
+    return problems
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _short(value: Any) -> str:
+    text = _one_line(repr(value))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------------------------- semantics
+
+
+def _semantic_problems(inv: Inventory) -> Iterator[str]:
+    net = inv.networks
+    if not net.lan.network_address.is_loopback and net.lan.overlaps(net.mesh):
+        yield f"networks.mesh: {net.mesh} overlaps the LAN {net.lan}"
+    if net.dns not in net.lan:
+        yield f"networks.dns: {net.dns} is outside the LAN {net.lan}"
+
+    seen: dict[IPv4Address, str] = {}
+    if net.dns not in {n.lan for n in inv.nodes.values()}:
+        seen[net.dns] = "networks.dns"
+    for name, node in inv.nodes.items():
+        for kind, addr, network in (("lan", node.lan, net.lan), ("mesh", node.mesh, net.mesh)):
+            where = f"nodes.{name}.{kind}"
+            if addr not in network:
+                yield f"{where}: {addr} is outside the {kind.upper() if kind == 'lan' else kind} network {network}"
+            elif addr in (network.network_address, network.broadcast_address) and network.prefixlen < 31:
+                yield f"{where}: {addr} is the network or broadcast address of {network}"
+            if addr in seen:
+                yield f"{where}: {addr} is already used by {seen[addr]}"
+            else:
+                seen[addr] = where
+
+    yield from _docker_problems(inv)
+
+    def need_node(where: str, name: str) -> Iterator[str]:
+        if name not in inv.nodes:
+            yield f"{where}: {name!r} is not a node; known nodes: {', '.join(inv.nodes)}"
+
+    yield from need_node("fortress.server", inv.fortress.server)
+    yield from need_node("raid.node", inv.raid.node)
+    yield from need_node("backup.node", inv.backup.node)
+    if len(set(inv.fortress.folders)) != len(inv.fortress.folders):
+        yield "fortress.folders: a folder is listed twice"
+    if len(set(inv.raid.disks)) != len(inv.raid.disks):
+        yield "raid.disks: a disk is listed twice"
+
+    domains: dict[str, str] = {}
+    for name, svc in inv.services.items():
+        where = f"services.{name}"
+        yield from need_node(f"{where}.node", svc.node)
+        host = inv.nodes.get(svc.node)
+        if host is not None and "gpu" in svc.requires and not host.gpu:
+            yield f"{where}.node: {svc.node!r} has no GPU but the service requires one; place it on a GPU node"
+        if svc.domains and svc.port is None:
+            yield f"{where}.port: required when the service has domains (the proxy needs an upstream port)"
+        if len({d.name for d in svc.databases}) != len(svc.databases):
+            yield f"{where}.databases: a database is listed twice"
+        for i, domain in enumerate(svc.domains):
+            yield from _domain_problems(f"{where}.domains[{i}]", domain, domains)
+    for i, route in enumerate(inv.routes):
+        yield from need_node(f"routes[{i}].node", route.node)
+        yield from _domain_problems(f"routes[{i}].domain", route.domain, domains)
+
+
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+
+
+def _domain_problems(where: str, domain: str, seen: dict[str, str]) -> Iterator[str]:
+    if not _DOMAIN.match(domain):
+        yield f"{where}: {domain!r} is not a valid domain name"
+    elif domain in seen:
+        yield f"{where}: {domain!r} is already routed by {seen[domain]}"
+    else:
+        seen[domain] = where
+
+
+def _docker_problems(inv: Inventory) -> Iterator[str]:
+    named = [
+        ("networks.lan", inv.networks.lan),
+        ("networks.mesh", inv.networks.mesh),
+        ("docker.cluster_subnet", inv.docker.cluster_subnet),
+    ]
+    for i, pool in enumerate(inv.docker.address_pools):
+        where = f"docker.address_pools[{i}]"
+        if pool.size < pool.base.prefixlen:
+            yield f"{where}.size: {pool.size} is larger than the pool {pool.base} itself"
+        for other_where, other in named:
+            if pool.base.overlaps(other):
+                yield f"{where}.base: {pool.base} collides with {other_where} {other}"
+        named.append((f"{where}.base", pool.base))
+    if inv.docker.cluster_subnet.overlaps(inv.networks.lan) or inv.docker.cluster_subnet.overlaps(inv.networks.mesh):
+        yield f"docker.cluster_subnet: {inv.docker.cluster_subnet} collides with the LAN or the mesh"
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,260 @@
+"""Run commands on a node: locally or over SSH (both through plumbum), or print them (--dry-run).
+
+Secrets never reach argv: locally they go in the child's environment; over SSH they travel on stdin
+and a bash `read` builtin exports them before `exec`ing the command, so no process lists them.
+Every text the runner prints or returns has secret values replaced by `***`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from plumbum import local
+from plumbum.machines.ssh_machine import SshMachine
+from rich.console import Console
+
+from colab import netguard
+from colab.errors import ColabError
+from colab.inventory import Inventory, Node
+
+MASK = "***"
+ENV_NODE = "COLAB_NODE"
+ENV_SSH_KEY = "COLAB_SSH_KEY"
+ENV_SSH_OPTS = "COLAB_SSH_OPTS"
+
+
+class Secret:
+    """A secret value that only shows itself as ***."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+
+EnvValue = str | Secret
+
+
+class CommandError(ColabError):
+    """A command exited non-zero where success was required."""
+
+    def __init__(self, node: str, display: str, result: Result) -> None:
+        self.result = result
+        last = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        tail = f": {last[-1]}" if last else ""
+        super().__init__(f"[{node}] `{display}` failed with exit {result.returncode}{tail}")
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Transport(Protocol):
+    """Where commands execute. `run` receives real values; the Runner has already checked them."""
+
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
+    ) -> Result: ...
+
+    def close(self) -> None: ...
+
+
+class LocalTransport:
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
+    ) -> Result:
+        cmd = local[argv[0]][list(argv[1:])]
+        proc = cmd.popen(
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}, cwd=cwd
+        )
+        return _communicate(proc, stdin, timeout)
+
+    def close(self) -> None:
+        pass
+
+
+# Reads NUL-terminated values from stdin into the named variables, then execs the command:
+# `read` is a builtin, so the values never appear in any process's argv.
+_ENV_PRELUDE = (
+    'for __n in {names}; do IFS= read -r -d "" __v || exit 97; export "$__n=$__v"; done; unset __n __v; exec "$@"'
+)
+
+
+class SshTransport:
+    def __init__(self, host: str, user: str, port: int = 22, keyfile: str | None = None) -> None:
+        netguard.ensure_allowed(host, "open an SSH connection")
+        opts = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]
+        opts += shlex.split(os.environ.get(ENV_SSH_OPTS, ""))
+        self.host = host
+        try:
+            self.machine = SshMachine(
+                host, user=user, port=port, keyfile=keyfile or os.environ.get(ENV_SSH_KEY) or None, ssh_opts=opts
+            )
+        except Exception as e:  # plumbum raises several types; all mean "cannot reach the node"
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ColabError(f"cannot reach {user}@{host}:{port} over SSH ({first}); check the node is up") from None
+
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
+    ) -> Result:
+        payload = b""
+        args = list(argv)
+        if env:
+            names = " ".join(env)
+            args = ["bash", "-c", _ENV_PRELUDE.format(names=names), "bash", *args]
+            payload = b"".join(v.encode() + b"\0" for v in env.values())
+        if cwd:
+            args = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", cwd, *args]
+        proc = self.machine.popen(
+            shlex.join(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        return _communicate(proc, payload + (stdin or b""), timeout)
+
+    def close(self) -> None:
+        self.machine.close()
+
+
+def _communicate(proc: Any, stdin: bytes | None, timeout: float | None) -> Result:
+    try:
+        out, err = proc.communicate(stdin or b"", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return Result(124, _text(out), _text(err) + f"\ntimed out after {timeout}s")
+    return Result(proc.returncode, _text(out), _text(err))
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+@dataclass
+class Runner:
+    """Runs commands for one node, printing them in dry-run mode instead."""
+
+    node: str
+    transport_factory: Any = None  # () -> Transport; None means local
+    dry_run: bool = False
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    echo: bool = False
+    history: list[str] = field(default_factory=list)
+    _transport: Transport | None = None
+    _secrets: set[str] = field(default_factory=set)
+
+    def redact(self, text: str) -> str:
+        for value in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
+    def display(
+        self, argv: Sequence[str], env: Mapping[str, EnvValue] | None = None, cwd: str | None = None, stdin: Any = None
+    ) -> str:
+        shown = [f"{k}={MASK if isinstance(v, Secret) else v}" for k, v in (env or {}).items()]
+        text = shlex.join([*shown, *argv])
+        if cwd:
+            text = f"cd {shlex.quote(cwd)} && {text}"
+        if isinstance(stdin, Secret):
+            text += f" <<< {MASK}"
+        return self.redact(text)
+
+    def run(
+        self,
+        *argv: str,
+        env: Mapping[str, EnvValue] | None = None,
+        stdin: str | bytes | Secret | None = None,
+        cwd: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        mutating: bool = True,
+    ) -> Result:
+        """Run argv on the node. `mutating=False` marks read-only probes, which dry-run also skips."""
+        env = dict(env or {})
+        for value in env.values():
+            if isinstance(value, Secret):
+                self._secrets.add(value.reveal())
+        if isinstance(stdin, Secret):
+            self._secrets.add(stdin.reveal())
+        for arg in argv:
+            if any(s and s in arg for s in self._secrets):
+                raise ColabError(f"[{self.node}] refusing to put a secret in a command line; pass it by env or stdin")
+        shown = self.display(argv, env, cwd, stdin)
+        self.history.append(shown)
+        if self.dry_run:
+            if mutating:
+                self.console.print(
+                    f"[dim]\\[{self.node}][/dim] $ {shown}", markup=True, highlight=False, soft_wrap=True
+                )
+            return Result(0)
+        if self.echo:
+            self.console.print(f"[dim]\\[{self.node}] $ {shown}[/dim]", highlight=False, soft_wrap=True)
+        plain_env = {k: v.reveal() if isinstance(v, Secret) else v for k, v in env.items()}
+        data = (
+            stdin.reveal().encode()
+            if isinstance(stdin, Secret)
+            else stdin.encode()
+            if isinstance(stdin, str)
+            else stdin
+        )
+        try:
+            result = self.transport().run(argv, plain_env, data, cwd, timeout)
+        except FileNotFoundError:
+            result = Result(127, "", f"{argv[0]}: command not found")
+        result = Result(result.returncode, self.redact(result.stdout), self.redact(result.stderr))
+        if check and not result.ok:
+            raise CommandError(self.node, shown, result)
+        return result
+
+    def ok(self, *argv: str, **kwargs: Any) -> bool:
+        """True when a read-only probe exits 0."""
+        return self.run(*argv, check=False, mutating=False, **kwargs).ok
+
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = self.transport_factory() if self.transport_factory else LocalTransport()
+        return self._transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+def this_node() -> str:
+    """The node we are on: $COLAB_NODE, else the short hostname."""
+    return os.environ.get(ENV_NODE) or socket.gethostname().split(".")[0]
+
+
+def runner_for(
+    inv: Inventory, node: Node, *, dry_run: bool = False, console: Console | None = None, via: str = "mesh"
+) -> Runner:
+    """A runner for `node`: local when we are on it, else SSH to its mesh (or LAN) address."""
+    kwargs: dict[str, Any] = {"node": node.name, "dry_run": dry_run}
+    if console is not None:
+        kwargs["console"] = console
+    if node.name != this_node():
+        host = str(node.mesh if via == "mesh" else node.lan)
+        kwargs["transport_factory"] = lambda: SshTransport(host, node.ssh_user, node.ssh_port)
+    return Runner(**kwargs)

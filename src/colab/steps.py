@@ -1,0 +1,150 @@
+"""Tasks as lists of steps: check state, act only if needed, verify, report.
+
+A step's `check` returns None when the node is already right, else the reason it must act. After `act`,
+`verify` (default: `check` again) must return None, or the step failed. The first failure stops the run;
+the report ends with a summary table and an exit code: 0 all good, 1 failed, 2 finished with warnings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rich.console import Console
+from rich.table import Table
+
+from colab.errors import ColabError
+from colab.runner import Runner
+
+Check = Callable[[Runner], str | None]
+
+
+class Status(StrEnum):
+    OK = "ok"
+    CHANGED = "changed"
+    SKIPPED = "skipped"
+    WARNING = "warning"
+    FAILED = "failed"
+    PLANNED = "planned"
+
+
+class Skip(Exception):
+    """Raised by a check to skip its step, with the reason."""
+
+
+class Warn(Exception):
+    """Raised by an act that finished but with a warning (e.g. rsync exit 24)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    check: Check
+    act: Callable[[Runner], None]
+    verify: Check | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    node: str
+    step: str
+    status: Status
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        statuses = {o.status for o in self.outcomes}
+        if Status.FAILED in statuses:
+            return 1
+        if Status.WARNING in statuses:
+            return 2
+        return 0
+
+    @property
+    def changed(self) -> int:
+        return sum(o.status == Status.CHANGED for o in self.outcomes)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "title": self.title,
+                "exit_code": self.exit_code,
+                "steps": [
+                    {"node": o.node, "step": o.step, "status": str(o.status), "detail": o.detail} for o in self.outcomes
+                ],
+            },
+            indent=2,
+        )
+
+    def table(self) -> Table:
+        colours = {
+            Status.OK: "green",
+            Status.CHANGED: "yellow",
+            Status.SKIPPED: "dim",
+            Status.WARNING: "magenta",
+            Status.FAILED: "bold red",
+            Status.PLANNED: "cyan",
+        }
+        table = Table(title=self.title, title_justify="left")
+        for col in ("node", "step", "status", "detail"):
+            table.add_column(col, overflow="fold")
+        for o in self.outcomes:
+            colour = colours[o.status]
+            table.add_row(o.node, o.step, f"[{colour}]{o.status}[/{colour}]", o.detail)
+        return table
+
+
+def run_step(step: Step, runner: Runner) -> Outcome:
+    def outcome(status: Status, detail: str = "") -> Outcome:
+        return Outcome(runner.node, step.name, status, runner.redact(" ".join(detail.split())))
+
+    if runner.dry_run:
+        try:
+            step.act(runner)
+        except (ColabError, Skip, Warn) as e:
+            return outcome(Status.PLANNED, f"plan stops here: {e}")
+        return outcome(Status.PLANNED)
+    try:
+        reason = step.check(runner)
+        if reason is None:
+            return outcome(Status.OK)
+        step.act(runner)
+        after = (step.verify or step.check)(runner)
+    except Skip as e:
+        return outcome(Status.SKIPPED, str(e))
+    except Warn as e:
+        return outcome(Status.WARNING, str(e))
+    except ColabError as e:
+        return outcome(Status.FAILED, str(e))
+    if after is not None:
+        return outcome(Status.FAILED, f"still not right after acting: {after}")
+    return outcome(Status.CHANGED, reason)
+
+
+def run_steps(title: str, steps: Iterable[Step], runner: Runner, report: Report | None = None) -> Report:
+    """Run steps in order on one node; after a failure the rest are reported as skipped."""
+    report = report or Report(title)
+    failed = False
+    for step in steps:
+        if failed:
+            report.outcomes.append(Outcome(runner.node, step.name, Status.SKIPPED, "an earlier step failed"))
+            continue
+        result = run_step(step, runner)
+        report.outcomes.append(result)
+        failed = result.status == Status.FAILED
+    return report
+
+
+def print_report(report: Report, console: Console, as_json: bool = False) -> None:
+    if as_json:
+        console.print_json(report.to_json())
+    else:
+        console.print(report.table())
