@@ -167,6 +167,7 @@ class Inventory(_Model):
     backup: Backup
     services: dict[StrictStr, Service] = {}
     routes: list[Route] = []
+    tools: dict[Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")], StrictStr] = {}
 
     def node(self, name: str) -> Node:
         try:
@@ -348,7 +349,7 @@ def _short(value: Any) -> str:
 
 def _semantic_problems(inv: Inventory) -> Iterator[str]:
     net = inv.networks
-    if not net.lan.network_address.is_loopback and net.lan.overlaps(net.mesh):
+    if net.lan.overlaps(net.mesh):
         yield f"networks.mesh: {net.mesh} overlaps the LAN {net.lan}"
     if net.dns not in net.lan:
         yield f"networks.dns: {net.dns} is outside the LAN {net.lan}"
