@@ -7,6 +7,7 @@ each as one line `key.path: what is wrong`.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import tomllib
@@ -64,7 +65,7 @@ class Infisical(_Model):
 
 
 class Node(_Model):
-    name: Name = ""  # filled from the table key
+    name: StrictStr = ""  # filled from the table key, which is validated as a Name
     arch: Literal["arm64", "amd64"]
     os: OsFamily
     roles: list[Name] = []
@@ -138,7 +139,7 @@ class Database(_Model):
 
 
 class Service(_Model):
-    name: Name = ""  # filled from the table key
+    name: StrictStr = ""  # filled from the table key, which is validated as a Name
     node: Name
     compose: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_./-]+$")]
     secrets_path: AbsPath
@@ -161,11 +162,11 @@ class Inventory(_Model):
     networks: Networks
     docker: Docker
     infisical: Infisical
-    nodes: Annotated[dict[StrictStr, Node], Field(min_length=1)]
+    nodes: Annotated[dict[Name, Node], Field(min_length=1)]
     fortress: Fortress
     raid: Raid
     backup: Backup
-    services: dict[StrictStr, Service] = {}
+    services: dict[Name, Service] = {}
     routes: list[Route] = []
     tools: dict[Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")], StrictStr] = {}
 
@@ -275,13 +276,18 @@ def _with_names(data: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- messages
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _loc(loc: Iterable[int | str]) -> str:
+    """A TOML-style key path; odd keys are quoted so the message stays on one line."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + part
+            key = part if _BARE_KEY.match(part) else json.dumps(part)
+            out += ("." if out else "") + key
     return out or "(top level)"
 
 
@@ -318,13 +324,19 @@ def _format_errors(exc: ValidationError) -> list[str]:
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
+        if loc and loc[-1] == "[key]":  # a table name (node or service) that is not a valid name
+            problems.append(
+                f"{_loc(loc[:-1])}: invalid name; use lowercase letters, digits and '-', starting with a letter"
+            )
+            continue
         if kind == "extra_forbidden":
             key = loc[-1]
             if key == "name@":
                 problems.append(f"{_loc(loc[:-1])}.name: not allowed, the table key is the name")
                 continue
             parent = _model_at(loc[:-1])
-            allowed = ", ".join(k for k in parent.model_fields if k != "name") if parent else ""
+            derived = {"name"} if parent in (Node, Service) else set()
+            allowed = ", ".join(k for k in parent.model_fields if k not in derived) if parent else ""
             hint = f"; allowed keys: {allowed}" if allowed else ""
             problems.append(f"{_loc(loc)}: unknown key (typo?){hint}")
         elif kind == "missing":

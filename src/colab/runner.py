@@ -8,6 +8,7 @@ Every text the runner prints or returns has secret values replaced by `***`.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from plumbum import local
+from plumbum import CommandNotFound, local
 from plumbum.machines.ssh_machine import SshMachine
 from rich.console import Console
 
@@ -118,14 +119,7 @@ class SshTransport:
     def run(
         self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
     ) -> Result:
-        payload = b""
-        args = list(argv)
-        if env:
-            names = " ".join(env)
-            args = ["bash", "-c", _ENV_PRELUDE.format(names=names), "bash", *args]
-            payload = b"".join(v.encode() + b"\0" for v in env.values())
-        if cwd:
-            args = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", cwd, *args]
+        args, payload = remote_command(argv, env, cwd)
         proc = self.machine.popen(
             shlex.join(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
@@ -133,6 +127,21 @@ class SshTransport:
 
     def close(self) -> None:
         self.machine.close()
+
+
+def remote_command(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> tuple[list[str], bytes]:
+    """The argv to run remotely and the bytes to send first on its stdin, so env values stay off argv."""
+    args = list(argv)
+    payload = b""
+    if env:
+        for name in env:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ColabError(f"invalid environment variable name {name!r}")
+        args = ["bash", "-c", _ENV_PRELUDE.format(names=" ".join(env)), "bash", *args]
+        payload = b"".join(v.encode() + b"\0" for v in env.values())
+    if cwd:
+        args = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", cwd, *args]
+    return args, payload
 
 
 def _communicate(proc: Any, stdin: bytes | None, timeout: float | None) -> Result:
@@ -172,8 +181,8 @@ class Runner:
     def display(
         self, argv: Sequence[str], env: Mapping[str, EnvValue] | None = None, cwd: str | None = None, stdin: Any = None
     ) -> str:
-        shown = [f"{k}={MASK if isinstance(v, Secret) else v}" for k, v in (env or {}).items()]
-        text = shlex.join([*shown, *argv])
+        shown = [f"{k}={MASK if isinstance(v, Secret) else shlex.quote(v)}" for k, v in (env or {}).items()]
+        text = " ".join([*shown, shlex.join(argv)])
         if cwd:
             text = f"cd {shlex.quote(cwd)} && {text}"
         if isinstance(stdin, Secret):
@@ -220,7 +229,7 @@ class Runner:
         )
         try:
             result = self.transport().run(argv, plain_env, data, cwd, timeout)
-        except FileNotFoundError:
+        except (FileNotFoundError, CommandNotFound):
             result = Result(127, "", f"{argv[0]}: command not found")
         result = Result(result.returncode, self.redact(result.stdout), self.redact(result.stderr))
         if check and not result.ok:

@@ -1,0 +1,169 @@
+"""Inventory model: the default loads; every kind of bad input is one clear line with its key path."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from colab import inventory
+from colab.errors import InventoryError
+
+ROOT = Path(__file__).resolve().parents[2]
+DELETE = object()
+
+
+def default_data() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "cluster.toml").read_text())
+
+
+def mutate(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    *parents, last = key.split(".")
+    table = data
+    for part in parents:
+        table = table[part] if not part.isdigit() else table[int(part)]
+    if value is DELETE:
+        del table[last]
+    else:
+        table[last] = value
+    return data
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(InventoryError) as info:
+        inventory.from_dict(data, "cluster.toml")
+    return info.value.problems
+
+
+def test_default_inventory_describes_the_seed_cluster() -> None:
+    inv = inventory.load(ROOT / "cluster.toml")
+    assert list(inv.nodes) == ["cooperator", "director", "writer", "projector", "terminator"]
+    assert str(inv.networks.lan) == "192.168.254.0/24"
+    assert str(inv.networks.mesh) == "100.64.0.0/16"
+    assert str(inv.nodes["cooperator"].mesh) == "100.64.0.1"
+    assert inv.nodes["projector"].on_demand and inv.nodes["projector"].gpu
+    assert inv.fortress.server == "cooperator"
+    assert inv.fortress_mount(inv.nodes["cooperator"]) == "/media/crtr/fortress"
+    assert inv.fortress_mount(inv.nodes["director"]) == "/mnt/fortress"
+    assert inv.fortress_mount(inv.nodes["terminator"]) == "/Volumes/fortress"
+    assert inv.fortress.mounts.windows == "Z:"
+    assert (inv.fortress.password_path, inv.fortress.password_name) == ("/samba", "COLAB_NAS_SAMBA_PASSWORD")
+    assert inv.fortress.folders == ["docker", "data", "cache"]
+    assert inv.infisical.environment == "prod"
+    assert (inv.backup.retention.daily, inv.backup.retention.weekly, inv.backup.retention.monthly) == (7, 4, 12)
+    assert inv.backup.target == inv.raid.mount == "/mnt/backup"
+    assert all(d.startswith("/dev/disk/by-id/") for d in inv.raid.disks)
+    assert inv.services["gitea"].databases[0].name == "gitea"
+    assert inv.node("writer").os == "wsl"
+
+
+# (key path, new value, expected line) — the house pattern: input -> exact expected message.
+REJECTIONS = [
+    ("nodes.director.lann", "192.168.254.20", "nodes.director.lann: unknown key (typo?); allowed keys: arch,"),
+    ("fortress.sever", "cooperator", "fortress.sever: unknown key (typo?)"),
+    ("nodes.director.lan", "192.168.254.x", "nodes.director.lan: Input is not a valid IPv4 address"),
+    ("networks.lan", "192.168.254.0/33", "networks.lan: "),
+    ("nodes.director.mesh", "100.65.0.2", "nodes.director.mesh: 100.65.0.2 is outside the mesh network 100.64.0.0/16"),
+    ("nodes.director.lan", "10.0.0.2", "nodes.director.lan: 10.0.0.2 is outside the LAN network 192.168.254.0/24"),
+    ("networks.dns", "10.0.0.53", "networks.dns: 10.0.0.53 is outside the LAN 192.168.254.0/24"),
+    ("nodes.writer.lan", "192.168.254.10", "nodes.writer.lan: 192.168.254.10 is already used by nodes.cooperator.lan"),
+    ("nodes.writer.mesh", "100.64.0.1", "nodes.writer.mesh: 100.64.0.1 is already used by nodes.cooperator.mesh"),
+    ("nodes.writer.lan", "192.168.254.255", "nodes.writer.lan: 192.168.254.255 is the network or broadcast address"),
+    ("services.gitea.node", "nowhere", "services.gitea.node: 'nowhere' is not a node; known nodes: cooperator,"),
+    ("services.gitea.requires", ["gpu"], "services.gitea.node: 'cooperator' has no GPU but the service requires one"),
+    ("fortress.server", "ghost", "fortress.server: 'ghost' is not a node"),
+    ("backup.node", "ghost", "backup.node: 'ghost' is not a node"),
+    ("raid.node", "ghost", "raid.node: 'ghost' is not a node"),
+    ("backup.retention.daily", 0, "backup.retention.daily: Input should be greater than or equal to 1 (got 0)"),
+    ("backup.retention.monthly", -1, "backup.retention.monthly: Input should be greater than or equal to 1"),
+    ("nodes.director.arch", "sparc", "nodes.director.arch: Input should be 'arm64' or 'amd64' (got 'sparc')"),
+    ("nodes.director.os", "windows", "nodes.director.os: Input should be 'debian', 'wsl' or 'macos'"),
+    ("nodes.director.gpu", "yes", "nodes.director.gpu: Input should be a valid boolean (got 'yes')"),
+    ("nodes.director.repo", "colab", "nodes.director.repo: String should match pattern '^/'"),
+    ("nodes.director.ssh_user", DELETE, "nodes.director.ssh_user: required key is missing"),
+    ("nodes.director.name", "other", "nodes.director.name: not allowed, the table key is the name"),
+    ("backup.schedule.daily", "25:00", "backup.schedule.daily: String should match pattern"),
+    ("docker.address_pools", [{"base": "192.168.0.0/16", "size": 24}], "docker.address_pools[0].base: 192.168.0.0/16 "
+     "collides with networks.lan 192.168.254.0/24"),
+    ("docker.cluster_subnet", "100.64.5.0/24", "docker.cluster_subnet: 100.64.5.0/24 collides with the LAN or the mesh"),
+    ("networks.mesh", "192.168.0.0/16", "networks.mesh: 192.168.0.0/16 overlaps the LAN 192.168.254.0/24"),
+    ("services.pihole.domains", ["git.ism.la"], "services.gitea.domains[0]: 'git.ism.la' is already routed by "
+     "services.pihole.domains[0]"),
+    ("services.pihole.domains", ["not a domain"], "services.pihole.domains[0]: 'not a domain' is not a valid domain"),
+    ("raid.disks", ["/dev/disk/by-id/a"], "raid.disks: List should have at least 2 items"),
+    ("raid.level", 5, "raid.level: Input should be 1 (got 5)"),
+    ("fortress.folders", ["docker", "docker"], "fortress.folders: a folder is listed twice"),
+    ("nodes", {}, "nodes: Dictionary should have at least 1 item"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), REJECTIONS, ids=[r[0] + "=" + repr(r[1])[:20] for r in REJECTIONS])
+def test_rejection_names_key_path_and_problem(key: str, value: Any, expected: str) -> None:
+    found = problems(mutate(default_data(), key, value))
+    assert any(p.startswith(expected) for p in found), found
+    assert all("\n" not in p for p in found)
+
+
+def test_several_errors_are_reported_at_once() -> None:
+    data = default_data()
+    data = mutate(data, "nodes.director.mesh", "100.65.0.2")
+    data = mutate(data, "services.gitea.node", "nowhere")
+    data = mutate(data, "fortress.server", "ghost")
+    found = problems(data)
+    assert len(found) == 3
+    structural = mutate(mutate(default_data(), "nodes.director.lann", "x"), "backup.retention.daily", 0)
+    assert len(problems(structural)) == 2
+
+
+def test_bad_toml_is_one_line_with_position() -> None:
+    with pytest.raises(InventoryError) as info:
+        inventory.parse("[nodes\nx = 1\n", "broken.toml")
+    (line,) = str(info.value).splitlines()
+    assert line.startswith("broken.toml: not valid TOML:") and "line 1" in line
+
+
+def test_duplicate_table_is_rejected_by_the_parser() -> None:
+    text = (ROOT / "cluster.toml").read_text() + "\n[nodes.director]\narch = 'amd64'\n"
+    with pytest.raises(InventoryError, match="not valid TOML"):
+        inventory.parse(text)
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match=r"pass --inventory PATH or set COLAB_INVENTORY"):
+        inventory.load(tmp_path / "none.toml")
+
+
+def test_env_var_chooses_the_inventory(monkeypatch: pytest.MonkeyPatch) -> None:
+    other = ROOT / "tests/fixtures/inventories/other.toml"
+    monkeypatch.setenv(inventory.ENV_INVENTORY, str(other))
+    assert inventory.inventory_path() == other
+    assert list(inventory.load().nodes) == ["hub", "studio", "forge"]
+    assert inventory.inventory_path("x.toml") == Path("x.toml")
+
+
+def test_load_is_cached_until_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text((ROOT / "cluster.toml").read_text())
+    assert inventory.load(path) is inventory.load(path)
+    first = inventory.load(path)
+    path.write_text(path.read_text().replace('domain = "ism.la"', 'domain = "example.org"'))
+    assert inventory.load(path) is not first
+    assert inventory.load(path).cluster.domain == "example.org"
+
+
+def test_lookup_of_unknown_node_lists_known() -> None:
+    inv = inventory.load(ROOT / "cluster.toml")
+    with pytest.raises(InventoryError, match="unknown node 'nope'; known nodes: cooperator, director"):
+        inv.node("nope")
+    with pytest.raises(InventoryError, match="unknown service 'nope'; known services: caddy"):
+        inv.service("nope")
+
+
+@pytest.mark.parametrize("name", ["loopback.toml", "other.toml"])
+def test_test_inventories_are_valid_and_on_loopback(name: str) -> None:
+    inv = inventory.load(ROOT / "tests/fixtures/inventories" / name)
+    assert all(addr.is_loopback for addr in inv.addresses())
