@@ -87,12 +87,22 @@ REJECTIONS = [
     ("nodes.director.ssh_user", DELETE, "nodes.director.ssh_user: required key is missing"),
     ("nodes.director.name", "other", "nodes.director.name: not allowed, the table key is the name"),
     ("backup.schedule.daily", "25:00", "backup.schedule.daily: String should match pattern"),
-    ("docker.address_pools", [{"base": "192.168.0.0/16", "size": 24}], "docker.address_pools[0].base: 192.168.0.0/16 "
-     "collides with networks.lan 192.168.254.0/24"),
-    ("docker.cluster_subnet", "100.64.5.0/24", "docker.cluster_subnet: 100.64.5.0/24 collides with the LAN or the mesh"),
+    (
+        "docker.address_pools",
+        [{"base": "192.168.0.0/16", "size": 24}],
+        "docker.address_pools[0].base: 192.168.0.0/16 collides with networks.lan 192.168.254.0/24",
+    ),
+    (
+        "docker.cluster_subnet",
+        "100.64.5.0/24",
+        "docker.cluster_subnet: 100.64.5.0/24 collides with the LAN or the mesh",
+    ),
     ("networks.mesh", "192.168.0.0/16", "networks.mesh: 192.168.0.0/16 overlaps the LAN 192.168.254.0/24"),
-    ("services.pihole.domains", ["git.ism.la"], "services.gitea.domains[0]: 'git.ism.la' is already routed by "
-     "services.pihole.domains[0]"),
+    (
+        "services.pihole.domains",
+        ["git.ism.la"],
+        "services.gitea.domains[0]: 'git.ism.la' is already routed by services.pihole.domains[0]",
+    ),
     ("services.pihole.domains", ["not a domain"], "services.pihole.domains[0]: 'not a domain' is not a valid domain"),
     ("raid.disks", ["/dev/disk/by-id/a"], "raid.disks: List should have at least 2 items"),
     ("raid.level", 5, "raid.level: Input should be 1 (got 5)"),
@@ -101,7 +111,9 @@ REJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), REJECTIONS, ids=[r[0] + "=" + repr(r[1])[:20] for r in REJECTIONS])
+@pytest.mark.parametrize(
+    ("key", "value", "expected"), REJECTIONS, ids=[r[0] + "=" + repr(r[1])[:20] for r in REJECTIONS]
+)
 def test_rejection_names_key_path_and_problem(key: str, value: Any, expected: str) -> None:
     found = problems(mutate(default_data(), key, value))
     assert any(p.startswith(expected) for p in found), found

@@ -33,7 +33,10 @@ def test_failure_raises_one_line_with_command_and_last_stderr() -> None:
     r, _ = make()
     with pytest.raises(CommandError) as info:
         r.run("sh", "-c", "echo first >&2; echo 'the cause' >&2; exit 4")
-    assert str(info.value) == "[testnode] `sh -c 'echo first >&2; echo '\"'\"'the cause'\"'\"' >&2; exit 4'` failed with exit 4: the cause"
+    assert (
+        str(info.value)
+        == "[testnode] `sh -c 'echo first >&2; echo '\"'\"'the cause'\"'\"' >&2; exit 4'` failed with exit 4: the cause"
+    )
 
 
 def test_missing_program_is_exit_127() -> None:
@@ -45,7 +48,7 @@ def test_secret_env_reaches_the_command_but_is_masked_everywhere() -> None:
     r, _ = make()
     res = r.run("sh", "-c", 'echo "got $TOKEN"; echo "$TOKEN" >&2', env={"TOKEN": Secret(CANARY), "PLAIN": "p"})
     assert res.stdout == "got ***\n" and res.stderr == "***\n"
-    assert r.history == ["TOKEN=*** PLAIN=p sh -c 'echo \"got $TOKEN\"; echo \"$TOKEN\" >&2'"]
+    assert r.history == ['TOKEN=*** PLAIN=p sh -c \'echo "got $TOKEN"; echo "$TOKEN" >&2\'']
     assert CANARY not in repr(Secret(CANARY)) and CANARY not in str(Secret(CANARY))
 
 
@@ -105,7 +108,7 @@ def test_runner_for_is_local_on_this_node_and_ssh_elsewhere(monkeypatch: pytest.
 def test_ssh_to_the_real_cluster_is_refused_before_connecting() -> None:
     from colab.errors import NetworkGuardError
 
-    with pytest.raises(NetworkGuardError, match="refusing to open an SSH connection to 100.64.0.2"):
+    with pytest.raises(NetworkGuardError, match=r"refusing to open an SSH connection to 100\.64\.0\.2"):
         SshTransport("100.64.0.2", "crtr")
 
 

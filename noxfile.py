@@ -1,0 +1,56 @@
+"""nox sessions: `nox` runs them all (lint, types, tests, generated, integration)."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "types", "tests", "generated", "integration"]
+
+PYTHON = "3.11"
+CODE = ["src", "tasks", "tests", "benchmarks", "noxfile.py"]
+
+
+def install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", *CODE)
+    session.run("ruff", "format", "--check", *CODE)
+
+
+@nox.session(python=PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy, strict on the package."""
+    install(session)
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit tests: pure functions and local fixtures, seconds."""
+    install(session)
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def generated(session: nox.Session) -> None:
+    """The default inventory is valid and the committed generated files match it."""
+    install(session)
+    session.run("inv", "inventory.check")
+
+
+@nox.session(python=PYTHON)
+def integration(session: nox.Session) -> None:
+    """Integration tests against real Docker, rsync, chezmoi, mise, smbd... (CI=true: missing tools fail)."""
+    install(session)
+    env = {"CI": os.environ.get("CI", "")}
+    session.run("pytest", "tests/integration", *session.posargs, env=env)
