@@ -62,3 +62,35 @@ def loopback_inventory() -> Path:
 @pytest.fixture
 def other_inventory() -> Path:
     return INVENTORIES / "other.toml"
+
+
+STANDINS = ROOT / "tests" / "standins"
+CANARY = "canary-7Qx9-never-on-disk"
+
+
+class FakeInfisical:
+    """Controls the Infisical stand-in (tests/standins/infisical) through the environment only."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, project: str) -> None:
+        self._mp = monkeypatch
+        self.project = project
+        self.envs: dict[str, dict[str, dict[str, str]]] = {}
+        monkeypatch.setenv("PATH", f"{STANDINS}{os.pathsep}{os.environ['PATH']}")
+        self._publish()
+
+    def set(self, path: str, env: str = "prod", **secrets: str) -> None:
+        self.envs.setdefault(env, {}).setdefault(path, {}).update(secrets)
+        self._publish()
+
+    def _publish(self) -> None:
+        import json
+
+        self._mp.setenv("COLAB_FAKE_INFISICAL_VAULT", json.dumps({"project": self.project, "envs": self.envs}))
+
+
+@pytest.fixture
+def fake_infisical(monkeypatch: pytest.MonkeyPatch) -> FakeInfisical:
+    """The stand-in on PATH, with an empty vault for the default inventory's project."""
+    from colab import inventory
+
+    return FakeInfisical(monkeypatch, inventory.load(DEFAULT_INVENTORY).infisical.project_id)
