@@ -1,0 +1,27 @@
+"""Docker Compose v2 command lines for a service, always under the Infisical injection.
+
+Every verb (config, up, ps, logs, exec, down) runs under `infisical run`: the compose files use
+`${NAME:?…}` placeholders, which make even `ps` fail without the secrets.
+Convention: a service's files live in `<fortress on its node>/docker/<service>/compose.yaml` and its
+Compose project is named after the service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from colab import secrets
+from colab.inventory import Inventory, Service
+
+
+def project_dir(inv: Inventory, svc: Service) -> str:
+    """Where the service's compose files live on the node that runs it."""
+    node = inv.node(svc.node)
+    return f"{inv.fortress_mount(node)}/docker/{svc.name}"
+
+
+def compose_argv(inv: Inventory, svc: Service, args: Sequence[str], directory: str | None = None) -> list[str]:
+    """`infisical run … -- docker compose --project-directory D -p NAME ARGS…`."""
+    directory = directory or project_dir(inv, svc)
+    compose = ["docker", "compose", "--project-directory", directory, "-p", svc.name, *args]
+    return secrets.run_argv(inv, svc.secrets_path, compose)
