@@ -1,0 +1,39 @@
+"""render: the chezmoi source tree and mise.toml, generated from the inventory."""
+
+from pathlib import Path
+
+from invoke import task
+
+from colab import render as render_mod
+from colab.cli import HELP, err, finish, load_inventory, out, user_errors
+from colab.inventory import REPO_ROOT
+
+
+@task(
+    help={
+        "check": "write nothing; print a unified diff and exit 1 if a generated file differs from the inventory",
+        "inventory": HELP["inventory"],
+        "output": "render into this folder instead of the repo root (tests, benchmarks)",
+    }
+)
+@user_errors
+def render(c, check=False, inventory=None, output=None):
+    """Render chezmoi/, .chezmoiroot and mise.toml from the inventory through templates/."""
+    inv = load_inventory(inventory)
+    tree = render_mod.render_tree(inv)
+    root = Path(output) if output else REPO_ROOT
+    tops = render_mod.owned()
+    if check:
+        diff = render_mod.check_tree(tree, root, tops)
+        if diff:
+            print(diff, end="")
+            count = len(render_mod.changed_paths(tree, root, tops))
+            err().print(f"[red]stale[/red] {count} generated file(s) differ from the inventory; run `inv render`")
+            finish(1)
+        out().print(f"[green]ok[/green] {len(tree)} generated files match the inventory", highlight=False)
+        return
+    changed = render_mod.write_tree(tree, root, tops)
+    if changed:
+        out().print(f"[yellow]changed[/yellow] {len(changed)} of {len(tree)} files under {root}", highlight=False)
+    else:
+        out().print(f"[green]ok[/green] {len(tree)} files under {root} already match the inventory", highlight=False)

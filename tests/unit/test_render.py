@@ -1,0 +1,446 @@
+"""render: inventory -> chezmoi source tree and mise.toml. Fixture-driven: inventory in, expected files out."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from colab import chezmoi_source, inventory, mise_tasks, render
+from colab.render import RenderError
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORIES = {
+    "default": ROOT / "cluster.toml",
+    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
+}
+
+# ---------------------------------------------------------------- expected per-node targets (the fixture)
+# Targets relative to the node's home; scripts by the name chezmoi gives them (prefixes dropped).
+BASH, ZSH = ".bashrc", ".zshrc"
+ENV, MISE = ".config/colab/env.sh", ".config/mise/config.toml"
+DOCKER_STAGED, DOCKER_MAC = ".config/colab/docker/daemon.json", ".docker/daemon.json"
+UNITS = [".config/colab/fortress/fortress.automount", ".config/colab/fortress/fortress.mount"]
+WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
+AGENT = "Library/LaunchAgents/colab.fortress.plist"
+CRON = ".config/colab/backup/colab-backup.cron"
+S_DOCKER, S_UNITS, S_AGENT, S_CRON = (
+    "10-docker-daemon.sh",
+    "20-fortress-units.sh",
+    "20-fortress-agent.sh",
+    "30-backup-cron.sh",
+)
+LINUX = [BASH, ENV, MISE, DOCKER_STAGED, S_DOCKER]
+MACOS = [ZSH, ENV, MISE, DOCKER_MAC, AGENT, S_AGENT]
+
+EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
+    "default": {
+        "cooperator": [*LINUX, CRON, S_CRON],  # fortress server (no mount files), backup node
+        "director": [*LINUX, *UNITS, S_UNITS],
+        "writer": [*LINUX, WSL_MOUNT],
+        "projector": [*LINUX, WSL_MOUNT],
+        "terminator": MACOS,
+    },
+    "other": {
+        "hub": LINUX,  # fortress server
+        "studio": MACOS,
+        "forge": [*LINUX, *UNITS, S_UNITS, CRON, S_CRON],  # fortress client and backup node
+    },
+}
+
+SERVICES = {
+    "default": ["caddy", "pihole", "headscale", "infisical", "gitea", "mcp-files"],
+    "other": ["forgejo", "llm"],
+}
+BACKUP_NODE = {"default": "cooperator", "other": "forge"}
+EVERY_NODE_TASKS = ["bootstrap", "fortress:mount", "fortress:status", "status"]
+BACKUP_TASKS = ["backup:daily", "backup:status", "backup:weekly"]
+
+
+@pytest.fixture(scope="module", params=sorted(INVENTORIES))
+def case(request: pytest.FixtureRequest) -> tuple[str, inventory.Inventory, dict[str, bytes]]:
+    inv = inventory.load(INVENTORIES[request.param])
+    return request.param, inv, render.render_tree(inv)
+
+
+def text(tree: dict[str, bytes], path: str) -> str:
+    return tree[path].decode()
+
+
+def node_file(tree: dict[str, bytes], node: str, source: str) -> str:
+    return text(tree, f"chezmoi/.nodes/{node}/{source}")
+
+
+# ------------------------------------------------------------------------------------ pure helpers
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("dot_config/mise/config.toml.tmpl", ".config/mise/config.toml"),
+        ("dot_config/colab/fortress/executable_mount-fortress.sh", ".config/colab/fortress/mount-fortress.sh"),
+        ("private_dot_ssh/private_readonly_config.tmpl", ".ssh/config"),
+        ("exact_dot_local/bin/executable_dot_x", ".local/bin/.x"),
+        ("modify_dot_bashrc.tmpl", ".bashrc"),
+        ("run_onchange_after_10-docker-daemon.sh.tmpl", "10-docker-daemon.sh"),
+        ("run_once_before_a.sh", "a.sh"),
+        ("Library/LaunchAgents/colab.fortress.plist", "Library/LaunchAgents/colab.fortress.plist"),
+        ("literal_dot_keep", "dot_keep"),
+    ],
+)
+def test_target_path_follows_chezmoi_naming(source: str, target: str) -> None:
+    assert chezmoi_source.target_path(source) == target
+
+
+@pytest.mark.parametrize(
+    ("kept", "everything", "hidden"),
+    [
+        (["a/b/x"], ["a/b/x", "a/b/y", "a/c/z", "top"], ["a/b/y", "a/c", "top"]),
+        ([], ["a/b/x", "c"], ["a", "c"]),
+        (["a/x", "c"], ["a/x", "c"], []),
+    ],
+)
+def test_ignored_hides_the_rest_with_the_fewest_patterns(
+    kept: list[str], everything: list[str], hidden: list[str]
+) -> None:
+    assert chezmoi_source.ignored(kept, everything) == hidden
+
+
+def test_ignored_refuses_glob_characters() -> None:
+    with pytest.raises(ValueError, match="glob"):
+        chezmoi_source.ignored([], ["a[1]"])
+
+
+@pytest.mark.parametrize(
+    "path", ["/mnt/fortress", "/media/crtr/fortress", "/mnt/my share", "/srv/vault.d/x-y", "/mnt//a/", "/"]
+)
+def test_systemd_escape_path_matches_systemd_escape(path: str) -> None:
+    expected = {
+        "/mnt/fortress": "mnt-fortress",
+        "/media/crtr/fortress": "media-crtr-fortress",
+        "/mnt/my share": "mnt-my\\x20share",
+        "/srv/vault.d/x-y": "srv-vault.d-x\\x2dy",
+        "/mnt//a/": "mnt-a",
+        "/": "-",
+    }[path]
+    assert render.systemd_escape_path(path) == expected
+    tool = shutil.which("systemd-escape")
+    if tool:  # the real one agrees
+        assert subprocess.run([tool, "--path", path], capture_output=True, text=True).stdout.strip() == expected
+
+
+@pytest.mark.parametrize(
+    ("when", "cron"), [("03:15", "15 3 * * *"), ("Sun 04:30", "30 4 * * 0"), ("Sat 02:00", "0 2 * * 6")]
+)
+def test_cron_time(when: str, cron: str) -> None:
+    assert render.cron_time(when) == cron
+
+
+# --------------------------------------------------------------------------------- what each node gets
+
+
+def test_each_node_gets_exactly_its_files(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    name, inv, tree = case
+    assert list(inv.nodes) == list(EXPECTED_TARGETS[name])
+    for node, expected in EXPECTED_TARGETS[name].items():
+        assert render.node_targets(tree, node) == sorted(expected), node
+
+
+def test_ignore_list_hides_everything_else(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    name, inv, tree = case
+    everything = render.all_targets(tree)
+    for node in inv.nodes:
+        patterns = [line for line in text(tree, f"chezmoi/.nodes/{node}.chezmoiignore").splitlines() if line[:1] != "#"]
+        kept = set(EXPECTED_TARGETS[name][node])
+        for target in everything:
+            hidden = any(target == p or target.startswith(p + "/") for p in patterns)
+            assert hidden == (target not in kept), (node, target)
+
+
+def test_every_per_node_file_has_its_one_line_template(
+    case: tuple[str, inventory.Inventory, dict[str, bytes]],
+) -> None:
+    _, inv, tree = case
+    sources = {src for node in inv.nodes for src in render.node_files(tree, node)}
+    wrappers = {p.removeprefix("chezmoi/").removesuffix(".tmpl") for p in tree if p.endswith(".tmpl")}
+    assert wrappers - {".chezmoi.toml"} == sources
+    for src in sources:
+        body = text(tree, f"chezmoi/{src}.tmpl")
+        assert f'include (printf ".nodes/%s/{src}" .node)' in body
+
+
+def test_known_nodes_and_chezmoiroot(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    _, inv, tree = case
+    assert text(tree, "chezmoi/.nodes/known.txt").split() == list(inv.nodes)
+    assert tree[".chezmoiroot"] == b"chezmoi\n"
+    config = text(tree, "chezmoi/.chezmoi.toml.tmpl")
+    assert 'env "COLAB_NODE"' in config and 'output "hostname"' in config and "fail" in config
+    assert "prompt" not in config  # asks nothing
+
+
+# ------------------------------------------------------------------------------------------- mise
+
+
+def test_node_mise_config_has_tools_and_tasks(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    name, inv, tree = case
+    for node in inv.nodes.values():
+        config = tomllib.loads(node_file(tree, node.name, "dot_config/mise/config.toml"))
+        assert config["tools"] == inv.tools
+        assert config["env"] == {"COLAB_NODE": node.name}
+        expected = [*EVERY_NODE_TASKS, *(f"deploy:{s}" for s in SERVICES[name])]
+        if node.name == BACKUP_NODE[name]:
+            expected += BACKUP_TASKS
+        assert sorted(config["tasks"]) == sorted(expected), node.name
+        for task in config["tasks"].values():
+            assert task["dir"] == node.repo
+            assert task["description"]
+        tasks = config["tasks"]
+        for svc in SERVICES[name]:
+            assert tasks[f"deploy:{svc}"]["run"] == f"inv deploy --service {svc}"
+        assert tasks["bootstrap"]["run"] == f"inv bootstrap --node {node.name}"
+        assert tasks["fortress:mount"]["run"] == f"inv fortress.mount --node {node.name}"
+        assert tasks["fortress:status"]["run"] == f"inv fortress.status --node {node.name}"
+        assert tasks["status"]["run"] == "inv status"
+        if node.name == BACKUP_NODE[name]:
+            assert tasks["backup:daily"]["run"] == "inv backup.daily"
+            assert tasks["backup:weekly"]["run"] == "inv backup.weekly"
+
+
+def test_repo_mise_toml(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    name, inv, tree = case
+    config = tomllib.loads(text(tree, "mise.toml"))
+    assert config["tools"] == inv.tools
+    tasks = config["tasks"]
+    expected = {"render", "check", "test", *EVERY_NODE_TASKS, *BACKUP_TASKS, *(f"deploy:{s}" for s in SERVICES[name])}
+    assert set(tasks) == expected
+    assert all(t["dir"] == "{{config_root}}" for t in tasks.values())
+    assert tasks["render"]["run"] == "inv render"
+    assert tasks["check"]["run"] == ["inv inventory.check", "inv render --check"]
+    assert tasks["test"]["run"] == "nox"
+    assert tasks["bootstrap"]["run"] == "inv bootstrap --node {{usage.node}}"
+    for node in inv.nodes:
+        assert f'"{node}"' in tasks["bootstrap"]["usage"]
+
+
+def test_task_commands_are_the_inv_tasks() -> None:
+    inv = inventory.load(INVENTORIES["default"])
+    by_name = {t.name: t for t in mise_tasks.node_tasks(inv, inv.nodes["cooperator"])}
+    assert by_name["deploy:gitea"].run == ("inv deploy --service gitea",)
+    assert by_name["backup:daily"].run == ("inv backup.daily",)
+
+
+# ----------------------------------------------------------------------------------- docker, env, backup
+
+
+def test_docker_daemon_settings(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    _, inv, tree = case
+    for node in inv.nodes.values():
+        path = ".docker/daemon.json" if node.os == "macos" else ".config/colab/docker/daemon.json"
+        source = "dot_docker/daemon.json" if node.os == "macos" else "dot_config/colab/docker/daemon.json"
+        settings = json.loads(node_file(tree, node.name, source))
+        assert path in render.node_targets(tree, node.name)
+        assert settings["log-driver"] == "json-file"
+        assert settings["log-opts"] == {"max-size": inv.docker.log_max_size, "max-file": str(inv.docker.log_max_file)}
+        assert settings["storage-driver"] == "overlay2"
+        taken = [inv.networks.lan, inv.networks.mesh, inv.docker.cluster_subnet]
+        for pool in settings["default-address-pools"]:
+            base = ipaddress.ip_network(pool["base"])
+            assert not any(base.overlaps(net) for net in taken), base
+        assert [p["base"] for p in settings["default-address-pools"]] == [str(p.base) for p in inv.docker.address_pools]
+
+
+def test_default_cluster_logs_are_10m_times_3() -> None:
+    tree = render.render_tree(inventory.load(INVENTORIES["default"]))
+    settings = json.loads(node_file(tree, "director", "dot_config/colab/docker/daemon.json"))
+    assert settings["log-opts"] == {"max-size": "10m", "max-file": "3"}
+
+
+def test_shell_environment(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    _, inv, tree = case
+    for node in inv.nodes.values():
+        env = node_file(tree, node.name, "dot_config/colab/env.sh")
+        out = subprocess.run(
+            ["sh", "-c", f'{env}\nprintf "%s|" "$COLAB_NODE" "$COLAB_ROLES" "$COLAB_FORTRESS" "$COLAB_DOMAIN"'],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert out == f"{node.name}|{' '.join(node.roles)}|{inv.fortress_mount(node)}|{inv.cluster.domain}|"
+
+
+def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    name, inv, tree = case
+    node = inv.nodes[BACKUP_NODE[name]]
+    cron = node_file(tree, node.name, "dot_config/colab/backup/colab-backup.cron")
+    entries = [line.split() for line in cron.splitlines() if line and line[0].isdigit()]
+    daily, weekly = render.cron_time(inv.backup.schedule.daily), render.cron_time(inv.backup.schedule.weekly)
+    assert entries == [
+        [*daily.split(), node.ssh_user, f"{node.repo}/scripts/backup-cron", "daily"],
+        [*weekly.split(), node.ssh_user, f"{node.repo}/scripts/backup-cron", "weekly"],
+    ]
+    script = node_file(tree, node.name, "run_onchange_after_30-backup-cron.sh")
+    assert render._sha256(cron) in script  # a new schedule re-runs the installer
+    assert "/etc/cron.d/colab-backup" in script
+    others = [n for n in inv.nodes if n != node.name]
+    assert all("dot_config/colab/backup/colab-backup.cron" not in render.node_files(tree, n) for n in others)
+
+
+def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    _, inv, tree = case
+    server = inv.nodes[inv.fortress.server]
+    unc = f"//{server.mesh}/{inv.fortress.share}"
+    for node in inv.nodes.values():
+        files = render.node_files(tree, node.name)
+        fortress = [p for p in files if "fortress" in p]
+        if node.name == inv.fortress.server:
+            assert fortress == []
+        elif node.os == "debian":
+            mount = files["dot_config/colab/fortress/fortress.mount"].decode()
+            assert f"What={unc}\n" in mount and f"Where={inv.fortress.mounts.linux}\n" in mount
+            assert f"username={inv.fortress.user}," in mount and "Type=cifs" in mount
+            auto = files["dot_config/colab/fortress/fortress.automount"].decode()
+            assert f"Where={inv.fortress.mounts.linux}\n" in auto
+            unit = render.systemd_escape_path(inv.fortress.mounts.linux)
+            assert f"unit={unit}" in files["run_onchange_after_20-fortress-units.sh"].decode()
+        elif node.os == "wsl":
+            script = files["dot_config/colab/fortress/executable_mount-fortress.sh"].decode()
+            assert "cmdkey.exe" in script and "net.exe use" in script and inv.fortress.mounts.windows in script
+        else:
+            plist = files["Library/LaunchAgents/colab.fortress.plist"].decode()
+            assert f"smb://{inv.fortress.user}@{server.mesh}/{inv.fortress.share}" in plist
+            assert inv.fortress.mounts.macos in plist
+
+
+def test_no_password_or_credentials_file_anywhere(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    _, _, tree = case
+    for path, data in tree.items():
+        body = data.decode().lower()
+        for bad in ("password=", "pass=", "credentials=", "passwd=", "/pass:"):
+            assert bad not in body, (path, bad)
+
+
+# -------------------------------------------------------------------------------------- determinism
+
+
+def test_same_inventory_same_bytes(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    name, _, tree = case
+    again = render.render_tree(inventory.parse(INVENTORIES[name].read_text()))
+    assert again == tree
+    assert list(tree) == sorted(tree)
+    blob = b"".join(tree.values())
+    assert str(ROOT).encode() not in blob  # nothing about the machine it was rendered on
+
+
+def test_every_generated_file_ends_with_a_newline_and_has_no_tabs_or_trailing_blanks(
+    case: tuple[str, inventory.Inventory, dict[str, bytes]],
+) -> None:
+    _, _, tree = case
+    for path, data in tree.items():
+        body = data.decode()
+        assert body.endswith("\n"), path
+        assert "\n\n\n" not in body, path
+        assert all(line == line.rstrip() for line in body.splitlines()), path
+
+
+# ---------------------------------------------------------------------------- write and check
+
+
+def test_write_then_check_is_clean_and_a_second_write_changes_nothing(tmp_path: Path) -> None:
+    tree = render.render_tree(inventory.load(INVENTORIES["default"]))
+    assert render.write_tree(tree, tmp_path) == sorted(tree)
+    assert render.check_tree(tree, tmp_path) == ""
+    assert render.write_tree(tree, tmp_path) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".render-")]  # staging removed
+
+
+def test_check_reports_changed_missing_and_extra_files(tmp_path: Path) -> None:
+    tree = render.render_tree(inventory.load(INVENTORIES["default"]))
+    render.write_tree(tree, tmp_path)
+    (tmp_path / "mise.toml").write_text((tmp_path / "mise.toml").read_text().replace("inv status", "inv stat"))
+    (tmp_path / "chezmoi/.nodes/known.txt").unlink()
+    (tmp_path / "chezmoi/stray").write_text("x\n")
+    diff = render.check_tree(tree, tmp_path)
+    assert "--- a/mise.toml\n+++ b/mise.toml\n" in diff
+    assert '-run = "inv stat"\n+run = "inv status"\n' in diff
+    assert "--- /dev/null\n+++ b/chezmoi/.nodes/known.txt\n" in diff
+    assert "--- a/chezmoi/stray\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n" in diff
+    assert render.changed_paths(tree, tmp_path) == ["chezmoi/.nodes/known.txt", "chezmoi/stray", "mise.toml"]
+
+
+def test_write_swaps_in_the_new_tree_and_drops_what_is_no_longer_generated(tmp_path: Path) -> None:
+    render.write_tree(render.render_tree(inventory.load(INVENTORIES["default"])), tmp_path)
+    other = render.render_tree(inventory.load(INVENTORIES["other"]))
+    render.write_tree(other, tmp_path)
+    assert not (tmp_path / "chezmoi/.nodes/cooperator").exists()
+    assert render.check_tree(other, tmp_path) == ""
+
+
+def test_a_template_error_writes_nothing_and_names_file_and_line(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    broken = templates / "chezmoi/.nodes/{node}/dot_config/colab/env.sh.j2"
+    lines = broken.read_text().splitlines()
+    lines[4] = "export X={{ node.no_such_field }}"
+    broken.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    inv = inventory.load(INVENTORIES["default"])
+    with pytest.raises(RenderError) as info:
+        render.write_tree(render.render_tree(inv, templates), out)
+    assert str(info.value).startswith("templates/chezmoi/.nodes/{node}/dot_config/colab/env.sh.j2:5: ")
+    assert "no_such_field" in str(info.value)
+    assert not out.exists()
+
+
+def test_a_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "mise.toml.j2").write_text("line one\n{% if %}\n")
+    with pytest.raises(RenderError, match=r"^templates/mise.toml.j2:2: "):
+        render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+
+
+def test_a_wrapper_clash_is_refused(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "chezmoi/dot_config/mise").mkdir(parents=True)
+    (templates / "chezmoi/dot_config/mise/config.toml.tmpl").write_text("x\n")
+    with pytest.raises(RenderError, match="clashes"):
+        render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+
+
+# ---------------------------------------------------------------------- inventories render refuses
+
+
+def _other_data() -> dict[str, Any]:
+    return copy.deepcopy(tomllib.loads(INVENTORIES["other"].read_text()))
+
+
+def test_macos_mount_point_must_be_under_volumes() -> None:
+    data = _other_data()
+    data["fortress"]["mounts"]["macos"] = "/Users/me/vault"
+    with pytest.raises(RenderError, match=r"^fortress.mounts.macos: .*set it to /Volumes/vault$"):
+        render.render_tree(inventory.from_dict(data))
+
+
+def test_backup_node_must_run_linux() -> None:
+    data = _other_data()
+    data["backup"]["node"] = "studio"
+    with pytest.raises(RenderError, match=r"^backup.node: studio runs macOS"):
+        render.render_tree(inventory.from_dict(data))
+
+
+def test_a_bigger_inventory_renders_every_node() -> None:
+    data = _other_data()
+    base = data["nodes"]["forge"]
+    for i in range(20):
+        data["nodes"][f"n{i:02d}"] = {**base, "lan": f"127.0.30.{100 + i}", "mesh": f"127.0.40.{100 + i}"}
+    tree = render.render_tree(inventory.from_dict(data))
+    assert text(tree, "chezmoi/.nodes/known.txt").split() == list(data["nodes"])
+    assert render.node_targets(tree, "n07") == sorted([*LINUX, *UNITS, S_UNITS])
