@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -105,14 +107,21 @@ _ENV_PRELUDE = (
 class SshTransport:
     def __init__(self, host: str, user: str, port: int = 22, keyfile: str | None = None) -> None:
         netguard.ensure_allowed(host, "open an SSH connection")
-        opts = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]
-        opts += shlex.split(os.environ.get(ENV_SSH_OPTS, ""))
+        # The first connection (plumbum's session) becomes a master the later commands share: one
+        # handshake per node instead of one per command. No ControlPersist: a background master would
+        # hold our stderr pipe open. The socket lives in a private 0700 folder removed on close.
+        self._control_dir = tempfile.mkdtemp(prefix="colab-ssh-")
+        defaults = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]
+        control = ["-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C"]
+        # The user's options come first: ssh keeps the first value it sees for an option.
+        opts = shlex.split(os.environ.get(ENV_SSH_OPTS, "")) + defaults + control
         self.host = host
         try:
             self.machine = SshMachine(
                 host, user=user, port=port, keyfile=keyfile or os.environ.get(ENV_SSH_KEY) or None, ssh_opts=opts
             )
         except Exception as e:  # plumbum raises several types; all mean "cannot reach the node"
+            shutil.rmtree(self._control_dir, ignore_errors=True)
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ColabError(f"cannot reach {user}@{host}:{port} over SSH ({first}); check the node is up") from None
 
@@ -126,7 +135,10 @@ class SshTransport:
         return _communicate(proc, payload + (stdin or b""), timeout)
 
     def close(self) -> None:
-        self.machine.close()
+        try:
+            self.machine.close()
+        finally:
+            shutil.rmtree(self._control_dir, ignore_errors=True)
 
 
 def remote_command(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> tuple[list[str], bytes]:
@@ -244,6 +256,12 @@ class Runner:
         if self._transport is None:
             self._transport = self.transport_factory() if self.transport_factory else LocalTransport()
         return self._transport
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._transport is not None:
