@@ -1,0 +1,191 @@
+"""The rendered chezmoi source tree applied by the real chezmoi, as each node of two inventories.
+
+Each case renders an inventory into a temporary folder, runs `chezmoi init --apply` there with a
+temporary HOME as one node (scripts excluded: they would write to /etc; the container test runs them),
+and checks the node got exactly its files with the rendered content, nothing of the other nodes, and
+that `chezmoi verify` exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from colab import chezmoi_source, inventory, render
+from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORIES = {
+    "default": ROOT / "cluster.toml",
+    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
+}
+NODES = {
+    "default": ["cooperator", "director", "writer", "projector", "terminator"],
+    "other": ["hub", "studio", "forge"],
+}
+CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
+USER_RC = "# the user's own line\nalias ll='ls -l'\n"
+CHEZMOI_OWN = (".config/chezmoi/", ".local/share/chezmoi/", ".cache/chezmoi/")
+
+pytestmark = [pytest.mark.tools, pytest.mark.integration]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    name: str
+    inv: inventory.Inventory
+    tree: dict[str, bytes]
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    out = {}
+    for name, path in INVENTORIES.items():
+        inv = inventory.load(path)
+        tree = render.render_tree(inv)
+        root = tmp_path_factory.mktemp(f"rendered-{name}")
+        render.write_tree(tree, root)
+        out[name] = Rendered(name, inv, tree, root)
+    return out
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment minus anything that would point chezmoi elsewhere than `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "CHEZMOI", "COLAB_NODE"))}
+    return {**env, "HOME": str(home), **extra}
+
+
+def chezmoi(
+    home: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    require_tool("chezmoi")
+    proc = subprocess.run(
+        ["chezmoi", *args, "--no-tty"],
+        env=env or clean_env(home),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert proc.returncode == 0, f"chezmoi {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+    return proc
+
+
+def files_under(home: Path) -> dict[str, Path]:
+    found = {}
+    for path in home.rglob("*"):
+        rel = path.relative_to(home).as_posix()
+        if path.is_file() and not rel.startswith(CHEZMOI_OWN):
+            found[rel] = path
+    return found
+
+
+def split(files: dict[str, bytes]) -> tuple[dict[str, tuple[str, bytes]], set[str]]:
+    """A node's rendered files as {target: (source, bytes)} for files and {target} for scripts."""
+    targets: dict[str, tuple[str, bytes]] = {}
+    scripts: set[str] = set()
+    for source, data in files.items():
+        target = chezmoi_source.target_path(source)
+        if source.startswith("run_"):
+            scripts.add(target)
+        else:
+            targets[target] = (source, data)
+    return targets, scripts
+
+
+@pytest.mark.parametrize(("name", "node"), CASES)
+def test_node_gets_exactly_its_share(rendered: dict[str, Rendered], tmp_path: Path, name: str, node: str) -> None:
+    r = rendered[name]
+    home = tmp_path / "home"
+    home.mkdir()
+    rc = ".zshrc" if r.inv.nodes[node].os == "macos" else ".bashrc"
+    (home / rc).write_text(USER_RC)
+    source = ["--source", str(r.root), "--destination", str(home)]
+    env = clean_env(home, COLAB_NODE=node)
+
+    chezmoi(home, "init", "--apply", "--exclude=scripts", *source, env=env)
+
+    targets, scripts = split(render.node_files(r.tree, node))
+    got = files_under(home)
+    assert sorted(got) == sorted(targets)
+    for target, (src, data) in targets.items():
+        if src.startswith("modify_"):  # the user's rc file keeps its lines and gains one
+            body = got[target].read_text()
+            assert body.startswith(USER_RC) and body.count("colab/env.sh") == 2  # one line, named twice
+        else:
+            assert got[target].read_bytes() == data, target
+        assert bool(got[target].stat().st_mode & 0o100) == ("executable_" in src), target
+    others = set(render.all_targets(r.tree)) - set(targets) - scripts
+    assert others, "the other nodes' files are a real test"
+    assert not [t for t in others if (home / t).exists()]
+
+    managed = chezmoi(home, "managed", "--include=scripts", *source, env=env).stdout.split()
+    assert sorted(managed) == sorted(scripts)
+    assert chezmoi(home, "verify", "--exclude=scripts", *source, env=env).returncode == 0
+
+    chezmoi(home, "apply", "--exclude=scripts", *source, env=env)  # a second apply changes nothing
+    assert (home / rc).read_text().count("colab/env.sh") == 2
+    assert chezmoi(home, "status", "--exclude=scripts", *source, env=env).stdout == ""
+
+
+def test_unknown_host_fails_listing_the_known_nodes(rendered: dict[str, Rendered], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    r = rendered["other"]
+    proc = chezmoi(
+        home,
+        "init",
+        "--apply",
+        "--exclude=scripts",
+        "--source",
+        str(r.root),
+        "--destination",
+        str(home),
+        env=clean_env(home, COLAB_NODE="nosuch"),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert 'this host is "nosuch", which is not a node of the inventory; known nodes: hub, studio, forge' in proc.stderr
+    assert not (home / ".config/mise").exists()
+
+
+def test_node_comes_from_the_hostname_command_without_override(rendered: dict[str, Rendered], tmp_path: Path) -> None:
+    """`output "hostname"`, first label, any case: a fake `hostname` on PATH plays an FQDN host."""
+    home = tmp_path / "home"
+    home.mkdir()
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "hostname").write_text("#!/bin/sh\necho Studio.lab.example\n")
+    (fake / "hostname").chmod(0o755)
+    r = rendered["other"]
+    env = clean_env(home)
+    env["PATH"] = f"{fake}:{env['PATH']}"
+    chezmoi(home, "init", "--apply", "--exclude=scripts", "--source", str(r.root), "--destination", str(home), env=env)
+    assert (home / "Library/LaunchAgents/colab.fortress.plist").exists()
+    assert 'COLAB_NODE = "studio"' in (home / ".config/mise/config.toml").read_text()
+    assert 'node = "studio"' in (home / ".config/chezmoi/chezmoi.toml").read_text()
+
+
+def test_init_from_the_git_repo_uses_chezmoiroot(rendered: dict[str, Rendered], tmp_path: Path) -> None:
+    """`chezmoi init --apply <repo>` on a clone: .chezmoiroot at the top selects chezmoi/."""
+    require_tool("git")
+    r = rendered["default"]
+    repo = tmp_path / "repo"
+    subprocess.run(["cp", "-a", f"{r.root}/.", str(repo)], check=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "rendered"], check=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = clean_env(home, COLAB_NODE="writer")
+    chezmoi(home, "init", "--apply", "--exclude=scripts", str(repo), env=env)
+    assert (home / ".local/share/chezmoi/.chezmoiroot").read_text() == "chezmoi\n"
+    assert (home / ".config/colab/fortress/mount-fortress.sh").exists()
+    assert chezmoi(home, "verify", "--exclude=scripts", env=env).returncode == 0

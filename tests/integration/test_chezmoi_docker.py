@@ -1,0 +1,155 @@
+"""`chezmoi init --apply` inside a container whose hostname is the node name, with no COLAB_NODE override.
+
+The container (colab-test/debian, no network) gets the host's chezmoi binary and the rendered tree, both
+read-only. As root the run_onchange_ scripts install the system files into /etc; as a user without sudo
+they say what to run and exit 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from colab import chezmoi_source, inventory, render
+from tests.conftest import require_tool
+from tests.harness import images
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORIES = {
+    "default": ROOT / "cluster.toml",
+    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
+}
+NODES = {
+    "default": ["cooperator", "director", "writer", "projector", "terminator"],
+    "other": ["hub", "studio", "forge"],
+}
+CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
+SYSTEM = {  # file chezmoi places in the home -> where its script installs it
+    "dot_config/colab/docker/daemon.json": "/etc/docker/daemon.json",
+    "dot_config/colab/backup/colab-backup.cron": "/etc/cron.d/colab-backup",
+}
+
+pytestmark = [pytest.mark.docker, pytest.mark.tools, pytest.mark.integration]
+
+SCRIPT = r"""
+set -u
+find "$HOME" -type f | sort > /tmp/before
+# what `chezmoi init <repo-url>` would clone; /src is read-only, and chezmoi makes a git repo of it
+mkdir -p "$HOME/.local/share" && cp -a /src "$HOME/.local/share/chezmoi"
+chezmoi init --apply --no-tty </dev/null 2>&1; echo "::apply $?"
+chezmoi verify --no-tty </dev/null 2>&1; echo "::verify $?"
+echo "::second"; chezmoi apply --no-tty </dev/null 2>&1; echo "::apply2 $?"
+echo "::files"
+find "$HOME" -type f | sort | comm -13 /tmp/before - | sed "s|^$HOME/||" \
+  | grep -v -e '^\.config/chezmoi/' -e '^\.local/share/chezmoi/' || true
+echo "::changed"
+find "$HOME" -type f | sort | comm -12 /tmp/before - | sed "s|^$HOME/||" || true
+echo "::etc"
+for f in /etc/docker/daemon.json /etc/cron.d/colab-backup /etc/systemd/system/*.mount \
+  /etc/systemd/system/*.automount; do
+  [ -f "$f" ] && sha256sum "$f"
+done
+echo "::end"
+"""
+
+
+@pytest.fixture(scope="module")
+def base_image(docker_engine: str) -> str:
+    return images.build_base_image()
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[inventory.Inventory, dict[str, bytes], Path]]:
+    out = {}
+    for name, path in INVENTORIES.items():
+        inv = inventory.load(path)
+        tree = render.render_tree(inv)
+        root = tmp_path_factory.mktemp(f"rendered-{name}")
+        render.write_tree(tree, root)
+        root.chmod(0o755)
+        out[name] = (inv, tree, root)
+    return out
+
+
+def run_in_container(image: str, hostname: str, source: Path, *, user: str | None = None) -> dict[str, list[str]]:
+    require_tool("chezmoi")
+    chezmoi_bin = shutil.which("chezmoi")
+    assert chezmoi_bin
+    argv = ["docker", "run", "--rm", "--network", "none", "--hostname", hostname]
+    argv += ["-v", f"{Path(chezmoi_bin).resolve()}:/usr/local/bin/chezmoi:ro", "-v", f"{source}:/src:ro"]
+    if user:
+        argv += ["--user", user, "-e", "HOME=/tmp/home", "--entrypoint", "sh"]
+        argv += [image, "-c", "mkdir -p /tmp/home && " + SCRIPT]
+    else:
+        argv += ["-e", "HOME=/root", image, "sh", "-c", SCRIPT]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    sections: dict[str, list[str]] = {}
+    current = "apply"
+    for line in proc.stdout.splitlines():
+        if line.startswith("::"):
+            word, _, rest = line[2:].partition(" ")
+            current = word
+            sections.setdefault(word, [])
+            if rest:
+                sections[word].append(rest)
+        else:
+            sections.setdefault(current, []).append(line)
+    return sections
+
+
+@pytest.mark.parametrize(("name", "node"), CASES)
+def test_apply_as_root_in_a_container_named_like_the_node(
+    base_image: str,
+    rendered: dict[str, tuple[inventory.Inventory, dict[str, bytes], Path]],
+    name: str,
+    node: str,
+) -> None:
+    inv, tree, root = rendered[name]
+    out = run_in_container(base_image, node, root)
+    log = "\n".join(out.get("apply", []))
+    assert out["apply"][-1] == "0", log
+    assert out["verify"] == ["0"], out
+    assert out["second"] == [] and out["apply2"] == ["0"], out  # run_onchange_ scripts do not run again
+
+    files = render.node_files(tree, node)
+    targets = {chezmoi_source.target_path(s) for s in files if not s.startswith("run_")}
+    new = set(out["files"])
+    assert new | {t for t in targets if t in out["changed"]} == targets  # e.g. the image's own ~/.bashrc
+
+    installed = dict(reversed(line.split("  ", 1)) for line in out["etc"])
+    expected = {dst: hashlib.sha256(files[src]).hexdigest() for src, dst in SYSTEM.items() if src in files}
+    node_os = inv.nodes[node].os
+    if "dot_config/colab/fortress/fortress.mount" in files:
+        unit = render.systemd_escape_path(inv.fortress_mount(inv.nodes[node]))
+        expected[f"/etc/systemd/system/{unit}.mount"] = hashlib.sha256(
+            files["dot_config/colab/fortress/fortress.mount"]
+        ).hexdigest()
+        expected[f"/etc/systemd/system/{unit}.automount"] = hashlib.sha256(
+            files["dot_config/colab/fortress/fortress.automount"]
+        ).hexdigest()
+        assert "systemd is not running" in log
+    assert installed == expected
+    if node_os != "macos":
+        assert "colab: installed /etc/docker/daemon.json" in log
+    else:
+        assert "no launchctl here" in log and not installed
+
+
+def test_without_root_or_sudo_the_scripts_say_what_to_run(
+    base_image: str, rendered: dict[str, tuple[inventory.Inventory, dict[str, bytes], Path]]
+) -> None:
+    root = rendered["default"][2]
+    out = run_in_container(base_image, "cooperator", root, user="1000:1000")
+    log = out["apply"]
+    assert log[-1] == "0"
+    hints = [line for line in log if line.startswith("colab: not root")]
+    assert len(hints) == 2  # docker settings and the backup schedule
+    assert any("sudo install -D -m 0644 /tmp/home/.config/colab/docker/daemon.json /etc/docker/" in h for h in hints)
+    assert any("/etc/cron.d/colab-backup" in h for h in hints)
+    assert out["etc"] == []
+    assert ".config/mise/config.toml" in out["files"]

@@ -1,0 +1,156 @@
+"""The rendered mise configs read by the real mise: every node's global config, and the repo's mise.toml.
+
+mise runs offline (MISE_OFFLINE, no auto-install, proxies pointing at a closed loopback port) with its
+data, cache and state in a temporary folder, so it neither installs tools nor contacts anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from colab import inventory, mise_tasks, render
+from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORIES = {
+    "default": ROOT / "cluster.toml",
+    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
+}
+NODES = {
+    "default": ["cooperator", "director", "writer", "projector", "terminator"],
+    "other": ["hub", "studio", "forge"],
+}
+CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
+CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens, any request fails at once
+
+pytestmark = [pytest.mark.tools, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def trees() -> dict[str, tuple[inventory.Inventory, dict[str, bytes]]]:
+    out = {}
+    for name, path in INVENTORIES.items():
+        inv = inventory.load(path)
+        out[name] = (inv, render.render_tree(inv))
+    return out
+
+
+def mise_env(base: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MISE_", "XDG_", "COLAB_"))}
+    env = {k: v for k, v in env.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    return {
+        **env,
+        "HOME": str(base / "home"),
+        "XDG_CONFIG_HOME": str(base / "home/.config"),
+        "MISE_DATA_DIR": str(base / "mise/data"),
+        "MISE_CACHE_DIR": str(base / "mise/cache"),
+        "MISE_STATE_DIR": str(base / "mise/state"),
+        "MISE_CEILING_PATHS": str(base),
+        "MISE_OFFLINE": "1",
+        "MISE_TASK_RUN_AUTO_INSTALL": "0",
+        "MISE_YES": "0",
+        "HTTP_PROXY": CLOSED,
+        "HTTPS_PROXY": CLOSED,
+        "ALL_PROXY": CLOSED,
+        **extra,
+    }
+
+
+def mise(cwd: Path, env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    require_tool("mise")
+    proc = subprocess.run(
+        ["mise", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+    )
+    if check:
+        assert proc.returncode == 0, f"mise {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+    return proc
+
+
+def node_setup(tmp_path: Path, tree: dict[str, bytes], node: str) -> tuple[Path, dict[str, str]]:
+    config = tmp_path / "home/.config/mise/config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_bytes(render.node_files(tree, node)["dot_config/mise/config.toml"])
+    work = tmp_path / "work"
+    work.mkdir()
+    return work, mise_env(tmp_path)
+
+
+def validate_ok(proc: subprocess.CompletedProcess[str]) -> None:
+    """`mise tasks validate` passed; the only remark allowed is that the node's checkout is not here."""
+    issues = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip().startswith("⚠ T")]
+    assert all("[missing-directory]" in line for line in issues), issues
+    assert "error" not in (proc.stdout + proc.stderr).lower()
+
+
+@pytest.mark.parametrize(("name", "node"), CASES)
+def test_node_config_lists_validates_and_dry_runs(
+    trees: dict[str, tuple[inventory.Inventory, dict[str, bytes]]], tmp_path: Path, name: str, node: str
+) -> None:
+    inv, tree = trees[name]
+    work, env = node_setup(tmp_path, tree, node)
+    expected = {t.name: t for t in mise_tasks.node_tasks(inv, inv.nodes[node])}
+
+    listed = json.loads(mise(work, env, "tasks", "ls", "--json").stdout)
+    assert sorted(t["name"] for t in listed) == sorted(expected)
+    for task in listed:
+        assert task["dir"] == inv.nodes[node].repo
+        assert task["run"] == list(expected[task["name"]].run)
+        assert task["description"] == expected[task["name"]].description
+
+    validate_ok(mise(work, env, "tasks", "validate"))
+
+    for svc in inv.services:
+        proc = mise(work, env, "run", "-n", f"deploy:{svc}")
+        assert f"[deploy:{svc}] $ inv deploy --service {svc}" in proc.stdout + proc.stderr
+    proc = mise(work, env, "run", "-n", "bootstrap")
+    assert f"$ inv bootstrap --node {node}" in proc.stdout + proc.stderr
+
+
+def test_deploy_runs_the_same_from_every_node(
+    trees: dict[str, tuple[inventory.Inventory, dict[str, bytes]]], tmp_path: Path
+) -> None:
+    """`mise run deploy:gitea` is one task with one command on every node; only its checkout differs."""
+    inv, tree = trees["default"]
+    seen = set()
+    for node in inv.nodes:
+        work, env = node_setup(tmp_path / node, tree, node)
+        task = next(
+            t for t in json.loads(mise(work, env, "tasks", "ls", "--json").stdout) if t["name"] == "deploy:gitea"
+        )
+        seen.add((tuple(task["run"]), task["description"]))
+    assert seen == {(("inv deploy --service gitea",), "Deploy gitea on cooperator (secrets from Infisical /gitea)")}
+
+
+@pytest.mark.parametrize("name", sorted(INVENTORIES))
+def test_repo_mise_toml(
+    trees: dict[str, tuple[inventory.Inventory, dict[str, bytes]]], tmp_path: Path, name: str
+) -> None:
+    inv, tree = trees[name]
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "mise.toml").write_bytes(tree["mise.toml"])
+    env = mise_env(tmp_path, MISE_TRUSTED_CONFIG_PATHS=str(repo))
+
+    listed = json.loads(mise(repo, env, "tasks", "ls", "--json").stdout)
+    assert sorted(t["name"] for t in listed) == sorted(t.name for t in mise_tasks.repo_tasks(inv))
+    assert {t["dir"] for t in listed} == {str(repo)}
+    validate_ok(mise(repo, env, "tasks", "validate"))
+
+    node = list(inv.nodes)[-1]
+    proc = mise(repo, env, "run", "-n", "bootstrap", node)
+    assert f"$ inv bootstrap --node {node}" in proc.stdout + proc.stderr
+    proc = mise(repo, env, "run", "-n", "fortress:mount", node)
+    assert f"$ inv fortress.mount --node {node}" in proc.stdout + proc.stderr
+    wrong = mise(repo, env, "run", "-n", "bootstrap", "nosuch", check=False)
+    assert wrong.returncode != 0 and "Invalid choice for arg node" in wrong.stderr
+    proc = mise(repo, env, "run", "-n", "check")
+    out = proc.stdout + proc.stderr
+    assert "$ inv inventory.check" in out and "$ inv render --check" in out
+    svc = next(iter(inv.services))
+    proc = mise(repo, env, "run", "-n", f"deploy:{svc}")
+    assert f"$ inv deploy --service {svc}" in proc.stdout + proc.stderr
