@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,7 @@ NODES = {
     "other": ["hub", "studio", "forge"],
 }
 CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens, any request fails at once
 
 pytestmark = [pytest.mark.tools, pytest.mark.integration]
@@ -57,6 +59,7 @@ def mise_env(base: Path, **extra: str) -> dict[str, str]:
         "HTTP_PROXY": CLOSED,
         "HTTPS_PROXY": CLOSED,
         "ALL_PROXY": CLOSED,
+        "NO_COLOR": "1",
         **extra,
     }
 
@@ -68,7 +71,8 @@ def mise(cwd: Path, env: dict[str, str], *args: str, check: bool = True) -> subp
     )
     if check:
         assert proc.returncode == 0, f"mise {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
-    return proc
+    # CI=true makes mise colour its output even with NO_COLOR: compare plain text
+    return subprocess.CompletedProcess(proc.args, proc.returncode, ANSI.sub("", proc.stdout), ANSI.sub("", proc.stderr))
 
 
 def node_setup(tmp_path: Path, tree: dict[str, bytes], node: str) -> tuple[Path, dict[str, str]]:
