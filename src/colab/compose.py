@@ -20,8 +20,20 @@ def project_dir(inv: Inventory, svc: Service) -> str:
     return f"{inv.fortress_mount(node)}/docker/{svc.name}"
 
 
-def compose_argv(inv: Inventory, svc: Service, args: Sequence[str], directory: str | None = None) -> list[str]:
-    """`infisical run … -- docker compose --project-directory D -p NAME ARGS…`."""
+def compose_argv(
+    inv: Inventory,
+    svc: Service,
+    args: Sequence[str],
+    directory: str | None = None,
+    *,
+    files: Sequence[str] = (),
+) -> list[str]:
+    """`infisical run … -- docker compose [-f FILE…] --project-directory D -p NAME ARGS…`.
+
+    `files` are compose files read by the client (e.g. the repo's copy when the engine is another node's:
+    relative paths in them still resolve against the project directory, on the engine's node).
+    """
     directory = directory or project_dir(inv, svc)
-    compose = ["docker", "compose", "--project-directory", directory, "-p", svc.name, *args]
+    compose = ["docker", "compose", *(a for f in files for a in ("-f", f)), "--project-directory", directory]
+    compose += ["-p", svc.name, *args]
     return secrets.run_argv(inv, svc.secrets_path, compose)

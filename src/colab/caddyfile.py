@@ -1,0 +1,52 @@
+"""Render Caddy's routes from the inventory: one site per service domain and per extra route.
+
+Upstreams, as Caddy sees them from its container on the cluster network:
+- a service on Caddy's own node: `<service>:<port>`, the alias every service's main container has on the
+  cluster network (`aliases: ["${COLAB_SERVICE}"]` in its compose file);
+- a service or route on another node: `<that node's mesh address>:<port>`;
+- a route to the host Caddy runs on (Cockpit): `host.docker.internal:<port>` (the compose file maps that
+  name to the host with `extra_hosts: host.docker.internal:host-gateway`).
+Output is sorted by domain, so the same inventory always renders the same file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from colab.inventory import Inventory
+
+HOST_ALIAS = "host.docker.internal"
+HEADER = (
+    "# Rendered by `inv deploy --service {service}` from the inventory; edits here are overwritten.\n"
+    "# Routes: [services.*].domains and [[routes]] in the inventory."
+)
+
+
+@dataclass(frozen=True, order=True)
+class Site:
+    domain: str
+    upstream: str
+    source: str  # what the route comes from, e.g. "services.gitea" or "routes[0]"
+
+
+def sites(inv: Inventory, caddy_node: str) -> list[Site]:
+    """Every proxied domain with its upstream, as seen from a Caddy container on `caddy_node`."""
+    found: list[Site] = []
+    for svc in inv.services.values():
+        if not svc.domains or svc.port is None:
+            continue
+        host = svc.name if svc.node == caddy_node else str(inv.node(svc.node).mesh)
+        found += [Site(d, f"{host}:{svc.port}", f"services.{svc.name}") for d in svc.domains]
+    for i, route in enumerate(inv.routes):
+        host = HOST_ALIAS if route.node == caddy_node else str(inv.node(route.node).mesh)
+        found.append(Site(route.domain, f"{host}:{route.port}", f"routes[{i}]"))
+    return sorted(found)
+
+
+def render(inv: Inventory, caddy_node: str, service: str = "caddy") -> str:
+    """The Caddyfile for a Caddy deployed on `caddy_node` (automatic HTTPS for every domain)."""
+    lines = [HEADER.format(service=service), "{", "\tadmin localhost:2019", "}"]
+    for site in sites(inv, caddy_node):
+        lines += ["", f"# {site.source}", f"{site.domain} {{", "\tencode zstd gzip"]
+        lines += [f"\treverse_proxy {site.upstream}", "}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""deploy (the collection's default: `inv deploy --service NAME`), deploy.down, .status, .logs, .pull."""
+
+import sys
+
+from invoke import task
+from rich.prompt import Confirm
+
+from colab import deploy as dep
+from colab.cli import HELP, err, finish, load_inventory, out, user_errors
+from colab.deploy import status as dep_status
+from colab.errors import ColabError
+from colab.steps import print_report
+
+SERVICE_HELP = {
+    "service": "service name from the inventory ([services.NAME])",
+    "node": "deploy on this node instead of the inventory's (needs --yes or a confirmation)",
+    "yes": "confirm deploying on another node than the inventory's without asking",
+    "inventory": HELP["inventory"],
+    "dry_run": HELP["dry_run"],
+    "json": HELP["json"],
+}
+
+
+def _confirm():
+    """A terminal prompt, or None when there is no terminal to ask on."""
+    if sys.stdin.isatty():
+        return lambda question: Confirm.ask(question, default=False, console=err())
+    return None
+
+
+def _need(service):
+    if not service:
+        raise ColabError("--service NAME is required (a service from the inventory, e.g. --service gitea)")
+    return service
+
+
+def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull):
+    inv = load_inventory(inventory)
+    console = out()
+    report = dep.deploy(
+        inv,
+        _need(service),
+        node=node,
+        yes=yes,
+        confirm=_confirm(),
+        dry_run=dry_run,
+        wait_timeout=int(wait_timeout),
+        pull=pull,
+        console=console if not json else err(),
+    )
+    print_report(report, console, as_json=json)
+    finish(report.exit_code)
+
+
+@task(
+    default=True,
+    help={**SERVICE_HELP, "wait_timeout": f"seconds to wait for health checks (default {dep.DEFAULT_WAIT_TIMEOUT})"},
+)
+@user_errors
+def deploy(
+    c,
+    service=None,
+    node=None,
+    yes=False,
+    dry_run=False,
+    wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
+    inventory=None,
+    json=False,
+):
+    """Deploy a service on its node with secrets injected by Infisical (`inv deploy --service gitea`)."""
+    _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull=False)
+
+
+@task(help={**SERVICE_HELP, "wait_timeout": f"seconds to wait for health checks (default {dep.DEFAULT_WAIT_TIMEOUT})"})
+@user_errors
+def pull(
+    c,
+    service=None,
+    node=None,
+    yes=False,
+    dry_run=False,
+    wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
+    inventory=None,
+    json=False,
+):
+    """Pull the service's newer images, then deploy (recreating what changed)."""
+    _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull=True)
+
+
+@task(help=SERVICE_HELP)
+@user_errors
+def down(c, service=None, node=None, yes=False, dry_run=False, inventory=None, json=False):
+    """Stop and remove the service's containers (its data on fortress stays)."""
+    inv = load_inventory(inventory)
+    console = out()
+    report = dep.down(inv, _need(service), node=node, yes=yes, confirm=_confirm(), dry_run=dry_run, console=console)
+    print_report(report, console, as_json=json)
+    finish(report.exit_code)
+
+
+@task(
+    help={
+        "service": "only this service (default: every service in the inventory)",
+        "inventory": HELP["inventory"],
+        "json": HELP["json"],
+    },
+    iterable=["service"],
+)
+@user_errors
+def status(c, service=None, inventory=None, json=False):
+    """Every service: node, containers, state, health, image (exit 1 when one is down or unhealthy)."""
+    inv = load_inventory(inventory)
+    rows = dep_status.collect(inv, list(service or []) or None)
+    if json:
+        print(dep_status.to_json(rows))
+    else:
+        out().print(dep_status.table(rows))
+    finish(dep_status.exit_code(rows))
+
+
+@task(
+    help={
+        "service": SERVICE_HELP["service"],
+        "node": "read them on this node instead of the inventory's",
+        "tail": "how many lines per container (default 100)",
+        "inventory": HELP["inventory"],
+    }
+)
+@user_errors
+def logs(c, service=None, node=None, tail=100, inventory=None):
+    """The service's last log lines, all containers, with timestamps."""
+    inv = load_inventory(inventory)
+    sys.stdout.write(dep.logs(inv, _need(service), node=node, tail=int(tail)))
