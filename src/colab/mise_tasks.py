@@ -1,7 +1,10 @@
 """The mise tasks `inv render` writes: each one runs the matching `inv` task.
 
-A node's `~/.config/mise/config.toml` runs them in that node's repo checkout (`dir = node.repo`); the
-repo's own `mise.toml` runs them from the checkout it sits in and adds the repo-level tasks.
+On a node, `~/.config/mise/config.toml` is the same file everywhere: pinned tools and the cluster's tasks,
+run in `$COLAB_REPO` (the node's checkout) and naming `$COLAB_NODE` where a task is about this node. The
+node's own `~/.config/mise/conf.d/colab-node.toml` sets those two variables (`[env]`) and adds the tasks
+only that node has (backups on the backup node). So the rendered output grows as nodes + services, not
+nodes x services. The repo's own `mise.toml` runs the tasks from its checkout, with the node as argument.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from dataclasses import dataclass
 
 from colab.inventory import Inventory, Node
 
-CONFIG_ROOT = "{{config_root}}"  # mise's own template: the folder holding mise.toml
+CONFIG_ROOT = "{{config_root}}"  # mise's own templates: the folder holding mise.toml,
+ENV_NODE = "COLAB_NODE"  # and variables from [env]
+ENV_REPO = "COLAB_REPO"
+NODE_DIR = "{{env." + ENV_REPO + "}}"
 
 
 @dataclass(frozen=True)
@@ -32,17 +38,17 @@ def _node_arg(inv: Inventory) -> str:
     return f'arg "<node>" help="node name from the inventory" {{ choices {choices} }}'
 
 
-def _cluster_tasks(inv: Inventory, node: Node | None) -> list[MiseTask]:
-    """Tasks every node has; `node=None` is the repo checkout (the node is then an argument)."""
-    if node is None:
-        who, usage, where = "{{usage.node}}", _node_arg(inv), "a node"
+def _cluster_tasks(inv: Inventory, where: str) -> list[MiseTask]:
+    """Tasks every node has. `where`: "node" (this node, from $COLAB_NODE) or "repo" (node as argument)."""
+    if where == "repo":
+        who, usage, what = "{{usage.node}}", _node_arg(inv), "a node"
     else:
-        who, usage, where = node.name, "", node.name
+        who, usage, what = "{{env." + ENV_NODE + "}}", "", "this node"
     tasks = [
         MiseTask("status", (_inv("status"),), "Show the state of every node and service"),
-        MiseTask("bootstrap", (f"inv bootstrap --node {who}",), f"Bootstrap {where} (idempotent)", usage),
-        MiseTask("fortress:mount", (f"inv fortress.mount --node {who}",), f"Mount fortress on {where}", usage),
-        MiseTask("fortress:status", (f"inv fortress.status --node {who}",), f"Show fortress on {where}", usage),
+        MiseTask("bootstrap", (f"inv bootstrap --node {who}",), f"Bootstrap {what} (idempotent)", usage),
+        MiseTask("fortress:mount", (f"inv fortress.mount --node {who}",), f"Mount fortress on {what}", usage),
+        MiseTask("fortress:status", (f"inv fortress.status --node {who}",), f"Show fortress on {what}", usage),
     ]
     for svc in inv.services.values():
         tasks.append(
@@ -64,12 +70,24 @@ def _backup_tasks(inv: Inventory) -> list[MiseTask]:
     ]
 
 
+def shared_tasks(inv: Inventory) -> list[MiseTask]:
+    """The tasks in every node's ~/.config/mise/config.toml, sorted by name."""
+    return sorted(_cluster_tasks(inv, "node"), key=lambda t: t.name)
+
+
 def node_tasks(inv: Inventory, node: Node) -> list[MiseTask]:
-    """The tasks in a node's global mise config, sorted by name."""
-    tasks = _cluster_tasks(inv, node)
-    if node.name == inv.backup.node:
-        tasks += _backup_tasks(inv)
-    return sorted(tasks, key=lambda t: t.name)
+    """The tasks only this node has (its conf.d/colab-node.toml), sorted by name."""
+    return sorted(_backup_tasks(inv), key=lambda t: t.name) if node.name == inv.backup.node else []
+
+
+def resolved(task: MiseTask, node: Node) -> tuple[str, ...]:
+    """A node's task commands as mise runs them there ({{env.COLAB_NODE}} filled in)."""
+    return tuple(cmd.replace("{{env." + ENV_NODE + "}}", node.name) for cmd in task.run)
+
+
+def all_node_tasks(inv: Inventory, node: Node) -> list[MiseTask]:
+    """Every task `mise tasks` lists on this node, sorted by name."""
+    return sorted([*shared_tasks(inv), *node_tasks(inv, node)], key=lambda t: t.name)
 
 
 def repo_tasks(inv: Inventory) -> list[MiseTask]:
@@ -82,7 +100,7 @@ def repo_tasks(inv: Inventory) -> list[MiseTask]:
             "Validate the inventory and check the generated files are up to date",
         ),
         MiseTask("test", ("nox",), "Run the test sessions (nox)"),
-        *_cluster_tasks(inv, None),
+        *_cluster_tasks(inv, "repo"),
         *_backup_tasks(inv),
     ]
     return sorted(tasks, key=lambda t: t.name)

@@ -132,11 +132,19 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         },
         "docker_daemon": docker_daemon(inv),
         "tasks": mise_tasks.node_tasks(inv, node),
+        "env": {mise_tasks.ENV_NODE: node.name, mise_tasks.ENV_REPO: node.repo},
     }
 
 
 def global_context(inv: Inventory) -> dict[str, Any]:
-    return {"inv": inv, "repo_tasks": mise_tasks.repo_tasks(inv), "config_root": mise_tasks.CONFIG_ROOT}
+    return {
+        "inv": inv,
+        "repo_tasks": mise_tasks.repo_tasks(inv),
+        "config_root": mise_tasks.CONFIG_ROOT,
+        "shared_tasks": mise_tasks.shared_tasks(inv),
+        "node_dir": mise_tasks.NODE_DIR,
+        "env_names": [mise_tasks.ENV_NODE, mise_tasks.ENV_REPO],
+    }
 
 
 # ---------------------------------------------------------------------------------------- templates
@@ -276,29 +284,55 @@ def render_tree(inv: Inventory, templates: Path = TEMPLATES_DIR) -> Tree:
             raise RenderError(f"templates/{out}: clashes with the per-node file {src}; rename one of them")
         tree[out] = chezmoi_source.wrapper(src)
 
+    common = [chezmoi_source.target_path(src) for src in _shared_sources(tree)]
     everything = [chezmoi_source.target_path(src) for src in sources]
     for name, ctx in contexts.items():
-        hidden = chezmoi_source.ignored([chezmoi_source.target_path(s) for s in files[name]], everything)
+        kept = [*common, *(chezmoi_source.target_path(s) for s in files[name])]
+        hidden = chezmoi_source.ignored(kept, everything)
         for rel in per_node:
             if _phase(rel) == 3:
                 tree[_output_name(rel).replace(NODE, name)] = render(rel, {**ctx, "ignored": hidden})
     return dict(sorted(tree.items()))
 
 
+def _sources(tree: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The chezmoi source entries (not .chezmoi* files, not dot-folders): source path -> bytes."""
+    prefix = f"{SOURCE_DIR}/"
+    return {
+        path.removeprefix(prefix): data
+        for path, data in tree.items()
+        if path.startswith(prefix) and not any(part.startswith(".") for part in path.split("/")[1:])
+    }
+
+
+def _shared_sources(tree: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Source entries every node gets as they are (not the one-line templates picking per-node copies)."""
+    return {
+        src: data
+        for src, data in _sources(tree).items()
+        if not (src.endswith(".tmpl") and data == chezmoi_source.wrapper(src.removesuffix(".tmpl")))
+    }
+
+
 def node_files(tree: Mapping[str, bytes], node: str) -> dict[str, bytes]:
-    """A node's rendered content: chezmoi source path -> bytes."""
+    """A node's own rendered content: chezmoi source path -> bytes."""
     prefix = f"{NODES_PREFIX}/{node}/"
     return {path.removeprefix(prefix): data for path, data in tree.items() if path.startswith(prefix)}
 
 
+def node_sources(tree: Mapping[str, bytes], node: str) -> dict[str, bytes]:
+    """Everything chezmoi gives this node, as source path -> content: its own files and the shared ones."""
+    return {**_shared_sources(tree), **node_files(tree, node)}
+
+
 def node_targets(tree: Mapping[str, bytes], node: str) -> list[str]:
     """Targets (relative to the home directory; scripts by name) chezmoi gives this node."""
-    return chezmoi_source.node_targets(node_files(tree, node))
+    return chezmoi_source.node_targets(node_sources(tree, node))
 
 
 def all_targets(tree: Mapping[str, bytes]) -> list[str]:
-    wrappers = [p for p in tree if p.startswith(f"{SOURCE_DIR}/") and p.endswith(".tmpl") and "/." not in p]
-    return sorted(chezmoi_source.target_path(p.removeprefix(f"{SOURCE_DIR}/")) for p in wrappers)
+    """Every target of the source tree, whichever node gets it."""
+    return sorted(chezmoi_source.target_path(src) for src in _sources(tree))
 
 
 # ------------------------------------------------------------------------------------ write / check

@@ -111,7 +111,7 @@ def test_node_gets_exactly_its_share(rendered: dict[str, Rendered], tmp_path: Pa
 
     chezmoi(home, "init", "--apply", "--exclude=scripts", *source, env=env)
 
-    targets, scripts = split(render.node_files(r.tree, node))
+    targets, scripts = split(render.node_sources(r.tree, node))
     got = files_under(home)
     assert sorted(got) == sorted(targets)
     for target, (src, data) in targets.items():
@@ -168,7 +168,7 @@ def test_node_comes_from_the_hostname_command_without_override(rendered: dict[st
     env["PATH"] = f"{fake}:{env['PATH']}"
     chezmoi(home, "init", "--apply", "--exclude=scripts", "--source", str(r.root), "--destination", str(home), env=env)
     assert (home / "Library/LaunchAgents/colab.fortress.plist").exists()
-    assert 'COLAB_NODE = "studio"' in (home / ".config/mise/config.toml").read_text()
+    assert 'COLAB_NODE = "studio"' in (home / ".config/mise/conf.d/colab-node.toml").read_text()
     assert 'node = "studio"' in (home / ".config/chezmoi/chezmoi.toml").read_text()
 
 

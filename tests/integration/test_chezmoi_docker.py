@@ -116,7 +116,7 @@ def test_apply_as_root_in_a_container_named_like_the_node(
     assert out["verify"] == ["0"], out
     assert out["second"] == [] and out["apply2"] == ["0"], out  # run_onchange_ scripts do not run again
 
-    files = render.node_files(tree, node)
+    files = render.node_sources(tree, node)
     targets = {chezmoi_source.target_path(s) for s in files if not s.startswith("run_")}
     new = set(out["files"])
     assert new | {t for t in targets if t in out["changed"]} == targets  # e.g. the image's own ~/.bashrc

@@ -10,11 +10,12 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from colab import inventory, mise_tasks, render
+from colab import chezmoi_source, inventory, mise_tasks, render
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,9 +77,12 @@ def mise(cwd: Path, env: dict[str, str], *args: str, check: bool = True) -> subp
 
 
 def node_setup(tmp_path: Path, tree: dict[str, bytes], node: str) -> tuple[Path, dict[str, str]]:
-    config = tmp_path / "home/.config/mise/config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_bytes(render.node_files(tree, node)["dot_config/mise/config.toml"])
+    """A home with the node's mise files as chezmoi places them (shared config.toml + its conf.d file)."""
+    for source, data in render.node_sources(tree, node).items():
+        target = chezmoi_source.target_path(source)
+        if target.startswith(".config/mise/"):
+            (tmp_path / "home" / target).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "home" / target).write_bytes(data)
     work = tmp_path / "work"
     work.mkdir()
     return work, mise_env(tmp_path)
@@ -97,12 +101,12 @@ def test_node_config_lists_validates_and_dry_runs(
 ) -> None:
     inv, tree = trees[name]
     work, env = node_setup(tmp_path, tree, node)
-    expected = {t.name: t for t in mise_tasks.node_tasks(inv, inv.nodes[node])}
+    expected = {t.name: t for t in mise_tasks.all_node_tasks(inv, inv.nodes[node])}
 
     listed = json.loads(mise(work, env, "tasks", "ls", "--json").stdout)
     assert sorted(t["name"] for t in listed) == sorted(expected)
     for task in listed:
-        assert task["dir"] == inv.nodes[node].repo
+        assert task["dir"] == inv.nodes[node].repo  # {{env.COLAB_REPO}} from conf.d/colab-node.toml
         assert task["run"] == list(expected[task["name"]].run)
         assert task["description"] == expected[task["name"]].description
 
@@ -111,8 +115,11 @@ def test_node_config_lists_validates_and_dry_runs(
     for svc in inv.services:
         proc = mise(work, env, "run", "-n", f"deploy:{svc}")
         assert f"[deploy:{svc}] $ inv deploy --service {svc}" in proc.stdout + proc.stderr
-    proc = mise(work, env, "run", "-n", "bootstrap")
-    assert f"$ inv bootstrap --node {node}" in proc.stdout + proc.stderr
+    for task in ("bootstrap", "fortress:mount", "fortress:status"):
+        proc = mise(work, env, "run", "-n", task)
+        command = mise_tasks.resolved(expected[task], inv.nodes[node])[0]
+        assert f"[{task}] $ {command}" in proc.stdout + proc.stderr
+        assert f"--node {node}" in command
 
 
 def test_deploy_runs_the_same_from_every_node(
@@ -128,6 +135,31 @@ def test_deploy_runs_the_same_from_every_node(
         )
         seen.add((tuple(task["run"]), task["description"]))
     assert seen == {(("inv deploy --service gitea",), "Deploy gitea on cooperator (secrets from Infisical /gitea)")}
+
+
+def test_tasks_really_run_inv_in_the_node_checkout(tmp_path: Path) -> None:
+    """Not a dry run: with the checkouts placed under tmp_path, each node's `mise run` calls a fake `inv`."""
+    data = tomllib.loads(INVENTORIES["other"].read_text())
+    for name, node in data["nodes"].items():
+        node["repo"] = str(tmp_path / "checkouts" / name)
+        Path(node["repo"]).mkdir(parents=True)
+    inv = inventory.from_dict(data)
+    tree = render.render_tree(inv)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "inv").write_text('#!/bin/sh\necho "fake-inv $* @ $(pwd)"\n')
+    (fake / "inv").chmod(0o755)
+    for name, node in inv.nodes.items():
+        work, env = node_setup(tmp_path / name, tree, name)
+        env["PATH"] = f"{fake}:{env['PATH']}"
+        proc = mise(work, env, "run", "deploy:forgejo")
+        assert f"fake-inv deploy --service forgejo @ {node.repo}" in proc.stdout
+        proc = mise(work, env, "run", "bootstrap")
+        assert f"fake-inv bootstrap --node {name} @ {node.repo}" in proc.stdout
+        validate_ok(mise(work, env, "tasks", "validate"))
+    work, env = tmp_path / "forge" / "work", mise_env(tmp_path / "forge")
+    env["PATH"] = f"{fake}:{env['PATH']}"
+    assert f"fake-inv backup.daily @ {inv.nodes['forge'].repo}" in mise(work, env, "run", "backup:daily").stdout
 
 
 @pytest.mark.parametrize("name", sorted(INVENTORIES))

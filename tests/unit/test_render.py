@@ -25,7 +25,7 @@ INVENTORIES = {
 # ---------------------------------------------------------------- expected per-node targets (the fixture)
 # Targets relative to the node's home; scripts by the name chezmoi gives them (prefixes dropped).
 BASH, ZSH = ".bashrc", ".zshrc"
-ENV, MISE = ".config/colab/env.sh", ".config/mise/config.toml"
+ENV, MISE, MISE_NODE = ".config/colab/env.sh", ".config/mise/config.toml", ".config/mise/conf.d/colab-node.toml"
 DOCKER_STAGED, DOCKER_MAC = ".config/colab/docker/daemon.json", ".docker/daemon.json"
 UNITS = [".config/colab/fortress/fortress.automount", ".config/colab/fortress/fortress.mount"]
 WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
@@ -37,8 +37,8 @@ S_DOCKER, S_UNITS, S_AGENT, S_CRON = (
     "20-fortress-agent.sh",
     "30-backup-cron.sh",
 )
-LINUX = [BASH, ENV, MISE, DOCKER_STAGED, S_DOCKER]
-MACOS = [ZSH, ENV, MISE, DOCKER_MAC, AGENT, S_AGENT]
+LINUX = [BASH, ENV, MISE, MISE_NODE, DOCKER_STAGED, S_DOCKER]
+MACOS = [ZSH, ENV, MISE, MISE_NODE, DOCKER_MAC, AGENT, S_AGENT]
 
 EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
     "default": {
@@ -190,27 +190,39 @@ def test_known_nodes_and_chezmoiroot(case: tuple[str, inventory.Inventory, dict[
 
 def test_node_mise_config_has_tools_and_tasks(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
     name, inv, tree = case
-    for node in inv.nodes.values():
-        config = tomllib.loads(node_file(tree, node.name, "dot_config/mise/config.toml"))
-        assert config["tools"] == inv.tools
-        assert config["env"] == {"COLAB_NODE": node.name}
-        expected = [*EVERY_NODE_TASKS, *(f"deploy:{s}" for s in SERVICES[name])]
+    shared = tomllib.loads(text(tree, "chezmoi/dot_config/mise/config.toml"))  # the same on every node
+    assert shared["tools"] == inv.tools
+    tasks = shared["tasks"]
+    assert sorted(tasks) == sorted([*EVERY_NODE_TASKS, *(f"deploy:{s}" for s in SERVICES[name])])
+    assert {t["dir"] for t in tasks.values()} == {"{{env.COLAB_REPO}}"}
+    assert all(t["description"] for t in tasks.values())
+    for svc in SERVICES[name]:
+        assert tasks[f"deploy:{svc}"]["run"] == f"inv deploy --service {svc}"
+    assert tasks["bootstrap"]["run"] == "inv bootstrap --node {{env.COLAB_NODE}}"
+    assert tasks["fortress:mount"]["run"] == "inv fortress.mount --node {{env.COLAB_NODE}}"
+    assert tasks["fortress:status"]["run"] == "inv fortress.status --node {{env.COLAB_NODE}}"
+    assert tasks["status"]["run"] == "inv status"
+    for node in inv.nodes.values():  # what makes it this node's
+        own = tomllib.loads(node_file(tree, node.name, "dot_config/mise/conf.d/colab-node.toml"))
+        assert own["env"] == {"COLAB_NODE": node.name, "COLAB_REPO": node.repo}
         if node.name == BACKUP_NODE[name]:
-            expected += BACKUP_TASKS
-        assert sorted(config["tasks"]) == sorted(expected), node.name
-        for task in config["tasks"].values():
-            assert task["dir"] == node.repo
-            assert task["description"]
-        tasks = config["tasks"]
-        for svc in SERVICES[name]:
-            assert tasks[f"deploy:{svc}"]["run"] == f"inv deploy --service {svc}"
-        assert tasks["bootstrap"]["run"] == f"inv bootstrap --node {node.name}"
-        assert tasks["fortress:mount"]["run"] == f"inv fortress.mount --node {node.name}"
-        assert tasks["fortress:status"]["run"] == f"inv fortress.status --node {node.name}"
-        assert tasks["status"]["run"] == "inv status"
-        if node.name == BACKUP_NODE[name]:
-            assert tasks["backup:daily"]["run"] == "inv backup.daily"
-            assert tasks["backup:weekly"]["run"] == "inv backup.weekly"
+            assert sorted(own["tasks"]) == BACKUP_TASKS
+            assert own["tasks"]["backup:daily"]["run"] == "inv backup.daily"
+            assert own["tasks"]["backup:weekly"]["run"] == "inv backup.weekly"
+            assert {t["dir"] for t in own["tasks"].values()} == {node.repo}
+        else:
+            assert "tasks" not in own
+
+
+def test_output_grows_as_nodes_plus_services(tmp_path: Path) -> None:
+    """More services change the shared files only; no node's own files grow with them."""
+    data = _other_data()
+    before = render.render_tree(inventory.from_dict(copy.deepcopy(data)))
+    for i in range(50):
+        data["services"][f"extra-{i}"] = {"node": "hub", "compose": f"compose/extra-{i}", "secrets_path": "/x"}
+    after = render.render_tree(inventory.from_dict(data))
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    assert changed == ["chezmoi/dot_config/mise/config.toml", "mise.toml"]
 
 
 def test_repo_mise_toml(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
@@ -231,9 +243,12 @@ def test_repo_mise_toml(case: tuple[str, inventory.Inventory, dict[str, bytes]])
 
 def test_task_commands_are_the_inv_tasks() -> None:
     inv = inventory.load(INVENTORIES["default"])
-    by_name = {t.name: t for t in mise_tasks.node_tasks(inv, inv.nodes["cooperator"])}
-    assert by_name["deploy:gitea"].run == ("inv deploy --service gitea",)
-    assert by_name["backup:daily"].run == ("inv backup.daily",)
+    node = inv.nodes["cooperator"]
+    by_name = {t.name: mise_tasks.resolved(t, node) for t in mise_tasks.all_node_tasks(inv, node)}
+    assert by_name["deploy:gitea"] == ("inv deploy --service gitea",)
+    assert by_name["backup:daily"] == ("inv backup.daily",)
+    assert by_name["bootstrap"] == ("inv bootstrap --node cooperator",)
+    assert by_name["fortress:mount"] == ("inv fortress.mount --node cooperator",)
 
 
 # ----------------------------------------------------------------------------------- docker, env, backup
@@ -409,8 +424,8 @@ def test_a_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 def test_a_wrapper_clash_is_refused(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     shutil.copytree(ROOT / "templates", templates)
-    (templates / "chezmoi/dot_config/mise").mkdir(parents=True)
-    (templates / "chezmoi/dot_config/mise/config.toml.tmpl").write_text("x\n")
+    (templates / "chezmoi/dot_config/colab").mkdir(parents=True)
+    (templates / "chezmoi/dot_config/colab/env.sh.tmpl").write_text("x\n")  # the per-node env.sh's template
     with pytest.raises(RenderError, match="clashes"):
         render.render_tree(inventory.load(INVENTORIES["default"]), templates)
 
