@@ -1,0 +1,196 @@
+"""`inv deploy` end to end on the real Docker engine with Compose v2, through the Infisical stand-in.
+
+Each test writes a loopback inventory in tmp (fortress folders in tmp, a cluster network of its own) with a
+test service built from the local busybox image, and runs the real task (`inv deploy …`) as a subprocess,
+as `mise run deploy:<service>` would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CANARY, FakeInfisical, require_tool
+from tests.integration.deploy_support import (
+    UNHEALTHY,
+    ArgvWatch,
+    TestCluster,
+    files_containing,
+    project_containers,
+    remove_project,
+    web_compose,
+    write_cluster,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def inv(cluster: TestCluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
+    return subprocess.run(
+        ["inv", *args, "--inventory", str(cluster.inventory)],
+        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestCluster]:
+    """One test service `web-<pid>` placed on cooperator (= this machine), needing TEST_SECRET from /web."""
+    require_tool("docker", "inv")
+    tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
+    name = f"web-{tag}"
+    subnet = f"10.220.{os.getpid() % 250}.0/24"
+    c = write_cluster(tmp_path, tag, {name: {"node": "cooperator", "secrets": ["TEST_SECRET"]}}, subnet)
+    c.compose_dir(name).joinpath("compose.yaml").write_text(web_compose(busybox_image))
+    fake_infisical.set("/web", TEST_SECRET=CANARY)
+    monkeypatch.setenv("COLAB_FAKE_INFISICAL_LOG", str(tmp_path / "infisical-calls.log"))
+    yield c
+    remove_project(name, c.network)
+
+
+def statuses(res: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    data = json.loads(res.stdout)
+    return {s["step"].split(" ")[0] + (" " + s["step"].split(" ")[1] if s["step"].startswith("compose") else ""):
+            s["status"] for s in data["steps"]}  # fmt: skip
+
+
+def test_deploy_runs_the_service_with_the_secret_injected_and_written_nowhere(cluster: TestCluster) -> None:
+    name = cluster.services[0]
+    started = time.time()
+    with ArgvWatch(CANARY) as watch:
+        res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "60")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert watch.samples > 10 and watch.hits == [], watch.hits  # no process's argv ever held the secret
+
+    containers = project_containers(name)
+    assert [(n.split("-")[-2], s[2]) for n, s in containers.items()] == [("app", "running")]
+    cid = next(iter(containers.values()))[0]
+    seen = subprocess.run(["docker", "exec", cid, "sh", "-c", 'echo "$TEST_SECRET"'], capture_output=True, text=True)
+    assert seen.stdout.strip() == CANARY  # the container sees it
+    health = subprocess.run(["docker", "inspect", "--format", "{{.State.Health.Status}}", cid], capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    assert health == "healthy"
+
+    # files on the target's fortress: the compose file in docker/<service>, the volume in data/<service>
+    fortress = cluster.server_fortress
+    assert (fortress / "docker" / name / "compose.yaml").read_text() == (
+        cluster.compose_dir(name) / "compose.yaml"
+    ).read_text()
+    assert (fortress / "data" / name / "written").read_text() == "written\n"
+    assert not cluster.client_fortress.exists()  # cooperator is the fortress server: the server path is used
+
+    # the secret is in no file we or the tools wrote (repo, fortress, the container's log), nor in the output.
+    # (The engine keeps a container's environment in its own state, /var/lib/docker/containers/*/config.v2.json:
+    # that is how Compose hands a variable to a container, and outside what this project writes.)
+    log_path = subprocess.run(["docker", "inspect", "--format", "{{.LogPath}}", cid], capture_output=True,
+                              text=True).stdout.strip()  # fmt: skip
+    roots = [ROOT, cluster.root, Path(log_path)]
+    assert list(files_containing(CANARY, roots, since=started - 1)) == []
+    assert CANARY not in res.stdout + res.stderr
+    calls = (cluster.root / "infisical-calls.log").read_text()
+    assert '"--path", "/web"' in calls and CANARY not in calls
+    assert "changed" in res.stdout
+
+
+def test_second_deploy_changes_nothing(cluster: TestCluster) -> None:
+    name = cluster.services[0]
+    first = inv(cluster, "deploy", "--service", name, "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert statuses(first) == {"files": "changed", "network": "changed", "compose up": "changed"}
+    before = project_containers(name)
+    second = inv(cluster, "deploy", "--service", name, "--json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert statuses(second) == {"files": "ok", "network": "ok", "compose up": "ok"}
+    assert project_containers(name) == before  # same ids, same creation times: nothing recreated
+
+
+def test_a_changed_compose_file_recreates_and_is_reported(cluster: TestCluster) -> None:
+    name = cluster.services[0]
+    assert inv(cluster, "deploy", "--service", name).returncode == 0
+    ((cid, *_),) = project_containers(name).values()
+    compose = cluster.compose_dir(name) / "compose.yaml"
+    compose.write_text(compose.read_text().replace("memory: 64M", "memory: 96M"))
+    res = inv(cluster, "deploy", "--service", name, "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert statuses(res) == {"files": "changed", "network": "ok", "compose up": "changed"}
+    detail = [s["detail"] for s in json.loads(res.stdout)["steps"] if s["step"].startswith("compose up")][0]
+    assert detail.endswith("recreated")
+    ((new_cid, *_),) = project_containers(name).values()
+    assert new_cid != cid
+    assert "memory: 96M" in (cluster.server_fortress / "docker" / name / "compose.yaml").read_text()
+
+
+def test_a_missing_secret_is_named_and_nothing_is_touched(cluster: TestCluster, fake_infisical: FakeInfisical) -> None:
+    name = cluster.services[0]
+    fake_infisical.envs["prod"]["/web"] = {"OTHER": "x"}
+    fake_infisical.set("/web")
+    res = inv(cluster, "deploy", "--service", name)
+    assert res.returncode == 1
+    assert res.stderr.strip() == (
+        "error: missing secret(s) TEST_SECRET at Infisical path /web (env prod); add them in Infisical, then run again"
+    )
+    assert project_containers(name) == {}
+    assert not cluster.server_fortress.exists()
+
+
+def test_a_broken_compose_file_fails_before_any_change(cluster: TestCluster) -> None:
+    name = cluster.services[0]
+    assert inv(cluster, "deploy", "--service", name).returncode == 0
+    before = project_containers(name)
+    deployed = (cluster.server_fortress / "docker" / name / "compose.yaml").read_text()
+    (cluster.compose_dir(name) / "compose.yaml").write_text("services:\n  app:\n    image: [unclosed\n")
+    res = inv(cluster, "deploy", "--service", name)
+    assert res.returncode == 1
+    assert res.stderr.startswith(
+        f"error: {cluster.compose_dir(name) / 'compose.yaml'} is not valid under the injection"
+    )
+    assert res.stderr.rstrip().endswith("fix it (nothing was changed)") and len(res.stderr.splitlines()) == 1
+    assert project_containers(name) == before
+    assert (cluster.server_fortress / "docker" / name / "compose.yaml").read_text() == deployed
+
+
+def test_an_unhealthy_service_fails_with_its_ps_and_logs(cluster: TestCluster) -> None:
+    name = cluster.services[0]
+    compose = cluster.compose_dir(name) / "compose.yaml"
+    compose.write_text(web_compose(health=UNHEALTHY).replace("echo web-started", "echo unhealthy-service-log-line"))
+    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "20")
+    assert res.returncode == 1, res.stdout + res.stderr
+    out = res.stdout
+    assert f"{name}: docker compose ps -a" in out and f"{name}: last 30 log lines" in out
+    assert "unhealthy" in out and "unhealthy-service-log-line" in out
+    assert "failed" in out and "up failed" in out
+
+
+def test_status_logs_and_down(cluster: TestCluster) -> None:
+    name = cluster.services[0]
+    missing = inv(cluster, "deploy.status", "--json")
+    assert missing.returncode == 1
+    assert json.loads(missing.stdout) == [
+        {"service": name, "node": "cooperator", "container": "", "state": "", "health": "", "image": "",
+         "problem": "not deployed (no container)"}
+    ]  # fmt: skip
+    assert inv(cluster, "deploy", "--service", name).returncode == 0
+    res = inv(cluster, "deploy.status", "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    (row,) = json.loads(res.stdout)
+    assert (row["service"], row["node"], row["container"], row["state"], row["health"]) == (
+        name, "cooperator", "app", "running", "healthy"
+    )  # fmt: skip
+    assert row["image"].startswith("colab-test/busybox")
+    assert "web-started" in inv(cluster, "deploy.logs", "--service", name).stdout
+    down = inv(cluster, "deploy.down", "--service", name, "--json")
+    assert down.returncode == 0 and json.loads(down.stdout)["steps"][0]["status"] == "changed"
+    assert project_containers(name) == {}
+    assert (cluster.server_fortress / "data" / name / "written").exists()  # data stays
+    again = inv(cluster, "deploy.down", "--service", name, "--json")
+    assert json.loads(again.stdout)["steps"][0]["status"] == "ok"
