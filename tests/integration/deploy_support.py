@@ -22,7 +22,11 @@ WEB_COMPOSE = """\
 services:
   app:
     image: {image}
-    command: ["sh", "-c", "echo written > /data/written && echo web-started && mkdir -p /www && echo ok > /www/health && exec httpd -f -p 8080 -h /www"]
+    command:
+      - sh
+      - -c
+      - echo written > /data/written && echo web-started && mkdir -p /www && echo ok > /www/health
+        && exec httpd -f -p 8080 -h /www
     environment:
       TEST_SECRET: ${{TEST_SECRET:?TEST_SECRET must come from Infisical}}
     volumes:

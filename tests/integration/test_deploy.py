@@ -123,7 +123,7 @@ def test_a_changed_compose_file_recreates_and_is_reported(cluster: TestCluster) 
     res = inv(cluster, "deploy", "--service", name, "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     assert statuses(res) == {"files": "changed", "network": "ok", "compose up": "changed"}
-    detail = [s["detail"] for s in json.loads(res.stdout)["steps"] if s["step"].startswith("compose up")][0]
+    detail = next(s["detail"] for s in json.loads(res.stdout)["steps"] if s["step"].startswith("compose up"))
     assert detail.endswith("recreated")
     ((new_cid, *_),) = project_containers(name).values()
     assert new_cid != cid
