@@ -189,3 +189,18 @@ def test_init_from_the_git_repo_uses_chezmoiroot(rendered: dict[str, Rendered], 
     assert (home / ".local/share/chezmoi/.chezmoiroot").read_text() == "chezmoi\n"
     assert (home / ".config/colab/fortress/mount-fortress.sh").exists()
     assert chezmoi(home, "verify", "--exclude=scripts", env=env).returncode == 0
+
+
+def test_a_node_gone_from_the_inventory_is_told_to_init_again(rendered: dict[str, Rendered], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    r = rendered["default"]
+    source = ["--source", str(r.root), "--destination", str(home)]
+    chezmoi(home, "init", "--apply", "--exclude=scripts", *source, env=clean_env(home, COLAB_NODE="director"))
+    config = home / ".config/chezmoi/chezmoi.toml"
+    config.write_text(config.read_text().replace('"director"', '"retired"'))  # as if removed since init
+    proc = chezmoi(home, "apply", "--exclude=scripts", *source, check=False)
+    assert proc.returncode != 0
+    assert 'colab: node "retired" (chosen at chezmoi init) is not in the inventory; run `chezmoi init` again' in (
+        proc.stderr
+    )
