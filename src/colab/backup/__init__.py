@@ -1,0 +1,7 @@
+"""Backups of fortress on the backup node: rsync snapshots, PostgreSQL dumps, retention, restore, check.
+
+One module per concern: `retention` (borg-style keep rules, pure), `snapshots` (names and layout on the
+backup volume), `rsync` (command lines, exit codes, stats), `lock` (one run at a time), `ping` (health
+pings), `dumps` (pg_dump through Compose), `plan` (what a run will do, pure), `engine` (daily/weekly runs),
+`prune`, `listing`, `restore`, `check`, `remote` (re-run on the backup node). Tasks live in tasks/backup.py.
+"""

@@ -1,0 +1,111 @@
+"""What a backup run works with: the inventory's backup section, overridden by --source/--target/--now."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from colab.backup import snapshots
+from colab.backup.retention import Policy
+from colab.errors import ColabError
+from colab.inventory import Inventory
+from colab.runner import this_node
+
+NOW_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+@dataclass(frozen=True)
+class Config:
+    inv: Inventory
+    node: str  # the node this runs on (for reports)
+    source: Path
+    target: Path
+    now: datetime
+    policy: Policy
+    full_copy: bool = False
+    ping_url: str = ""
+    ping_kind: str = "auto"
+    overridden: bool = False  # --source or --target was given
+    dry_run: bool = False
+    wait: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now().replace(second=0, microsecond=0)
+    try:
+        return datetime.strptime(text.strip(), NOW_FORMAT)
+    except ValueError:
+        raise ColabError(
+            f"--now {text!r} is not a date and time; use YYYY-MM-DDTHH:MM, e.g. 2024-01-05T03:15"
+        ) from None
+
+
+def _abs(option: str, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    return Path(os.path.normpath(path))
+
+
+def make(
+    inv: Inventory,
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    now: str | None = None,
+    dry_run: bool = False,
+    wait: bool = False,
+) -> Config:
+    b = inv.backup
+    return Config(
+        inv=inv,
+        node=this_node(),
+        source=_abs("--source", source) if source else Path(b.source),
+        target=_abs("--target", target) if target else Path(b.target),
+        now=parse_now(now),
+        policy=Policy(b.retention.daily, b.retention.weekly, b.retention.monthly),
+        full_copy=b.full_copy,
+        ping_url=b.ping_url,
+        ping_kind=b.ping_kind,
+        overridden=bool(source or target),
+        dry_run=dry_run,
+        wait=wait,
+    )
+
+
+def runs_elsewhere(inv: Inventory, source: str | None, target: str | None) -> bool:
+    """True when the task must run on the backup node instead: we are elsewhere and no path was overridden."""
+    return not (source or target) and this_node() != inv.backup.node
+
+
+def check_target(cfg: Config) -> None:
+    """The backup volume is there: a directory, and when it comes from the inventory, a mounted volume
+    (or one this project already uses), so an unmounted /mnt/backup never fills the root file system."""
+    t = cfg.target
+    if not t.is_dir():
+        how = "pass --target" if cfg.overridden else f"mount the backup volume at {t} (or fix backup.target)"
+        raise ColabError(f"backup target {t} is not a directory; {how}")
+    if cfg.overridden or os.path.ismount(t) or snapshots.state_dir(t).is_dir():
+        return
+    raise ColabError(
+        f"backup target {t} is not a mounted volume and holds no backups: is the RAID mounted? "
+        f"Mount it, or create {snapshots.state_dir(t)} to back up into a plain folder"
+    )
+
+
+def check_source(cfg: Config) -> None:
+    s, t = cfg.source, cfg.target
+    if not s.is_dir():
+        raise ColabError(
+            f"backup source {s} is not a directory; is fortress mounted? (or fix backup.source / --source)"
+        )
+    rs, rt = s.resolve(), t.resolve()
+    if rs == rt or rt.is_relative_to(rs) or rs.is_relative_to(rt):
+        raise ColabError(f"backup source {s} and target {t} overlap; they must be separate folders")
+    with os.scandir(s) as it:
+        if next(it, None) is None:
+            raise ColabError(f"backup source {s} is empty: is fortress mounted? refusing to take an empty snapshot")

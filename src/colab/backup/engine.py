@@ -1,0 +1,453 @@
+"""The daily and weekly runs: lock, ping, dumps, one snapshot, retention, ping.
+
+A snapshot is built under a temporary name (`plan.py` picks the tree to start from) and renamed only when
+rsync succeeded, so a final name always holds a complete snapshot. rsync exit 23/24 keeps the snapshot and
+ends with a warning (exit 2); any other failure leaves no new snapshot, moves the temporary tree to the
+trash and leaves the older snapshots untouched (exit 1). Retention moves expired snapshots to the trash
+while the lock is held; the trash is emptied after the lock is released.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+
+from colab.backup import dumps, lock, ping, prune, rsync, snapshots, space
+from colab.backup.config import Config, check_source, check_target
+from colab.backup.output import Out, outcome, rsync_progress
+from colab.backup.plan import SnapshotPlan, plan_snapshot
+from colab.backup.retention import decide
+from colab.errors import ColabError
+from colab.steps import Outcome, Report, Status
+
+Kind = Literal["daily", "weekly"]
+
+
+@dataclass
+class RunResult:
+    report: Report
+    data: dict[str, Any] = field(default_factory=dict)
+    verdicts: list[prune.Verdict] = field(default_factory=list)
+
+
+class Interrupted(ColabError):
+    exit_code = 130
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (systemd stop, timeout) unwinds like Ctrl-C: rsync stopped, lock released."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(f"stopped by signal {signum}; the next run continues from the unfinished snapshot")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(cfg: Config, *, task: str, kind: Kind, with_dumps: bool, console: Console) -> RunResult:
+    out = Out(cfg.node, console, cfg.dry_run)
+    independent = kind == "weekly" and cfg.full_copy
+    if cfg.dry_run:
+        check_target(cfg)
+        check_source(cfg)
+        return _dry_run(cfg, out, task=task, kind=kind, with_dumps=with_dumps, independent=independent)
+    report = Report(f"{task} {snapshots.name_for(cfg.now.date())} on {cfg.node}")
+    data: dict[str, Any] = {
+        "task": task,
+        "node": cfg.node,
+        "source": str(cfg.source),
+        "target": str(cfg.target),
+        "now": cfg.now.isoformat(timespec="minutes"),
+    }
+    with sigterm_interrupts():
+        try:
+            check_target(cfg)
+            check_source(cfg)
+            with lock.hold(snapshots.lock_path(cfg.target), task, wait=cfg.wait, on_wait=out.say) as held:
+                if held.took_over:
+                    out.warn(held.took_over)
+                    report.outcomes.append(outcome(cfg.node, "lock", Status.WARNING, held.took_over))
+                else:
+                    report.outcomes.append(outcome(cfg.node, "lock", Status.OK))
+                _ping(cfg, out, report, "start", task, "")
+                if with_dumps:
+                    data["dumps"] = _dumps(cfg, out, report)
+                snap = _snapshot(cfg, out, report, held, kind=kind, independent=independent)
+                data["snapshot"] = snap
+                if snap.get("made"):
+                    data["pruned"] = _prune(cfg, out, report)
+            _empty_trash(cfg, out, report)
+        except lock.Busy:
+            raise
+        except BaseException as e:
+            _ping(cfg, out, report, "failure", task, f"interrupted: {e}")
+            raise
+    summary = "\n".join(f"{o.step}: {o.status} {o.detail}".strip() for o in report.outcomes)
+    _ping(cfg, out, report, "failure" if report.exit_code == 1 else "success", task, summary)
+    return RunResult(report, data)
+
+
+# ------------------------------------------------------------------------------------------- steps
+
+
+def _ping(cfg: Config, out: Out, report: Report, event: ping.Event, task: str, message: str) -> None:
+    if not cfg.ping_url:
+        return
+    problem = ping.ping(cfg.ping_url, cfg.ping_kind, event, task, message)
+    if problem:
+        out.warn(problem)
+        report.outcomes.append(outcome(cfg.node, f"ping {event}", Status.WARNING, problem))
+    else:
+        report.outcomes.append(outcome(cfg.node, f"ping {event}", Status.OK))
+
+
+def _dumps(cfg: Config, out: Out, report: Report) -> list[dict[str, Any]]:
+    done = []
+    for spec in dumps.specs(cfg.inv):
+        step = f"dump {spec.key}"
+        if spec.service.node != cfg.node:
+            why = (
+                f"{spec.service.name} runs on {spec.service.node}, not here ({cfg.node}): only databases of "
+                "services on the backup node are dumped"
+            )
+            report.outcomes.append(outcome(cfg.node, step, Status.WARNING, why))
+            done.append({"database": spec.key, "status": "skipped", "detail": why})
+            continue
+        out.say(f"dump {spec.key}: pg_dump -Fc in service {spec.service.name}/{spec.db.service}")
+        try:
+            detail = dumps.take(cfg.inv, spec, cfg.target, cfg.now.date())
+        except (ColabError, OSError) as e:
+            report.outcomes.append(outcome(cfg.node, step, Status.FAILED, str(e)))
+            done.append({"database": spec.key, "status": "failed", "detail": str(e)})
+            continue
+        report.outcomes.append(outcome(cfg.node, step, Status.CHANGED, detail))
+        done.append({"database": spec.key, "status": "changed", "detail": detail})
+    return done
+
+
+def _room_for_full_copy(cfg: Config) -> tuple[int, int]:
+    need = space.usage(cfg.source).bytes
+    return need, space.free(cfg.target)
+
+
+def _no_room(cfg: Config, need: int, free: int) -> str:
+    return (
+        f"not enough room on {cfg.target} for an independent full copy: it needs {space.human(need)} plus a "
+        f"reserve, {space.human(free)} is free; nothing was written. Prune older snapshots "
+        "(inv backup.prune) or set backup.full_copy = false"
+    )
+
+
+def _current_plan(cfg: Config, independent: bool) -> SnapshotPlan:
+    t = cfg.target
+    return plan_snapshot(
+        day=cfg.now.date(),
+        complete=[s.date for s in snapshots.complete(t)],
+        leftovers=snapshots.leftovers(t),
+        trash=snapshots.trash_entries(t),
+        policy=cfg.policy,
+        independent=independent,
+    )
+
+
+def _prepare(cfg: Config, out: Out, plan: SnapshotPlan) -> str:
+    """Put the tree rsync starts from at the temporary name; returns what it is."""
+    t = cfg.target
+    temp = t / plan.temp
+    for name in plan.discard:
+        entry = prune.to_trash(t, name)
+        out.say(f"moved the unfinished {name} to the trash ({entry})")
+    if plan.reuse_kind == "leftover" and plan.reuse == plan.temp:
+        return f"continuing the unfinished {plan.temp}"
+    if plan.reuse_kind == "leftover" and plan.reuse:
+        os.rename(t / plan.reuse, temp)
+        return f"continuing the unfinished {plan.reuse}"
+    if plan.reuse_kind == "trash" and plan.reuse and prune.claim_from_trash(t, Path(plan.reuse).name, temp):
+        return f"reusing the expired {Path(plan.reuse).name} from the trash"
+    if plan.reuse_kind == "expired" and plan.reuse:
+        os.rename(t / plan.reuse, temp)
+        snapshots.drop_meta(t, plan.reuse)
+        return f"reusing {plan.reuse}, which retention drops once this snapshot exists"
+    temp.mkdir()
+    return "into an empty folder"
+
+
+def _snapshot(
+    cfg: Config, out: Out, report: Report, held: lock.Held, *, kind: Kind, independent: bool
+) -> dict[str, Any]:
+    t = cfg.target
+    plan = _current_plan(cfg, independent)
+    step = f"snapshot {plan.name}"
+    label = "full copy" if independent else kind
+    info: dict[str, Any] = {"name": plan.name, "kind": label, "link_dest": plan.link_dest, "made": False}
+    try:
+        if independent:
+            need, free = _room_for_full_copy(cfg)
+            if not space.room_for(need, free):
+                raise ColabError(_no_room(cfg, need, free))
+        how = _prepare(cfg, out, plan)
+        info["start"] = how
+        temp = t / plan.temp
+        checksum = kind == "weekly" and not independent
+        argv = rsync.snapshot_argv(
+            cfg.source,
+            temp,
+            t / plan.link_dest if plan.link_dest else None,
+            checksum=checksum,
+            itemize=checksum,
+            progress=out.console.is_terminal,
+        )
+        base = f"linking unchanged files to {plan.link_dest}" if plan.link_dest else "no earlier snapshot to link to"
+        out.say(f"{plan.name} ({label}): rsync {cfg.source}/ → {plan.temp}/, {how}, {base}")
+        out.command(argv)
+        started, wall = time.monotonic(), datetime.now()
+        with rsync_progress(out.console, f"{plan.name} ({label})") as hook:
+            res = rsync.run(argv, on_progress=hook, keep_fds=[held.fd])
+        elapsed = time.monotonic() - started
+        verdict = rsync.classify(res.returncode, res.stderr)
+        if verdict.status == "failed":
+            entry = prune.to_trash(t, plan.temp)
+            detail = f"{verdict.message}; no new snapshot, the unfinished tree goes to the trash ({entry})"
+            report.outcomes.append(outcome(cfg.node, step, Status.FAILED, detail))
+            info["error"] = detail
+            return info
+        _finalize(cfg, plan)
+        st = res.stats
+        meta = {
+            "kind": label,
+            "created": cfg.now.isoformat(timespec="minutes"),
+            "started": wall.isoformat(timespec="seconds"),
+            "finished": datetime.now().isoformat(timespec="seconds"),
+            "files": st.files,
+            "regular": st.regular,
+            "size": st.total_size,
+            "copied": st.transferred_size,
+            "copied_files": st.transferred,
+            "link_dest": plan.link_dest,
+            "start": how,
+            "rsync_exit": res.returncode,
+            "seconds": round(elapsed, 2),
+        }
+        snapshots.write_meta(t, plan.name, meta)
+        info.update(meta, made=True)
+        detail = (
+            f"{label}: {st.files:,} entries, {space.human(st.total_size)}; copied {st.transferred:,} files "
+            f"({space.human(st.transferred_size)}) in {elapsed:.1f}s; {how}"
+        )
+        status = Status.CHANGED
+        warnings = []
+        if verdict.status == "warning":
+            warnings.append(verdict.message + "; the snapshot is kept")
+        changed = rsync.content_changes(res.itemized)
+        if changed:
+            shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
+            warnings.append(
+                f"{len(changed)} file(s) had the size and time of {plan.link_dest} but other content (changed "
+                f"silently, or rotted in the backup); copied fresh: {shown}"
+            )
+            info["content_changes"] = changed
+        if warnings:
+            status = Status.WARNING
+            for w in warnings:
+                out.warn(w)
+            detail = "; ".join(warnings) + f". {detail}"
+        report.outcomes.append(outcome(cfg.node, step, status, detail))
+        out.say(f"{plan.name}: complete")
+    except ColabError as e:
+        report.outcomes.append(outcome(cfg.node, step, Status.FAILED, str(e)))
+        info["error"] = str(e)
+    except OSError as e:
+        detail = f"{e.strerror or e} ({e.filename}); no new snapshot"
+        report.outcomes.append(outcome(cfg.node, step, Status.FAILED, detail))
+        info["error"] = detail
+    return info
+
+
+def _finalize(cfg: Config, plan: SnapshotPlan) -> None:
+    """Give the finished tree its final name (taking the place of the same day's older snapshot, if any)."""
+    t = cfg.target
+    temp, final = t / plan.temp, t / plan.name
+    if plan.replaces and final.is_dir():
+        if snapshots.exchange(temp, final):
+            prune.to_trash(t, plan.temp)  # the replaced snapshot, now under the temporary name
+        else:
+            aside = f".{plan.name}.replaced"
+            os.rename(final, t / aside)
+            os.rename(temp, final)
+            prune.to_trash(t, aside)
+    else:
+        os.rename(temp, final)
+    snapshots.fsync_dir(t)
+    snapshots.set_latest(t, plan.name)
+
+
+def _prune(cfg: Config, out: Out, report: Report) -> list[str]:
+    verdicts = prune.snapshot_verdicts(cfg.target, cfg.policy) + prune.dump_verdicts(cfg.target, cfg.policy)
+    moved = prune.apply_snapshots(cfg.target, verdicts)
+    removed = prune.apply_dumps(cfg.target, verdicts)
+    gone = moved + removed
+    if gone:
+        out.say(f"retention: {', '.join(gone)} expired")
+        report.outcomes.append(outcome(cfg.node, "retention", Status.CHANGED, f"expired: {', '.join(gone)}"))
+    else:
+        report.outcomes.append(outcome(cfg.node, "retention", Status.OK, "nothing expired"))
+    return gone
+
+
+def _empty_trash(cfg: Config, out: Out, report: Report) -> None:
+    started = time.monotonic()
+    try:
+        deleted = prune.empty_trash(cfg.target)
+    except OSError as e:
+        report.outcomes.append(outcome(cfg.node, "delete expired", Status.WARNING, f"{e}; the next run retries"))
+        return
+    if deleted:
+        detail = f"deleted {', '.join(deleted)} in {time.monotonic() - started:.1f}s (after releasing the lock)"
+        out.say(detail)
+        report.outcomes.append(outcome(cfg.node, "delete expired", Status.CHANGED, detail))
+
+
+# ----------------------------------------------------------------------------------------- dry run
+
+
+def _dry_run(cfg: Config, out: Out, *, task: str, kind: Kind, with_dumps: bool, independent: bool) -> RunResult:
+    t = cfg.target
+    day = cfg.now.date()
+    report = Report(f"{task} {snapshots.name_for(day)} on {cfg.node} (dry run: nothing changed)")
+    node = cfg.node
+    planned = Status.PLANNED
+    holder = lock.holder(snapshots.lock_path(t))
+    report.outcomes.append(outcome(node, "lock", planned, f"now held by {holder}" if holder else "free"))
+    if cfg.ping_url:
+        report.outcomes.append(outcome(node, "ping start", planned, ping.kind_of(cfg.ping_url, cfg.ping_kind)))
+    if with_dumps:
+        for spec in dumps.specs(cfg.inv):
+            step = f"dump {spec.key}"
+            if spec.service.node != node:
+                report.outcomes.append(outcome(node, step, Status.SKIPPED, f"runs on {spec.service.node}, not here"))
+                continue
+            final = dumps.final_path(t, spec, day)
+            tmp = final.with_name(f".{final.name}.tmp")
+            out.command(dumps.dump_argv(cfg.inv, spec), f"> {tmp}")
+            out.command(dumps.list_argv(cfg.inv, spec), f"< {tmp}")
+            out.command(["mv", str(tmp), str(final)])
+            report.outcomes.append(outcome(node, step, planned, final.name))
+    plan = _current_plan(cfg, independent)
+    for name in plan.discard:
+        out.command(["mv", str(t / name), str(snapshots.trash_dir(t)) + "/"])
+    temp = t / plan.temp
+    if independent:
+        need, free = _room_for_full_copy(cfg)
+        if not space.room_for(need, free):
+            report.outcomes.append(outcome(node, f"snapshot {plan.name}", Status.FAILED, _no_room(cfg, need, free)))
+            return RunResult(report, {"task": task, "plan": _plan_json(plan)})
+    if plan.reuse and plan.reuse != plan.temp:
+        out.command(["mv", str(t / plan.reuse), str(temp)])
+    elif not plan.reuse:
+        out.command(["mkdir", str(temp)])
+    checksum = kind == "weekly" and not independent
+    link = t / plan.link_dest if plan.link_dest else None
+    out.command(rsync.snapshot_argv(cfg.source, temp, link, checksum=checksum, itemize=checksum))
+    if plan.replaces:
+        out.command(["mv", "--exchange", str(temp), str(t / plan.name)])
+        out.command(["mv", str(temp), str(snapshots.trash_dir(t)) + "/"])
+    else:
+        out.command(["mv", str(temp), str(t / plan.name)])
+    out.command(["ln", "-sfn", plan.name, str(t / snapshots.LATEST)])
+    label = "full copy" if independent else kind
+    start = f"from {plan.reuse} ({plan.reuse_kind})" if plan.reuse else "into an empty folder"
+    report.outcomes.append(outcome(node, f"snapshot {plan.name}", planned, f"{label}, {start}"))
+    verdicts = _verdicts_after(cfg, plan)
+    gone = [v.name for v in verdicts if not v.keep]
+    for name in gone:
+        if name == plan.reuse:
+            continue
+        if name.startswith(snapshots.DUMPS + "/"):
+            out.command(["rm", str(t / name)])
+        else:
+            out.command(["mv", str(t / name), str(snapshots.trash_dir(t)) + "/"])
+    if gone or plan.replaces or plan.discard:
+        out.command(["rm", "-rf", "--one-file-system", f"{snapshots.trash_dir(t)}/<each entry>"], "(after the lock)")
+    report.outcomes.append(outcome(node, "retention", planned, f"expires: {', '.join(gone)}" if gone else "nothing"))
+    if cfg.ping_url:
+        report.outcomes.append(outcome(node, "ping success", planned))
+    return RunResult(report, {"task": task, "plan": _plan_json(plan)}, verdicts)
+
+
+def _verdicts_after(cfg: Config, plan: SnapshotPlan) -> list[prune.Verdict]:
+    """Retention as it will stand once the planned snapshot exists (the reused one already gone)."""
+    days = {s.date for s in snapshots.complete(cfg.target)} | {plan.day}
+    if plan.reuse_kind == "expired" and plan.reuse:
+        days.discard(snapshots.date_of(plan.reuse) or plan.day)
+    out = []
+    for d in decide(days, cfg.policy):
+        name = snapshots.name_for(d.when) + (" (new)" if d.when == plan.day else "")
+        out.append(prune.Verdict(name, "snapshot", d.keep, d.reason))
+    if plan.reuse_kind == "expired" and plan.reuse:
+        out.append(prune.Verdict(plan.reuse, "snapshot", False, "expired: reused as the new snapshot's starting tree"))
+    return out + prune.dump_verdicts(cfg.target, cfg.policy)
+
+
+def _plan_json(plan: SnapshotPlan) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "temp": plan.temp,
+        "link_dest": plan.link_dest,
+        "reuse": plan.reuse,
+        "reuse_kind": plan.reuse_kind,
+        "replaces": plan.replaces,
+        "independent": plan.independent,
+    }
+
+
+def prune_run(cfg: Config, *, task: str, console: Console) -> RunResult:
+    """`backup.prune`: apply retention to snapshots and dumps now."""
+    out = Out(cfg.node, console, cfg.dry_run)
+    t = cfg.target
+    check_target(cfg)
+    verdicts = prune.snapshot_verdicts(t, cfg.policy) + prune.dump_verdicts(t, cfg.policy)
+    gone = [v.name for v in verdicts if not v.keep]
+    if cfg.dry_run:
+        report = Report(f"{task} on {cfg.node} (dry run: nothing changed)")
+        for name in gone:
+            if name.startswith(snapshots.DUMPS + "/"):
+                out.command(["rm", str(t / name)])
+            else:
+                out.command(["mv", str(t / name), str(snapshots.trash_dir(t)) + "/"])
+        if gone or snapshots.trash_entries(t):
+            out.command(
+                ["rm", "-rf", "--one-file-system", f"{snapshots.trash_dir(t)}/<each entry>"], "(after the lock)"
+            )
+        detail = f"expires: {', '.join(gone)}" if gone else "nothing expired"
+        report.outcomes.append(outcome(cfg.node, "retention", Status.PLANNED, detail))
+        return RunResult(report, {"task": task}, verdicts)
+    report = Report(f"{task} on {cfg.node}")
+    with sigterm_interrupts():
+        with lock.hold(snapshots.lock_path(t), task, wait=cfg.wait, on_wait=out.say) as held:
+            if held.took_over:
+                out.warn(held.took_over)
+                report.outcomes.append(outcome(cfg.node, "lock", Status.WARNING, held.took_over))
+            _prune(cfg, out, report)
+        _empty_trash(cfg, out, report)
+    return RunResult(report, {"task": task, "pruned": gone}, verdicts)
+
+
+def outcomes_of(report: Report, status: Status) -> list[Outcome]:
+    return [o for o in report.outcomes if o.status == status]

@@ -1,0 +1,142 @@
+"""`backup.restore`: a path (or everything) from a snapshot into a new folder, or over the live data with
+--in-place and a confirmation; or a database dump into a named database."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from rich.console import Console
+
+from colab.backup import dumps, lock, rsync, snapshots
+from colab.backup.config import Config, check_target
+from colab.backup.output import Out, outcome, rsync_progress
+from colab.errors import ColabError
+from colab.steps import Report, Status
+
+
+def relative_path(cfg: Config, path: str) -> str:
+    """The path inside a snapshot: relative as given, or absolute under the backup source."""
+    if not path or path in (".", "/"):
+        return ""
+    p = PurePosixPath(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(PurePosixPath(str(cfg.source)))
+        except ValueError:
+            raise ColabError(
+                f"--path {path} is not under the backup source {cfg.source}; give it relative to the source"
+            ) from None
+    if ".." in p.parts:
+        raise ColabError(f"--path {path}: '..' is not allowed; give a path inside the snapshot")
+    return str(p) if str(p) != "." else ""
+
+
+def _fresh_folder(into: Path) -> None:
+    if into.exists() and (not into.is_dir() or any(into.iterdir())):
+        raise ColabError(f"--into {into} exists and is not an empty folder; restore into a new folder")
+
+
+def restore_files(
+    cfg: Config,
+    *,
+    console: Console,
+    snapshot: str = "latest",
+    path: str = "",
+    into: str | None = None,
+    in_place: bool = False,
+    confirmed: bool = False,
+    task: str = "backup.restore",
+) -> Report:
+    out = Out(cfg.node, console, cfg.dry_run)
+    check_target(cfg)
+    try:
+        snap = snapshots.resolve(cfg.target, snapshot)
+    except LookupError as e:
+        raise ColabError(f"{e}; see inv backup.list") from None
+    rel = relative_path(cfg, path)
+    src = snap.path / rel if rel else snap.path
+    if not os.path.lexists(src):
+        raise ColabError(f"{rel} is not in {snap.name}; see what it holds with: ls {snap.path}")
+    if in_place and into:
+        raise ColabError("--into and --in-place exclude each other; pick one")
+    if in_place:
+        if not confirmed:
+            raise ColabError("restoring over live data needs a confirmation: run it in a terminal, or add --yes")
+        dest_root = cfg.source
+    elif into:
+        dest_root = Path(os.path.abspath(into))
+        if not cfg.dry_run:
+            _fresh_folder(dest_root)
+    else:
+        raise ColabError("say where to restore: --into NEW_FOLDER, or --in-place to overwrite the live data")
+    dest = dest_root / rel if rel else dest_root
+    argv = rsync.copy_argv(src, dest if src.is_dir() else dest.parent)
+    where = "over the live data" if in_place else "into a new folder"
+    report = Report(f"{task} {snap.name}:{rel or '/'} → {dest}" + (" (dry run)" if cfg.dry_run else ""))
+    if cfg.dry_run:
+        out.command(["mkdir", "-p", str(dest if src.is_dir() else dest.parent)])
+        out.command(argv)
+        report.outcomes.append(outcome(cfg.node, f"restore {rel or 'everything'}", Status.PLANNED, where))
+        return report
+    with lock.hold(snapshots.lock_path(cfg.target), task, wait=cfg.wait, on_wait=out.say):
+        (dest if src.is_dir() else dest.parent).mkdir(parents=True, exist_ok=True)
+        out.say(f"restoring {snap.name}/{rel} {where}: {dest}")
+        with rsync_progress(console, f"restore {rel or snap.name}") as hook:
+            res = rsync.run(
+                rsync.copy_argv(src, dest if src.is_dir() else dest.parent, progress=hook is not None), on_progress=hook
+            )
+    verdict = rsync.classify(res.returncode, res.stderr)
+    status = {"ok": Status.CHANGED, "warning": Status.WARNING, "failed": Status.FAILED}[verdict.status]
+    detail = verdict.message or f"{res.stats.files:,} entries, {res.stats.total_size:,} bytes {where}"
+    report.outcomes.append(outcome(cfg.node, f"restore {rel or 'everything'} from {snap.name}", status, detail))
+    return report
+
+
+def restore_dump(
+    cfg: Config,
+    *,
+    console: Console,
+    key: str,
+    database: str | None,
+    when: str = "latest",
+    in_place: bool = False,
+    confirmed: bool = False,
+    task: str = "backup.restore",
+) -> Report:
+    out = Out(cfg.node, console, cfg.dry_run)
+    check_target(cfg)
+    spec = dumps.find_spec(cfg.inv, key)
+    if not database:
+        raise ColabError(f"say which database to restore into: --database NAME (the live one is {spec.db.name})")
+    if database == spec.db.name:
+        if not in_place:
+            raise ColabError(
+                f"{database} is the live database of {spec.key}; restore into another name, or add --in-place"
+            )
+        if not confirmed:
+            raise ColabError("restoring over a live database needs a confirmation: run it in a terminal, or add --yes")
+    series = [f for f in dumps.existing(cfg.target) if f.key == spec.key]
+    if not series:
+        raise ColabError(f"no dump of {spec.key} in {dumps.dumps_root(cfg.target)}")
+    digits = when.replace("-", "")
+    chosen = series[-1] if when in ("", "latest") else next((f for f in series if f"{f.date:%Y%m%d}" == digits), None)
+    if chosen is None:
+        have = ", ".join(f.date.isoformat() for f in series[-5:])
+        raise ColabError(f"no dump of {spec.key} from {when}; newest: {have}")
+    report = Report(f"{task} {chosen.path.name} → database {database}" + (" (dry run)" if cfg.dry_run else ""))
+    if cfg.dry_run:
+        out.command(dumps.exists_argv(cfg.inv, spec, database))
+        out.command(dumps.create_argv(cfg.inv, spec, database), "(if missing)")
+        out.command(dumps.restore_argv(cfg.inv, spec, database), f"< {chosen.path}")
+        report.outcomes.append(outcome(cfg.node, f"restore {spec.key}", Status.PLANNED, f"into {database}"))
+        return report
+    with lock.hold(snapshots.lock_path(cfg.target), task, wait=cfg.wait, on_wait=out.say):
+        out.say(f"restoring {chosen.path.name} into database {database} (service {spec.service.name})")
+        try:
+            detail = dumps.restore(cfg.inv, spec, chosen.path, database)
+        except ColabError as e:
+            report.outcomes.append(outcome(cfg.node, f"restore {spec.key}", Status.FAILED, str(e)))
+            return report
+    report.outcomes.append(outcome(cfg.node, f"restore {spec.key}", Status.CHANGED, detail))
+    return report

@@ -1,0 +1,88 @@
+"""Retention by snapshot dates, with borg's semantics (pure; no file system).
+
+Rules run in order daily, weekly (ISO weeks), monthly. Each walks the snapshots newest first and keeps the
+newest snapshot of every period it has not seen yet, until it has kept its count. A period whose newest
+snapshot an earlier rule already keeps is passed over without counting, and periods with no snapshot do
+not exist for the rules, so they never count either. The newest snapshot is always kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Policy:
+    daily: int
+    weekly: int
+    monthly: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    when: date
+    keep: bool
+    reason: str
+
+
+def _day(d: date) -> str:
+    return d.isoformat()
+
+
+def _week(d: date) -> str:
+    year, week, _ = d.isocalendar()
+    return f"{year:04d}-W{week:02d}"
+
+
+def _month(d: date) -> str:
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+RULES: tuple[tuple[str, Callable[[date], str]], ...] = (("daily", _day), ("weekly", _week), ("monthly", _month))
+
+
+def decide(dates: Iterable[date], policy: Policy) -> list[Decision]:
+    """Keep or prune each date (newest first), with the reason for each."""
+    ordered = sorted(set(dates), reverse=True)
+    kept: dict[date, str] = {}
+    for rule, period_of in RULES:
+        count = getattr(policy, rule)
+        if count <= 0:
+            continue
+        last: str | None = None
+        n = 0
+        for d in ordered:
+            period = period_of(d)
+            if period == last:
+                continue
+            last = period
+            if d in kept:
+                continue
+            n += 1
+            kept[d] = f"{rule} {n}/{count} ({period})"
+            if n == count:
+                break
+    if ordered and ordered[0] not in kept:  # unreachable with daily >= 1, but never delete the newest
+        kept[ordered[0]] = "newest"
+    decisions = []
+    for d in ordered:
+        if d in kept:
+            reason = kept[d] + ("; newest" if d == ordered[0] else "")
+            decisions.append(Decision(d, True, reason))
+        else:
+            decisions.append(Decision(d, False, _why_pruned(policy)))
+    return decisions
+
+
+def _why_pruned(policy: Policy) -> str:
+    return (
+        f"not the newest of any of the {policy.daily} daily, {policy.weekly} weekly "
+        f"or {policy.monthly} monthly periods kept"
+    )
+
+
+def pruned(dates: Iterable[date], policy: Policy) -> list[date]:
+    """The dates retention drops, newest first."""
+    return [d.when for d in decide(dates, policy) if not d.keep]

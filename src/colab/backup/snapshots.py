@@ -1,0 +1,234 @@
+"""Snapshot names and the layout of the backup volume.
+
+<target>/fortress-YYYYMMDD/         a complete snapshot (only ever a complete one has this name)
+<target>/fortress-latest            symlink to the newest complete snapshot
+<target>/.fortress-YYYYMMDD.tmp/    a snapshot being built (or left by an interrupted run)
+<target>/dumps/<service>/<db>-YYYYMMDD.dump
+<target>/.colab-backup/lock         one run at a time (lock.py)
+<target>/.colab-backup/meta/<name>.json   what the run that made <name> saw (kind, files, size)
+<target>/.colab-backup/trash/       expired trees waiting to be deleted (or reused)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+PREFIX = "fortress-"
+LATEST = "fortress-latest"
+STATE = ".colab-backup"
+DUMPS = "dumps"
+_NAME = re.compile(r"^fortress-(\d{8})$")
+_TEMP = re.compile(r"^\.fortress-(\d{8})\.tmp$")
+_DELETING = re.compile(r"\.deleting-(\d+)$")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    date: date
+    path: Path
+
+
+def name_for(day: date) -> str:
+    return f"{PREFIX}{day:%Y%m%d}"
+
+
+def temp_name(day: date) -> str:
+    return f".{PREFIX}{day:%Y%m%d}.tmp"
+
+
+def _parse_day(digits: str) -> date | None:
+    try:
+        return datetime.strptime(digits, "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def date_of(name: str) -> date | None:
+    """The date of a complete snapshot's name, or None when it is not one."""
+    m = _NAME.match(name)
+    return _parse_day(m.group(1)) if m else None
+
+
+def temp_date(name: str) -> date | None:
+    m = _TEMP.match(name)
+    return _parse_day(m.group(1)) if m else None
+
+
+def state_dir(target: Path) -> Path:
+    return target / STATE
+
+
+def lock_path(target: Path) -> Path:
+    return state_dir(target) / "lock"
+
+
+def trash_dir(target: Path) -> Path:
+    return state_dir(target) / "trash"
+
+
+def meta_path(target: Path, name: str) -> Path:
+    return state_dir(target) / "meta" / f"{name}.json"
+
+
+def complete(target: Path) -> list[Snapshot]:
+    """Complete snapshots, oldest first (directories with a final name; symlinks and files ignored)."""
+    found = []
+    try:
+        entries = list(os.scandir(target))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        day = date_of(entry.name)
+        if day is not None and entry.is_dir(follow_symlinks=False):
+            found.append(Snapshot(entry.name, day, Path(entry.path)))
+    return sorted(found, key=lambda s: s.date)
+
+
+def newest(target: Path) -> Snapshot | None:
+    snaps = complete(target)
+    return snaps[-1] if snaps else None
+
+
+def leftovers(target: Path) -> list[str]:
+    """Temporary snapshot directories (in progress, or left by an interrupted run), oldest first."""
+    try:
+        names = [e.name for e in os.scandir(target) if temp_date(e.name) and e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    return sorted(names, key=lambda n: temp_date(n) or date.min)
+
+
+def trash_entries(target: Path) -> list[str]:
+    """Trash entries nobody is deleting right now (claimable), newest name first."""
+    try:
+        names = [e.name for e in os.scandir(trash_dir(target)) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    return sorted((n for n in names if not _DELETING.search(n)), reverse=True)
+
+
+def deleting_entries(target: Path) -> list[tuple[str, int]]:
+    """Trash entries being deleted, with the pid deleting each."""
+    try:
+        names = [e.name for e in os.scandir(trash_dir(target))]
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        m = _DELETING.search(n)
+        if m:
+            out.append((n, int(m.group(1))))
+    return out
+
+
+def resolve(target: Path, which: str) -> Snapshot:
+    """A snapshot by `latest`, `YYYY-MM-DD`, `YYYYMMDD` or its name; raises LookupError listing what exists."""
+    snaps = complete(target)
+    if not snaps:
+        raise LookupError(f"no complete snapshot in {target}")
+    if which in ("", "latest"):
+        link = latest(target)
+        return link if link is not None else snaps[-1]
+    digits = which.removeprefix(PREFIX).replace("-", "")
+    for s in snaps:
+        if s.name == f"{PREFIX}{digits}":
+            return s
+    have = ", ".join(s.date.isoformat() for s in snaps[-5:])
+    raise LookupError(f"no snapshot {which!r} in {target}; newest: {have}")
+
+
+def latest(target: Path) -> Snapshot | None:
+    """What fortress-latest points at, when it points at a complete snapshot."""
+    try:
+        pointed = os.readlink(target / LATEST)
+    except OSError:
+        return None
+    name = os.path.basename(pointed.rstrip("/"))
+    day = date_of(name)
+    path = target / name
+    if day is None or not path.is_dir():
+        return None
+    return Snapshot(name, day, path)
+
+
+def set_latest(target: Path, name: str) -> None:
+    """Point fortress-latest at `name` atomically (a relative link, so the volume can move)."""
+    tmp = target / f".{LATEST}.{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(name, tmp)
+    os.replace(tmp, target / LATEST)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------ renames
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_libc: Any = None
+
+
+def _renameat2() -> Any:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    return getattr(_libc, "renameat2", None)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False when the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    fn = _renameat2()
+    if fn is None:
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        if err in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the file system cannot exchange
+            return False
+        raise OSError(err, os.strerror(err), str(a))
+    return True
+
+
+# --------------------------------------------------------------------------------------------- meta
+
+
+def write_meta(target: Path, name: str, meta: dict[str, Any]) -> None:
+    path = meta_path(target, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_meta(target: Path, name: str) -> dict[str, Any]:
+    try:
+        data = json.loads(meta_path(target, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def drop_meta(target: Path, name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        meta_path(target, name).unlink()

@@ -1,0 +1,110 @@
+"""Retention with borg semantics: fixtures of snapshot dates → exactly which are kept, and why."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from colab.backup.retention import Policy, decide, pruned
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def days(first: str, last: str) -> list[date]:
+    start, end = d(first), d(last)
+    return [start + timedelta(n) for n in range((end - start).days + 1)]
+
+
+CASES = [
+    pytest.param(
+        days("2024-01-01", "2024-01-10"),
+        Policy(7, 4, 12),
+        ["2024-01-01", "2024-01-02", "2024-01-03"],
+        id="ten-days-seven-dailies",
+    ),
+    pytest.param(
+        # A calendar-based scheme would drop Nov and Oct; periods without snapshots do not count.
+        [d(x) for x in ("2024-03-20", "2024-03-19", "2024-02-10", "2023-12-25", "2023-11-01")]
+        + [d("2023-10-01"), d("2023-09-15")],
+        Policy(2, 2, 2),
+        ["2023-09-15"],
+        id="gaps-do-not-count",
+    ),
+    pytest.param(
+        # 2020-12-28 … 2021-01-03 is ISO week 2020-W53: one week across the new year.
+        [d(x) for x in ("2021-01-04", "2021-01-03", "2020-12-31", "2020-12-28", "2020-12-27")],
+        Policy(1, 2, 1),
+        ["2020-12-28"],
+        id="iso-week-across-new-year",
+    ),
+    pytest.param([d("2024-05-05")], Policy(1, 1, 1), [], id="single-snapshot"),
+    pytest.param([], Policy(7, 4, 12), [], id="nothing"),
+    pytest.param(
+        # Two snapshots per week for six weeks, weekly only counts weeks not already covered by dailies.
+        [
+            d(x)
+            for x in (
+                "2024-02-11",
+                "2024-02-08",
+                "2024-02-04",
+                "2024-02-01",
+                "2024-01-28",
+                "2024-01-25",
+                "2024-01-21",
+                "2024-01-18",
+                "2024-01-14",
+                "2024-01-11",
+                "2024-01-07",
+                "2024-01-04",
+            )
+        ],
+        Policy(2, 3, 1),
+        # kept: Feb 11 and 8 (daily), Feb 4, Jan 28, Jan 21 (weekly); monthly finds only months already kept
+        ["2024-02-01", "2024-01-25", "2024-01-18", "2024-01-14", "2024-01-11", "2024-01-07", "2024-01-04"],
+        id="weekly-skips-weeks-kept-by-daily",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dates", "policy", "expected_pruned"), CASES)
+def test_pruned(dates: list[date], policy: Policy, expected_pruned: list[str]) -> None:
+    assert sorted(p.isoformat() for p in pruned(dates, policy)) == sorted(expected_pruned)
+
+
+def test_reasons_name_rule_count_and_period() -> None:
+    dates = [d(x) for x in ("2024-03-20", "2024-03-19", "2024-02-10", "2023-12-25", "2023-11-01", "2023-09-15")]
+    got = {x.when.isoformat(): (x.keep, x.reason) for x in decide(dates, Policy(2, 2, 2))}
+    assert got == {
+        "2024-03-20": (True, "daily 1/2 (2024-03-20); newest"),
+        "2024-03-19": (True, "daily 2/2 (2024-03-19)"),
+        "2024-02-10": (True, "weekly 1/2 (2024-W06)"),
+        "2023-12-25": (True, "weekly 2/2 (2023-W52)"),
+        "2023-11-01": (True, "monthly 1/2 (2023-11)"),
+        "2023-09-15": (True, "monthly 2/2 (2023-09)"),
+    }
+
+
+def test_decisions_are_newest_first_and_cover_every_date() -> None:
+    dates = days("2023-01-01", "2023-03-31")
+    out = decide(reversed(dates), Policy(7, 4, 12))
+    assert [x.when for x in out] == sorted(dates, reverse=True)
+    assert out[0].keep and "newest" in out[0].reason
+
+
+def test_newest_is_kept_even_when_all_counts_are_zero() -> None:
+    out = decide([d("2024-01-01"), d("2024-01-02")], Policy(0, 0, 0))
+    assert [(x.when.isoformat(), x.keep) for x in out] == [("2024-01-02", True), ("2024-01-01", False)]
+
+
+def test_year_of_daily_snapshots_keeps_7_4_12() -> None:
+    """400 days ending Sunday 2024-02-04: the newest of the last 7 days, of 4 more ISO weeks, of 12 more months."""
+    kept = sorted(x.when.isoformat() for x in decide(days("2023-01-01", "2024-02-04"), Policy(7, 4, 12)) if x.keep)
+    assert kept == [
+        "2023-01-31", "2023-02-28", "2023-03-31", "2023-04-30", "2023-05-31", "2023-06-30",
+        "2023-07-31", "2023-08-31", "2023-09-30", "2023-10-31", "2023-11-30", "2023-12-31",
+        "2024-01-07", "2024-01-14", "2024-01-21", "2024-01-28",
+        "2024-01-29", "2024-01-30", "2024-01-31", "2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04",
+    ]  # fmt: skip
