@@ -12,6 +12,8 @@ from pathlib import Path
 
 import tomlkit
 
+from tests.harness import images
+
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ROOT / "tests" / "fixtures" / "inventories" / "loopback.toml"
 BUSYBOX = "colab-test/busybox:latest"
@@ -85,17 +87,29 @@ class TestCluster:
         return self.root / "compose" / service
 
 
-def write_cluster(root: Path, tag: str, services: dict[str, dict[str, object]], subnet: str) -> TestCluster:
+def write_cluster(
+    root: Path,
+    tag: str,
+    services: dict[str, dict[str, object]],
+    subnet: str,
+    *,
+    client_fortress: str | None = None,
+    nodes: dict[str, dict[str, object]] | None = None,
+) -> TestCluster:
     """Copy loopback.toml with its fortress in `root`, a network of its own and exactly `services`.
 
-    Each service gets a compose folder `root/compose/<name>` (filled in by the caller).
+    Each service gets a compose folder `root/compose/<name>` (filled in by the caller). `client_fortress`
+    overrides where Linux clients mount fortress; `nodes` overrides node fields (e.g. ssh_port).
     """
     doc = tomlkit.parse(LOOPBACK.read_text(encoding="utf-8"))
     network = f"colab-test-{tag}"
     doc["docker"]["cluster_network"] = network  # type: ignore[index]
     doc["docker"]["cluster_subnet"] = subnet  # type: ignore[index]
     doc["fortress"]["path"] = str(root / "fortress-server")  # type: ignore[index]
-    doc["fortress"]["mounts"]["linux"] = str(root / "fortress-client")  # type: ignore[index]
+    doc["fortress"]["mounts"]["linux"] = client_fortress or str(root / "fortress-client")  # type: ignore[index]
+    for node, fields in (nodes or {}).items():
+        for key, value in fields.items():
+            doc["nodes"][node][key] = value  # type: ignore[index]
     table = tomlkit.table(is_super_table=True)
     for name, fields in services.items():
         (root / "compose" / name).mkdir(parents=True, exist_ok=True)
@@ -197,3 +211,27 @@ def files_containing(needle: str, roots: list[Path], since: float) -> Iterator[P
                         yield path
                 except OSError:
                     continue
+
+
+# ------------------------------------------------------------------------------------ a node with an engine
+
+DOCKER_NODE_CONTEXT = ROOT / "tests" / "docker" / "docker-node"
+DOCKER_NODE_TAG = "colab-test/docker-node:bookworm"
+# Every capability but SYS_RESOURCE (this machine's engine cannot grant it, so --privileged fails here),
+# no seccomp/AppArmor, all devices: what dockerd needs inside a container.
+DIND_FLAGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
+]  # fmt: skip
+
+
+def build_docker_node_image(base: str, echo: images.Echo) -> str:
+    """colab-test/node plus docker.io (tests/docker/docker-node/), cached by its recipe like the others."""
+    recipe = images._recipe(images._tree_digest(DOCKER_NODE_CONTEXT), images.image_id(base))
+    if images._is_current(DOCKER_NODE_TAG, recipe, echo):
+        return DOCKER_NODE_TAG
+    with images._build_lock(DOCKER_NODE_TAG):
+        if not images._is_current(DOCKER_NODE_TAG, recipe, echo):
+            images._docker_build(DOCKER_NODE_CONTEXT, DOCKER_NODE_TAG, recipe, echo, {"BASE": base})
+    return DOCKER_NODE_TAG
