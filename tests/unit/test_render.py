@@ -459,3 +459,28 @@ def test_a_bigger_inventory_renders_every_node() -> None:
     tree = render.render_tree(inventory.from_dict(data))
     assert text(tree, "chezmoi/.nodes/known.txt").split() == list(data["nodes"])
     assert render.node_targets(tree, "n07") == sorted([*LINUX, *UNITS, S_UNITS])
+
+
+def test_inv_render_and_check_exit_codes(tmp_path: Path) -> None:
+    """The task: render writes, --check exits 0 when in step, 1 with the diff on stdout when not."""
+    inv_bin = shutil.which("inv")
+    if inv_bin is None:
+        pytest.skip("`inv` is not on PATH (pip install -e .)")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [inv_bin, "render", "--inventory", str(INVENTORIES["other"]), "--output", str(tmp_path), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert run().returncode == 0
+    assert run("--check").returncode == 0
+    (tmp_path / ".chezmoiroot").write_text("elsewhere\n")
+    stale = run("--check")
+    assert stale.returncode == 1
+    assert stale.stdout == "--- a/.chezmoiroot\n+++ b/.chezmoiroot\n@@ -1 +1 @@\n-elsewhere\n+chezmoi\n"
+    assert "1 generated file(s) differ from the inventory; run `inv render`" in stale.stderr
+    assert (tmp_path / ".chezmoiroot").read_text() == "elsewhere\n"  # --check writes nothing
