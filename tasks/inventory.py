@@ -29,8 +29,14 @@ def show(c, inventory=None, json=False):
         out().print(inventory_view.tables(inv))
 
 
-@task(help={"key": "dotted key, e.g. nodes.projector.availability", "value": "TOML value or plain text",
-            "inventory": HELP["inventory"], "dry_run": "validate and show the result, write nothing"})
+@task(
+    help={
+        "key": "dotted key, e.g. nodes.projector.availability",
+        "value": "TOML value or plain text",
+        "inventory": HELP["inventory"],
+        "dry_run": "validate and show the result, write nothing",
+    }
+)
 @user_errors
 def set(c, key, value, inventory=None, dry_run=False):
     """Change one value in the inventory, keeping comments and layout; refused if the result is invalid."""

@@ -128,6 +128,7 @@ class Backup(_Model):
     target: AbsPath
     full_copy: StrictBool = False
     ping_url: Annotated[StrictStr, Field(pattern=r"^(https?://\S+)?$")] = ""
+    ping_kind: Literal["auto", "healthchecks", "ntfy"] = "auto"  # auto: ntfy when the URL's host names ntfy
     schedule: Schedule
     retention: Retention
 

@@ -60,9 +60,7 @@ def storage_table(inv: Inventory) -> Table:
         f"{f.device} ({f.filesystem}) at {f.path}; user {f.user}; password {f.password_path}/{f.password_name}; "
         f"folders {', '.join(f.folders)}",
     )
-    t.add_row(
-        "fortress clients", "", f"linux {f.mounts.linux}, windows {f.mounts.windows}, macos {f.mounts.macos}"
-    )
+    t.add_row("fortress clients", "", f"linux {f.mounts.linux}, windows {f.mounts.windows}, macos {f.mounts.macos}")
     t.add_row(f"raid{r.level} {r.device}", r.node, f"{r.filesystem} at {r.mount}; disks {', '.join(r.disks)}")
     t.add_row(
         "backup",
