@@ -194,3 +194,31 @@ def test_status_logs_and_down(cluster: TestCluster) -> None:
     assert (cluster.server_fortress / "data" / name / "written").exists()  # data stays
     again = inv(cluster, "deploy.down", "--service", name, "--json")
     assert json.loads(again.stdout)["steps"][0]["status"] == "ok"
+
+
+def test_mise_run_deploy_reaches_the_same_code(cluster: TestCluster, tmp_path: Path) -> None:
+    """`mise run deploy:<service>` with the task as rendered (mise_tasks) runs the real deploy (mise offline)."""
+    require_tool("mise")
+    from colab import inventory, mise_tasks
+
+    name = cluster.services[0]
+    inv_model = inventory.load(cluster.inventory)
+    (task,) = [t for t in mise_tasks.repo_tasks(inv_model) if t.name == f"deploy:{name}"]
+    assert task.run == (f"inv deploy --service {name}",)
+    config = tmp_path / "home" / ".config" / "mise" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[tasks."deploy:{name}"]\ndir = "{ROOT}"\nrun = "{task.run[0]}"\n')
+    closed = "http://127.0.0.1:9"  # nothing listens: mise may not fetch anything
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MISE_", "XDG_"))}
+    env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "home/.config"), MISE_OFFLINE="1",
+               MISE_DATA_DIR=str(tmp_path / "mise/data"), MISE_CACHE_DIR=str(tmp_path / "mise/cache"),
+               MISE_STATE_DIR=str(tmp_path / "mise/state"), MISE_TASK_RUN_AUTO_INSTALL="0", NO_COLOR="1",
+               HTTP_PROXY=closed, HTTPS_PROXY=closed, ALL_PROXY=closed, COLAB_NODE="cooperator",
+               COLAB_INVENTORY=str(cluster.inventory))  # fmt: skip
+    work = tmp_path / "work"
+    work.mkdir()
+    res = subprocess.run(["mise", "run", f"deploy:{name}"], cwd=work, env=env, capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"compose up {name}" in res.stdout
+    assert [s[2] for s in project_containers(name).values()] == ["running"]
