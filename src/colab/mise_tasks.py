@@ -66,7 +66,9 @@ def _backup_tasks(inv: Inventory) -> list[MiseTask]:
     return [
         MiseTask("backup:daily", (_inv("backup.daily"),), f"Daily snapshot of {inv.backup.source} on {on}"),
         MiseTask("backup:weekly", (_inv("backup.weekly"),), f"Weekly backup of {inv.backup.source} on {on}"),
-        MiseTask("backup:status", (_inv("backup.status"),), f"List snapshots and their age on {on}"),
+        MiseTask("backup:status", (_inv("backup.status"),), f"List snapshots and dumps and their age on {on}"),
+        MiseTask("backup:prune", (_inv("backup.prune"),), f"Apply the retention policy to the backups on {on}"),
+        MiseTask("backup:check", (_inv("backup.check"),), f"Check the latest snapshot against {inv.backup.source}"),
     ]
 
 

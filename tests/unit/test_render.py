@@ -61,7 +61,7 @@ SERVICES = {
 }
 BACKUP_NODE = {"default": "cooperator", "other": "forge"}
 EVERY_NODE_TASKS = ["bootstrap", "fortress:mount", "fortress:status", "status"]
-BACKUP_TASKS = ["backup:daily", "backup:status", "backup:weekly"]
+BACKUP_TASKS = ["backup:check", "backup:daily", "backup:prune", "backup:status", "backup:weekly"]
 
 
 @pytest.fixture(scope="module", params=sorted(INVENTORIES))
