@@ -214,11 +214,11 @@ def test_mise_run_deploy_reaches_the_same_code(cluster: TestCluster, tmp_path: P
                MISE_DATA_DIR=str(tmp_path / "mise/data"), MISE_CACHE_DIR=str(tmp_path / "mise/cache"),
                MISE_STATE_DIR=str(tmp_path / "mise/state"), MISE_TASK_RUN_AUTO_INSTALL="0", NO_COLOR="1",
                HTTP_PROXY=closed, HTTPS_PROXY=closed, ALL_PROXY=closed, COLAB_NODE="cooperator",
-               COLAB_INVENTORY=str(cluster.inventory))  # fmt: skip
+               COLAB_INVENTORY=str(cluster.inventory), COLUMNS="200")  # fmt: skip
     work = tmp_path / "work"
     work.mkdir()
     res = subprocess.run(["mise", "run", f"deploy:{name}"], cwd=work, env=env, capture_output=True, text=True,
                          stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
     assert res.returncode == 0, res.stdout + res.stderr
-    assert f"compose up {name}" in res.stdout
+    assert f"$ inv deploy --service {name}" in res.stderr and "changed" in res.stdout
     assert [s[2] for s in project_containers(name).values()] == ["running"]
