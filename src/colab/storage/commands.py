@@ -1,0 +1,149 @@
+"""What the fortress.* and raid.* tasks do, as plain functions (the Invoke layer only parses options).
+
+Every function takes the inventory, picks the node, builds a runner with `runner_for` (local when we are
+on that node, else SSH to its mesh address; `dry_run` prints instead and contacts nothing) and returns a
+Report (or a status object) whose `exit_code` the task exits with.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from colab.errors import ColabError
+from colab.inventory import Inventory, Node
+from colab.runner import Runner, runner_for, this_node
+from colab.steps import Report, run_steps
+from colab.storage import fortress_share, mdstat, mounts, raid, status
+from colab.storage.common import needs_sudo, note
+from colab.storage.samba import SambaHost
+
+
+def pick_node(inv: Inventory, name: str | None) -> Node:
+    if name:
+        return inv.node(name)
+    here = this_node()
+    if here in inv.nodes:
+        return inv.nodes[here]
+    raise ColabError(f"this machine ({here}) is not a node of the inventory; pass --node NAME")
+
+
+def _runner(inv: Inventory, node: Node, dry_run: bool, console: Console | None) -> Runner:
+    return runner_for(inv, node, dry_run=dry_run, console=console)
+
+
+def share(
+    inv: Inventory,
+    node_name: str | None = None,
+    *,
+    dry_run: bool = False,
+    console: Console | None = None,
+    host: SambaHost | None = None,
+    sudo: bool | None = None,
+) -> Report:
+    """`inv fortress.share`: the share on the fortress server."""
+    node = inv.node(node_name or inv.fortress.server)
+    if node.name != inv.fortress.server:
+        raise ColabError(
+            f"{node.name} is not the fortress server ({inv.fortress.server}); "
+            "fortress.share runs there (fortress.server in the inventory)"
+        )
+    with _runner(inv, node, dry_run, console) as r:
+        if not dry_run:
+            fortress_share.preflight(r, inv)
+        use_sudo = needs_sudo(r) if sudo is None else sudo
+        steps = fortress_share.steps(inv, host or SambaHost(), use_sudo)
+        return run_steps(f"fortress share on {node.name}", steps, r)
+
+
+def mount(
+    inv: Inventory, node_name: str | None = None, *, dry_run: bool = False, console: Console | None = None
+) -> Report:
+    """`inv fortress.mount`: fortress on a client node, the way its OS does it."""
+    node = pick_node(inv, node_name)
+    mounts.client_kind(inv, node)  # refuses the server before anything connects
+    with _runner(inv, node, dry_run, console) as r:
+        steps = mounts.mount_steps(inv, node, needs_sudo(r) and node.os != "macos")
+        if dry_run:
+            note(r, f"check: Infisical has {inv.fortress.password_name} at {inv.fortress.password_path} (names only)")
+        else:
+            mounts.preflight(r, inv)
+        return run_steps(f"fortress mount on {node.name} ({mounts.client_kind(inv, node)})", steps, r)
+
+
+def unmount(
+    inv: Inventory, node_name: str | None = None, *, dry_run: bool = False, console: Console | None = None
+) -> Report:
+    node = pick_node(inv, node_name)
+    mounts.client_kind(inv, node)
+    with _runner(inv, node, dry_run, console) as r:
+        steps = mounts.unmount_steps(inv, node, needs_sudo(r) and node.os != "macos")
+        return run_steps(f"fortress unmount on {node.name}", steps, r)
+
+
+def fortress_status(
+    inv: Inventory,
+    node_name: str | None = None,
+    *,
+    dry_run: bool = False,
+    console: Console | None = None,
+    measure: bool = True,
+) -> status.FortressStatus:
+    node = pick_node(inv, node_name)
+    with _runner(inv, node, dry_run, console) as r:
+        return status.probe(r, inv, node, measure=measure)
+
+
+# -------------------------------------------------------------------------------------------- raid
+
+
+def _raid_node(inv: Inventory) -> Node:
+    return inv.node(inv.raid.node)
+
+
+def raid_plan(
+    inv: Inventory,
+    disks: list[str] | None = None,
+    *,
+    wipe: bool = False,
+    allow_kernel_names: bool = False,
+    probe: bool = False,
+    console: Console | None = None,
+) -> tuple[Report, list[str]]:
+    """The exact commands `raid.create` would run (a dry run); with `probe`, the guards' verdict too."""
+    plan = raid.plan_from(inv, disks, wipe=wipe, allow_kernel_names=allow_kernel_names)
+    node = _raid_node(inv)
+    problems: list[str] = []
+    if probe:
+        with _runner(inv, node, False, console) as live:
+            found = raid.probe_disks(live, list(plan.disks), needs_sudo(live))
+            problems = raid.guard_problems(found, allow_kernel_names=allow_kernel_names, wipe=wipe)
+    with _runner(inv, node, True, console) as r:
+        report = run_steps(f"RAID1 plan on {node.name}", raid.create_steps(inv, plan, needs_sudo(r)), r)
+    return report, problems
+
+
+def raid_create(
+    inv: Inventory,
+    disks: list[str] | None = None,
+    *,
+    wipe: bool = False,
+    allow_kernel_names: bool = False,
+    dry_run: bool = False,
+    console: Console | None = None,
+) -> Report:
+    plan = raid.plan_from(inv, disks, wipe=wipe, allow_kernel_names=allow_kernel_names)
+    node = _raid_node(inv)
+    with _runner(inv, node, dry_run, console) as r:
+        return run_steps(f"RAID1 {plan.device} on {node.name}", raid.create_steps(inv, plan, needs_sudo(r)), r)
+
+
+def raid_monitor(inv: Inventory, *, dry_run: bool = False, console: Console | None = None) -> Report:
+    node = _raid_node(inv)
+    with _runner(inv, node, dry_run, console) as r:
+        return run_steps(f"RAID alerts on {node.name}", raid.monitor_steps(inv, needs_sudo(r)), r)
+
+
+def raid_status(inv: Inventory, *, dry_run: bool = False, console: Console | None = None) -> mdstat.RaidStatus:
+    node = _raid_node(inv)
+    with _runner(inv, node, dry_run, console) as r:
+        return raid.status(r, inv, needs_sudo(r))

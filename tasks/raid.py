@@ -1,0 +1,81 @@
+"""raid.plan, raid.create, raid.status, raid.monitor: the RAID1 backup volume on raid.node."""
+
+from invoke import task
+
+from colab.cli import HELP, err, finish, load_inventory, out, user_errors
+from colab.steps import print_report
+from colab.storage import commands
+
+DISK_HELP = "a disk by /dev/disk/by-id/… (twice, or comma-separated; default: raid.disks in the inventory)"
+COMMON = {
+    "disks": DISK_HELP,
+    "wipe": "erase existing signatures (file systems, partition tables, old RAID superblocks) first",
+    "allow_kernel_names": "accept /dev/sdX names (they can swap across boots)",
+    "inventory": HELP["inventory"],
+}
+
+
+def _disks(values):
+    disks = [d for v in values or [] for d in v.replace(",", " ").split()]
+    return disks or None
+
+
+@task(
+    help={**COMMON, "probe": "also run the guards on the node (read-only) and show their verdict"}, iterable=["disks"]
+)
+@user_errors
+def plan(c, disks=None, wipe=False, allow_kernel_names=False, probe=False, inventory=None):
+    """Print the exact commands raid.create would run; contacts nothing unless --probe."""
+    inv = load_inventory(inventory)
+    report, problems = commands.raid_plan(
+        inv, _disks(disks), wipe=wipe, allow_kernel_names=allow_kernel_names, probe=probe, console=out()
+    )
+    if probe:
+        for problem in problems:
+            err().print(f"[red]refused[/red] {problem}", highlight=False)
+        if not problems:
+            out().print("[green]guards pass[/green]: raid.create would build the array", highlight=False)
+    finish(1 if problems else report.exit_code)
+
+
+@task(help={**COMMON, "dry_run": HELP["dry_run"], "json": HELP["json"]}, iterable=["disks"])
+@user_errors
+def create(c, disks=None, wipe=False, allow_kernel_names=False, dry_run=False, inventory=None, json=False):
+    """Build the mirror after the guards: mdadm --create, mkfs, mdadm.conf, initramfs, fstab, mount, alerts."""
+    inv = load_inventory(inventory)
+    report = commands.raid_create(
+        inv, _disks(disks), wipe=wipe, allow_kernel_names=allow_kernel_names, dry_run=dry_run,
+        console=err() if json else out(),
+    )  # fmt: skip
+    print_report(report, out(), as_json=json)
+    finish(report.exit_code)
+
+
+@task(help={"inventory": HELP["inventory"], "json": HELP["json"], "dry_run": HELP["dry_run"]})
+@user_errors
+def status(c, inventory=None, json=False, dry_run=False):
+    """clean / degraded / resync or recovery with percent; exit 0 clean, 2 rebuilding, 1 degraded or missing."""
+    inv = load_inventory(inventory)
+    st = commands.raid_status(inv, dry_run=dry_run, console=err() if json else out())
+    if dry_run:
+        return
+    if json:
+        print(st.to_json())
+    else:
+        colour = {0: "green", 2: "yellow"}.get(st.exit_code, "bold red")
+        out().print(f"{st.device}: [{colour}]{st.detail}[/{colour}]", highlight=False)
+        if st.state:
+            out().print(f"mdadm state: {st.state}", highlight=False)
+        for member in st.members:
+            out().print(f"  {member}", highlight=False)
+    finish(st.exit_code)
+
+
+@task(help={"inventory": HELP["inventory"], "dry_run": HELP["dry_run"], "json": HELP["json"]})
+@user_errors
+def monitor(c, inventory=None, dry_run=False, json=False):
+    """Install the mdadm monitor configuration (MAILADDR, PROGRAM) and the alert program."""
+    inv = load_inventory(inventory)
+    report = commands.raid_monitor(inv, dry_run=dry_run, console=err() if json else out())
+    print_report(report, out(), as_json=json)
+    finish(report.exit_code)
