@@ -121,15 +121,14 @@ def collect(inv: Inventory, services: list[str] | None = None, here: str | None 
 
 def table(rows: list[Row]) -> Table:
     t = Table(title="services", title_justify="left")
-    for col in ("service", "node", "container", "state", "health", "image"):
+    for col in ("service", "node", "container", "state", "health", "image", "problem"):
         t.add_column(col, overflow="fold")
     for r in rows:
         if r.problem:
-            t.add_row(r.service, r.node, "", "[red]unknown[/red]", "", f"[red]{r.problem}[/red]")
+            t.add_row(r.service, r.node, "", "[red]unknown[/red]", "", "", f"[red]{r.problem}[/red]")
             continue
         colour = "green" if r.fine else "red"
-        health = r.health or "-"
-        t.add_row(r.service, r.node, r.container, f"[{colour}]{r.state}[/{colour}]", health, r.image)
+        t.add_row(r.service, r.node, r.container, f"[{colour}]{r.state}[/{colour}]", r.health or "-", r.image, "")
     return t
 
 
