@@ -46,6 +46,7 @@ def generated(session: nox.Session) -> None:
     """The default inventory is valid and the committed generated files match it."""
     install(session)
     session.run("inv", "inventory.check")
+    session.run("inv", "render", "--check")
 
 
 @nox.session(python=PYTHON)
