@@ -213,6 +213,7 @@ def _snapshot(
             checksum=checksum,
             itemize=checksum,
             progress=out.console.is_terminal,
+            exact_times=snapshots.keeps_nanoseconds(t),
         )
         base = f"linking unchanged files to {plan.link_dest}" if plan.link_dest else "no earlier snapshot to link to"
         out.say(f"{plan.name} ({label}): rsync {cfg.source}/ → {plan.temp}/, {how}, {base}")
@@ -233,7 +234,7 @@ def _snapshot(
         meta = {
             "kind": label,
             "created": cfg.now.isoformat(timespec="minutes"),
-            "started": wall.isoformat(timespec="seconds"),
+            "started": wall.isoformat(),
             "finished": datetime.now().isoformat(timespec="seconds"),
             "files": st.files,
             "regular": st.regular,
@@ -364,7 +365,8 @@ def _dry_run(cfg: Config, out: Out, *, task: str, kind: Kind, with_dumps: bool, 
         out.command(["mkdir", str(temp)])
     checksum = kind == "weekly" and not independent
     link = t / plan.link_dest if plan.link_dest else None
-    out.command(rsync.snapshot_argv(cfg.source, temp, link, checksum=checksum, itemize=checksum))
+    exact = snapshots.keeps_nanoseconds(t)
+    out.command(rsync.snapshot_argv(cfg.source, temp, link, checksum=checksum, itemize=checksum, exact_times=exact))
     if plan.replaces:
         out.command(["mv", "--exchange", str(temp), str(t / plan.name)])
         out.command(["mv", str(temp), str(snapshots.trash_dir(t)) + "/"])

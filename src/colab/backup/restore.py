@@ -71,7 +71,7 @@ def restore_files(
     else:
         raise ColabError("say where to restore: --into NEW_FOLDER, or --in-place to overwrite the live data")
     dest = dest_root / rel if rel else dest_root
-    argv = rsync.copy_argv(src, dest if src.is_dir() else dest.parent)
+    argv = rsync.copy_argv(src, dest if src.is_dir() else dest.parent, checksum=in_place)
     where = "over the live data" if in_place else "into a new folder"
     report = Report(f"{task} {snap.name}:{rel or '/'} → {dest}" + (" (dry run)" if cfg.dry_run else ""))
     if cfg.dry_run:
@@ -84,7 +84,10 @@ def restore_files(
         out.say(f"restoring {snap.name}/{rel} {where}: {dest}")
         with rsync_progress(console, f"restore {rel or snap.name}") as hook:
             res = rsync.run(
-                rsync.copy_argv(src, dest if src.is_dir() else dest.parent, progress=hook is not None), on_progress=hook
+                rsync.copy_argv(
+                    src, dest if src.is_dir() else dest.parent, progress=hook is not None, checksum=in_place
+                ),
+                on_progress=hook,
             )
     verdict = rsync.classify(res.returncode, res.stderr)
     status = {"ok": Status.CHANGED, "warning": Status.WARNING, "failed": Status.FAILED}[verdict.status]

@@ -79,9 +79,15 @@ def snapshot_argv(
     checksum: bool = False,
     itemize: bool = False,
     progress: bool = False,
+    exact_times: bool = False,
 ) -> list[str]:
-    """rsync into `dest` so it becomes an exact copy of `source`; unchanged files hard-linked to `link_dest`."""
+    """rsync into `dest` so it becomes an exact copy of `source`; unchanged files hard-linked to `link_dest`.
+
+    `exact_times` compares modification times to the nanosecond (rsync's default is whole seconds, which
+    misses a file rewritten with the same size within the second of its last backup)."""
     argv = [RSYNC, "-a", "--delete", "--numeric-ids", "--stats"]
+    if exact_times:
+        argv.append("--modify-window=-1")
     if checksum:
         argv.append("--checksum")
     if link_dest is not None:
@@ -93,9 +99,12 @@ def snapshot_argv(
     return [*argv, f"{source}/", f"{dest}/"]
 
 
-def copy_argv(source: Path, dest: Path, *, progress: bool = False) -> list[str]:
-    """Plain copy for restores: add and update, never delete at the destination."""
+def copy_argv(source: Path, dest: Path, *, progress: bool = False, checksum: bool = False) -> list[str]:
+    """Plain copy for restores: add and update, never delete at the destination (`checksum` when restoring
+    over live files, so a file is compared by content, not by size and time)."""
     argv = [RSYNC, "-a", "--numeric-ids", "--stats"]
+    if checksum:
+        argv.append("--checksum")
     if progress:
         argv.append("--info=progress2")
     src = f"{source}/" if source.is_dir() else str(source)

@@ -171,6 +171,22 @@ def set_latest(target: Path, name: str) -> None:
     os.replace(tmp, target / LATEST)
 
 
+def keeps_nanoseconds(target: Path) -> bool:
+    """Whether the volume stores file times to the nanosecond (ext4 with 256-byte inodes, XFS, btrfs do;
+    ext4 with 128-byte inodes or FAT do not). Only then may rsync compare times to the nanosecond: a volume
+    that rounds them would make every file look changed on every run."""
+    folder = state_dir(target) if state_dir(target).is_dir() else target
+    probe = folder / f".mtime-probe.{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        want = 1_700_000_000_123_456_789
+        os.utime(probe, ns=(want, want))
+        return probe.stat().st_mtime_ns == want
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            probe.unlink()
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:

@@ -42,6 +42,11 @@ def test_snapshot_argv_weekly_with_progress() -> None:
     ]  # fmt: skip
 
 
+def test_snapshot_argv_exact_times() -> None:
+    argv = rsync.snapshot_argv(Path("/s"), Path("/d"), Path("/n"), exact_times=True)
+    assert argv[:6] == ["rsync", "-a", "--delete", "--numeric-ids", "--stats", "--modify-window=-1"]
+
+
 def test_snapshot_argv_full_copy_has_no_link_dest() -> None:
     assert rsync.snapshot_argv(Path("/s"), Path("/d"), None) == [
         "rsync", "-a", "--delete", "--numeric-ids", "--stats", "/s/", "/d/",

@@ -65,6 +65,11 @@ def test_exchange_swaps_two_trees(tmp_path: Path) -> None:
     assert (tmp_path / "b" / "x").read_text() == "a"
 
 
+def test_nanosecond_probe_leaves_nothing(tmp_path: Path) -> None:
+    assert snapshots.keeps_nanoseconds(tmp_path) in (True, False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_meta_round_trip(tmp_path: Path) -> None:
     snapshots.write_meta(tmp_path, "fortress-20240101", {"kind": "daily", "files": 3})
     assert snapshots.read_meta(tmp_path, "fortress-20240101") == {"kind": "daily", "files": 3}
