@@ -16,7 +16,6 @@ import io
 import ipaddress
 import json
 import os
-import random
 import re
 import shutil
 import socket
@@ -108,6 +107,22 @@ class Namespace:
     def delete(self) -> None:
         _run("ip", "link", "del", self.host_if, check=False)
         _run("ip", "netns", "del", self.name, check=False)
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _remove_leftovers() -> None:
+    """Namespaces (their veth pairs go with them) and users of an earlier run killed before its teardown."""
+    for line in _run("ip", "netns", "list").stdout.splitlines():
+        m = re.match(r"colab-smb-(\d+)-[ab]\b", line)
+        if m and not _alive(int(m.group(1))):
+            _run("ip", "netns", "del", line.split()[0], check=False)
+    for line in Path("/etc/passwd").read_text().splitlines():
+        m = re.match(r"(colab-smb(\d+)):", line)
+        if m and not _alive(int(m.group(2))):
+            _run("userdel", m.group(1), check=False)
 
 
 def _namespace(tag: str, net: ipaddress.IPv4Network) -> Namespace:
@@ -222,7 +237,8 @@ def site() -> Iterator[Site]:
     root.chmod(0o755)
     for sub in ("lock", "state", "cache", "private", "run", "log"):
         (root / sub).mkdir()
-    user = f"colab-smb{random.randrange(10000, 99999)}"
+    _remove_leftovers()
+    user = f"colab-smb{os.getpid()}"
     lan, away = _free_subnets(2)
     inside, outside = _namespace("a", lan), _namespace("b", away)
     fortress = root / "fortress"

@@ -244,7 +244,7 @@ def _describe(st: RaidStatus, array: MdArray | None) -> str:
     if st.finish:
         parts.append(f"finish {st.finish}")
     if array and array.raid_disks:
-        parts.append(f"[{array.working}/{array.raid_disks}] [{array.map}]")
+        parts.append(f"[{array.raid_disks}/{array.working}] [{array.map}]")
     return ", ".join(parts)
 
 

@@ -141,7 +141,7 @@ def guard_problems(disks: list[Disk], *, allow_kernel_names: bool = False, wipe:
     sizes = [d.size for d in disks if d.size]
     if len(sizes) == len(disks) and sizes and min(sizes) > 0:
         spread = max(sizes) / min(sizes) - 1
-        if spread > SIZE_TOLERANCE:
+        if (max(sizes) - min(sizes)) * round(1 / SIZE_TOLERANCE) > min(sizes):  # exact: 1 % itself passes
             problems.append(
                 f"disk sizes differ by {spread:.1%} ({', '.join(f'{d.path}: {d.size} bytes' for d in disks)}); "
                 f"a mirror needs disks within {SIZE_TOLERANCE:.0%}"

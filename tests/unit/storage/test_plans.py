@@ -1,0 +1,278 @@
+"""Inventory -> exact command plans (dry runs, nothing contacted), one fixture per node kind.
+
+director (Debian: systemd units), writer (WSL: the same units inside WSL, then the Windows drive through
+interop), terminator (macOS: Keychain + LaunchAgent), cooperator (the server's share), and the RAID plan.
+Privileged commands carry `sudo -n`, as they do when the node is reached over SSH.
+"""
+
+from __future__ import annotations
+
+import io
+import plistlib
+import shlex
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from colab import inventory, render
+from colab.errors import ColabError
+from colab.inventory import Inventory
+from colab.runner import Runner
+from colab.steps import Status, run_steps
+from colab.storage import common, fortress_share, mdstat, mounts, raid, samba
+from colab.storage.samba import SambaHost
+
+ROOT = Path(__file__).resolve().parents[3]
+INV = inventory.load(ROOT / "cluster.toml")
+OTHER = inventory.load(ROOT / "tests" / "fixtures" / "inventories" / "other.toml")
+PROJECT = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
+INFISICAL = ["infisical", "run", "--env", "prod", "--path", "/samba", "--projectId", PROJECT, "--silent", "--"]
+WRITE = ["sudo", "-n", "sh", "-c", common._WRITE, "sh"]
+UNITS = "/etc/systemd/system"
+
+
+def plan(steps: list, node: str) -> tuple[list[list[str]], str]:  # type: ignore[type-arg]
+    """(argv of every command, the printed plan) of a dry run; asserts every step is `planned`."""
+    out = io.StringIO()
+    r = Runner(node, dry_run=True, console=Console(file=out, width=400))
+    report = run_steps("plan", steps, r)
+    assert [o.status for o in report.outcomes] == [Status.PLANNED] * len(steps), report.to_json()
+    return [shlex.split(h) for h in r.history], out.getvalue()
+
+
+LINUX_MOUNT = [
+    [*WRITE, f"{UNITS}/mnt-fortress.mount", "644"],
+    ["sudo", "-n", "systemctl", "daemon-reload"],
+    [*WRITE, f"{UNITS}/mnt-fortress.automount", "644"],
+    ["sudo", "-n", "systemctl", "daemon-reload"],
+    ["sudo", "-n", "systemctl", "enable", "--now", "mnt-fortress.automount"],
+    [
+        *INFISICAL, "sh", "-c",
+        '[ -n "${COLAB_NAS_SAMBA_PASSWORD:-}" ] || { echo "COLAB_NAS_SAMBA_PASSWORD is empty" >&2; exit 3; }; '
+        'printf "%s\\n" "$COLAB_NAS_SAMBA_PASSWORD" | sudo -n sh -c "$1"',
+        "sh",
+        'IFS= read -r PASSWD || exit 97; [ -n "$PASSWD" ] || exit 97; export PASSWD; '
+        "systemctl import-environment PASSWD || exit 1; systemctl start mnt-fortress.mount; rc=$?; "
+        "systemctl unset-environment PASSWD; exit $rc",
+    ],
+]  # fmt: skip
+
+
+def test_director_mounts_through_the_rendered_systemd_units() -> None:
+    argv, printed = plan(mounts.mount_steps(INV, INV.node("director"), sudo=True), "director")
+    assert argv == LINUX_MOUNT
+    # the unit contents are printed in the plan, exactly as `inv render` gives them to chezmoi
+    rendered = render.node_files(render.render_tree(INV), "director")
+    for name in ("fortress.mount", "fortress.automount"):
+        for line in rendered[f"dot_config/colab/fortress/{name}"].decode().splitlines():
+            assert f"#   | {line}".rstrip() in printed
+    assert "What=//100.64.0.1/fortress" in printed and "Where=/mnt/fortress" in printed
+
+
+def test_units_are_the_ones_render_writes_for_debian_nodes() -> None:
+    rendered = render.node_files(render.render_tree(INV), "director")
+    units = mounts.units(INV, INV.node("director"))
+    assert units == {
+        "mnt-fortress.mount": rendered["dot_config/colab/fortress/fortress.mount"].decode(),
+        "mnt-fortress.automount": rendered["dot_config/colab/fortress/fortress.automount"].decode(),
+    }
+    assert "TimeoutIdleSec=0" in units["mnt-fortress.automount"]  # no password for a later remount
+    assert "password" not in units["mnt-fortress.mount"].split("[Mount]")[1].lower()
+
+
+WINDOWS_MAP = (
+    "$ErrorActionPreference = 'Stop'; try { $pw = $env:COLAB_NAS_SAMBA_PASSWORD; "
+    "if (-not $pw) { throw 'COLAB_NAS_SAMBA_PASSWORD did not reach Windows (WSLENV)' }; "
+    "Get-SmbMapping -LocalPath 'Z:' -ErrorAction SilentlyContinue | Remove-SmbMapping -Force -UpdateProfile; "
+    "New-SmbMapping -LocalPath 'Z:' -RemotePath '\\\\100.64.0.1\\fortress' -UserName 'crtr' -Password $pw "
+    "-Persistent $true -SaveCredentials | Out-Null } catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }"
+)
+
+
+def test_writer_mounts_in_wsl_and_maps_the_windows_drive_through_interop() -> None:
+    argv, printed = plan(mounts.mount_steps(INV, INV.node("writer"), sudo=True), "writer")
+    assert argv[:6] == LINUX_MOUNT
+    assert argv[6:] == [
+        [*INFISICAL, "env", "WSLENV=COLAB_NAS_SAMBA_PASSWORD/u", mounts.POWERSHELL, "-NoProfile", "-NonInteractive",
+         "-ExecutionPolicy", "Bypass", "-Command", WINDOWS_MAP],
+    ]  # fmt: skip
+    assert "Windows interop works" in printed
+
+
+KEYCHAIN_STORE = (
+    '[ -n "${COLAB_NAS_SAMBA_PASSWORD:-}" ] || { echo "COLAB_NAS_SAMBA_PASSWORD is empty" >&2; exit 3; }; '
+    'hex=$(printf %s "$COLAB_NAS_SAMBA_PASSWORD" | od -An -tx1 | tr -d " \\n"); '
+    'printf \'add-internet-password -U -a "%s" -s "%s" -r "smb " -l "%s" -T /usr/bin/security '
+    '-T /System/Library/CoreServices/NetAuthAgent.app -X %s\\n\' "$1" "$2" "$3" "$hex" | security -i'
+)
+
+
+def test_terminator_stores_the_password_in_the_keychain_and_loads_the_agent() -> None:
+    argv, printed = plan(mounts.mount_steps(INV, INV.node("terminator"), sudo=True), "terminator")
+    assert "never in argv" in printed
+    agent = mounts.AGENT_PATH
+    assert argv == [
+        [*INFISICAL, "sh", "-c", KEYCHAIN_STORE, "sh", "crtr", "100.64.0.1", "fortress (colab)"],
+        ["sh", "-c", common._WRITE_HOME, "sh", agent, "644"],
+        ["sh", "-c", 'launchctl bootout "gui/$(id -u)/$1" 2>/dev/null || true', "sh", "colab.fortress"],
+        ["sh", "-c", 'launchctl bootstrap "gui/$(id -u)" "$HOME/$1"', "sh", agent],
+        [
+            "sh", "-c",
+            'launchctl kickstart "gui/$(id -u)/$1" || exit 1; i=0; while [ $i -lt 30 ]; do /sbin/mount | grep -q '
+            '" on $2 (smbfs" && exit 0; sleep 1; i=$((i+1)); done; echo "fortress did not appear at $2 within 30 s" '
+            ">&2; exit 1",
+            "sh", "colab.fortress", "/Volumes/fortress",
+        ],
+    ]  # fmt: skip
+    assert not any("sudo" in a for cmd in argv for a in cmd)  # macOS needs no root for any of it
+    label, text = mounts.launch_agent(INV, INV.node("terminator"))
+    agent_plist = plistlib.loads(text.encode())
+    assert label == "colab.fortress" and agent_plist["RunAtLoad"] is True
+    assert "smb://crtr@100.64.0.1/fortress" in " ".join(agent_plist["ProgramArguments"])
+    assert render.node_files(render.render_tree(INV), "terminator")[f"{agent}"].decode() == text
+
+
+def test_the_server_gets_no_mount_and_unknown_nodes_are_named() -> None:
+    with pytest.raises(ColabError, match="cooperator is the fortress server"):
+        mounts.mount_steps(INV, INV.node("cooperator"), sudo=True)
+    with pytest.raises(ColabError, match="unknown node 'nope'; known nodes: cooperator, director"):
+        INV.node("nope")
+
+
+def test_unmount_plans() -> None:
+    argv, _ = plan(mounts.unmount_steps(INV, INV.node("director"), sudo=True), "director")
+    assert argv == [["sudo", "-n", "systemctl", "stop", "mnt-fortress.automount", "mnt-fortress.mount"]]
+    argv, _ = plan(mounts.unmount_steps(INV, INV.node("writer"), sudo=True), "writer")
+    assert argv[0][:6] == [mounts.POWERSHELL, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command"]
+    assert argv[0][6] == (
+        "Get-SmbMapping -LocalPath 'Z:' -ErrorAction SilentlyContinue | Remove-SmbMapping -Force -UpdateProfile"
+    )
+    assert argv[1] == ["sudo", "-n", "systemctl", "stop", "mnt-fortress.automount", "mnt-fortress.mount"]
+    argv, _ = plan(mounts.unmount_steps(INV, INV.node("terminator"), sudo=True), "terminator")
+    assert argv == [
+        ["sh", "-c", 'launchctl bootout "gui/$(id -u)/$1" 2>/dev/null || true', "sh", "colab.fortress"],
+        ["sh", "-c", '/sbin/mount | grep -q " on $1 (smbfs" || exit 0; diskutil unmount "$1"',
+         "sh", "/Volumes/fortress"],
+    ]  # fmt: skip
+
+
+def test_cooperator_share_plan() -> None:
+    host = SambaHost()
+    argv, printed = plan(fortress_share.steps(INV, host, sudo=True), "cooperator")
+    reload = ["sudo", "-n", "smbcontrol", "-s", "/etc/samba/smb.conf", "smbd", "reload-config"]
+    folders = [
+        cmd
+        for folder in ("docker", "data", "cache")
+        for cmd in (
+            ["sudo", "-n", "mkdir", "-p", f"/media/crtr/fortress/{folder}"],
+            ["sudo", "-n", "chown", "crtr:", f"/media/crtr/fortress/{folder}"],
+            ["sudo", "-n", "chmod", "2775", f"/media/crtr/fortress/{folder}"],
+        )
+    ]
+    assert argv == [
+        *folders,
+        ["sudo", "-n", "sh", "-c", samba._APPLY_INCLUDE, "sh", "/etc/samba/colab-fortress.conf", "/etc/samba/smb.conf",
+         "include = /etc/samba/colab-fortress.conf", samba.MARKER],
+        reload,
+        ["sudo", "-n", "sh", "-c", samba._APPLY_LINE, "sh", "/etc/samba/smb.conf",
+         "include = /etc/samba/colab-fortress.conf", samba.MARKER],
+        reload,
+        ["sudo", "-n", "systemctl", "enable", "--now", "smbd"],
+        [*INFISICAL, "sh", "-c",
+         '[ -n "${COLAB_NAS_SAMBA_PASSWORD:-}" ] || { echo "COLAB_NAS_SAMBA_PASSWORD is empty" >&2; exit 3; }; '
+         'printf "%s\\n%s\\n" "$COLAB_NAS_SAMBA_PASSWORD" "$COLAB_NAS_SAMBA_PASSWORD" '
+         '| sudo -n smbpasswd -c "$1" -s -a "$2"',
+         "sh", "/etc/samba/smb.conf", "crtr"],
+    ]  # fmt: skip
+    assert "/media/crtr/fortress is the xfs file system of /dev/mmcblk0" in printed
+    assert (
+        "#   | [fortress]" in printed and "#   |    hosts allow = 192.168.254.0/24 100.64.0.0/16 127.0.0.1" in printed
+    )
+
+
+def test_share_config_for_the_default_inventory() -> None:
+    assert samba.render(INV) == (
+        "# The fortress share of the colab cluster, from the inventory.\n"
+        "# Generated by `inv fortress.share`; do not edit: change the inventory and run it again.\n"
+        "[global]\n"
+        "   server min protocol = SMB3\n"
+        "\n"
+        "[fortress]\n"
+        "   comment = colab fortress\n"
+        "   path = /media/crtr/fortress\n"
+        "   valid users = crtr\n"
+        "   read only = no\n"
+        "   guest ok = no\n"
+        "   browseable = yes\n"
+        "   create mask = 0664\n"
+        "   directory mask = 2775\n"
+        "   hosts allow = 192.168.254.0/24 100.64.0.0/16 127.0.0.1\n"
+        "   hosts deny = ALL\n"
+    )
+
+
+def test_another_cluster_needs_no_code_change() -> None:
+    text = samba.render(OTHER)
+    assert f"[{OTHER.fortress.share}]" in text
+    assert f"hosts allow = {OTHER.networks.lan} {OTHER.networks.mesh} 127.0.0.1" in text
+    client = next(n for n in OTHER.nodes.values() if n.name != OTHER.fortress.server and n.os == "debian")
+    argv, _ = plan(mounts.mount_steps(OTHER, client, sudo=False), client.name)
+    stem = render.systemd_escape_path(OTHER.fortress.mounts.linux)
+    assert argv[-2] == ["systemctl", "enable", "--now", f"{stem}.automount"]
+    assert f"systemctl start {stem}.mount" in argv[-1][-1]
+    assert mounts.units(OTHER, client)[f"{stem}.mount"].count(f"What=//{OTHER.nodes[OTHER.fortress.server].mesh}/")
+
+
+def test_raid_plan_for_the_default_inventory() -> None:
+    p = raid.plan_from(INV)
+    argv, printed = plan(raid.create_steps(INV, p, sudo=True), "cooperator")
+    d1, d2 = INV.raid.disks
+    assert argv == [
+        ["sudo", "-n", "mdadm", "--create", "/dev/md0", "--level=1", "--metadata=1.2", "--bitmap=internal",
+         "--raid-devices=2", d1, d2],
+        ["sudo", "-n", "mkfs.ext4", "-L", "backup", "/dev/md0"],
+        ["sudo", "-n", "sh", "-c", raid._CONF_ARRAY, "sh", "/etc/mdadm/mdadm.conf", "/dev/md0"],
+        ["sudo", "-n", "update-initramfs", "-u"],
+        ["sudo", "-n", "sh", "-c", raid._FSTAB_ADD, "sh", "/dev/md0", "/mnt/backup", "ext4",
+         "defaults,nofail,x-systemd.device-timeout=30s"],
+        ["sudo", "-n", "mkdir", "-p", "/mnt/backup"],
+        ["sudo", "-n", "mount", "/mnt/backup"],
+        ["sudo", "-n", "sh", "-c", common._WRITE, "sh", "/usr/local/sbin/colab-mdadm-alert", "755"],
+        ["sudo", "-n", "sh", "-c", raid._CONF_MONITOR, "sh", "/etc/mdadm/mdadm.conf", "MAILADDR root",
+         "PROGRAM /usr/local/sbin/colab-mdadm-alert"],
+    ]  # fmt: skip
+    assert "names under /dev/disk/by-id/" in printed and "sizes within 1%" in printed
+
+
+def test_raid_plan_with_wipe_erases_first_and_kernel_names_need_the_flag() -> None:
+    with pytest.raises(ColabError, match=r"sdb: give disks as /dev/disk/by-id/… .*--allow-kernel-names"):
+        raid.plan_from(INV, ["/dev/sdb", "/dev/sdd"])
+    p = raid.plan_from(INV, ["/dev/sdb", "/dev/sdd"], wipe=True, allow_kernel_names=True)
+    argv, _ = plan([raid.array_step(p, sudo=False)], "cooperator")
+    wipe = 'mdadm --zero-superblock "$1" 2>/dev/null; wipefs --all "$1"'
+    assert argv == [
+        ["sh", "-c", wipe, "sh", "/dev/sdb"],
+        ["sh", "-c", wipe, "sh", "/dev/sdd"],
+        ["mdadm", "--create", "/dev/md0", "--level=1", "--metadata=1.2", "--bitmap=internal", "--raid-devices=2",
+         "/dev/sdb", "/dev/sdd"],
+    ]  # fmt: skip
+
+
+def test_monitor_config_and_alert_program() -> None:
+    assert mdstat.monitor_lines() == ["MAILADDR root", "PROGRAM /usr/local/sbin/colab-mdadm-alert"]
+    program = mdstat.alert_program(INV)
+    assert program.startswith("#!/bin/sh\n") and "url=''" in program  # the default inventory has no ping URL
+    hooked = INV.model_copy(update={"backup": INV.backup.model_copy(update={"ping_url": "https://hc.example/abc"})})
+    assert "url=https://hc.example/abc" in mdstat.alert_program(hooked)
+    assert "Fail|FailSpare|DegradedArray|DeviceDisappeared|SparesMissing|TestMessage)" in program
+
+
+def _inv_with(inv: Inventory, **fortress: object) -> Inventory:
+    return inv.model_copy(update={"fortress": inv.fortress.model_copy(update=fortress)})
+
+
+def test_macos_mount_point_must_be_where_macos_puts_the_share() -> None:
+    odd = _inv_with(INV, mounts=INV.fortress.mounts.model_copy(update={"macos": "/Volumes/elsewhere"}))
+    with pytest.raises(ColabError, match="macOS mounts the share 'fortress' at /Volumes/fortress"):
+        mounts.mount_steps(odd, odd.node("terminator"), sudo=False)

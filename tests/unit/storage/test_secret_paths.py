@@ -1,0 +1,170 @@
+"""The password's way from Infisical to each tool, run for real: the planned argv under the Infisical
+stand-in, real `sh`, `printf`, `od`, and small fakes in place of the OS tools that cannot run here
+(sudo, systemctl, smbpasswd, smbclient, macOS `security`, Windows PowerShell).
+
+Each fake records its own argv and whether the password reached it where it should (environment or
+stdin), as "match" / "other" / "none", never the value. Every record is then checked for the CANARY.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from colab import inventory
+from colab.storage import fortress_share, mounts
+from tests.conftest import CANARY, FakeInfisical
+
+ROOT = Path(__file__).resolve().parents[3]
+INV = inventory.load(ROOT / "cluster.toml")
+
+FAKES = {
+    "sudo": """#!/bin/sh
+[ "$1" = -n ] && shift
+echo "sudo $*" >> "$LOG"
+exec "$@"
+""",
+    "systemctl": """#!/bin/sh
+if [ "${PASSWD:-}" = "$EXPECT" ]; then seen=match; elif [ -n "${PASSWD:-}" ]; then seen=other; else seen=none; fi
+echo "systemctl $* PASSWD=$seen" >> "$LOG"
+[ "$1" = start ] && exit "${START_RC:-0}"
+exit 0
+""",
+    "smbpasswd": """#!/bin/sh
+IFS= read -r one; IFS= read -r two
+[ "$one" = "$EXPECT" ] && [ "$two" = "$EXPECT" ] && seen=match || seen=other
+echo "smbpasswd $* stdin=$seen" >> "$LOG"
+""",
+    "smbclient": """#!/bin/sh
+[ "${PASSWD:-}" = "$EXPECT" ] && seen=match || seen=other
+echo "smbclient $* PASSWD=$seen" >> "$LOG"
+[ "$seen" = match ] || { echo "session setup failed: NT_STATUS_LOGON_FAILURE"; exit 1; }
+""",
+    "security": """#!/usr/bin/env python3
+import os, shlex, sys
+log = open(os.environ["LOG"], "a")
+args = sys.argv[1:]
+if args[:1] == ["-i"]:
+    for line in sys.stdin:
+        words = shlex.split(line)
+        data = bytes.fromhex(words[words.index("-X") + 1]).decode()
+        shown = [w if i == 0 or words[i - 1] != "-X" else "<hex>" for i, w in enumerate(words)]
+        seen = "match" if data == os.environ["EXPECT"] else "other"
+        log.write(f"security -i <<< {' '.join(shown)} password={seen}\\n")
+    sys.exit(0)
+log.write("security " + " ".join(args) + "\\n")
+if args[:1] == ["find-internet-password"]:
+    stored = os.environ.get("STORED")
+    if stored is None:
+        sys.exit(44)
+    print(stored)
+""",
+    "powershell.exe": """#!/usr/bin/env python3
+import os, sys
+seen = "match" if os.environ.get("COLAB_NAS_SAMBA_PASSWORD") == os.environ["EXPECT"] else "other"
+with open(os.environ["LOG"], "a") as log:
+    log.write(f"powershell WSLENV={os.environ.get('WSLENV')} password={seen} argc={len(sys.argv) - 1}\\n")
+""",
+}
+
+
+@pytest.fixture
+def fakes(tmp_path: Path, fake_infisical: FakeInfisical) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in FAKES.items():
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(0o755)
+    fake_infisical.set("/samba", COLAB_NAS_SAMBA_PASSWORD=CANARY)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log"), "EXPECT": CANARY}
+
+
+def run(argv: list[str], env: dict[str, str], **kwargs: str) -> tuple[int, list[str]]:
+    assert CANARY not in " ".join(argv)
+    res = subprocess.run(argv, env={**env, **kwargs}, capture_output=True, text=True, timeout=30)
+    log = Path(env["LOG"]).read_text().splitlines() if Path(env["LOG"]).exists() else []
+    assert CANARY not in res.stdout + res.stderr
+    assert not any(CANARY in line for line in log)  # no tool saw it in its argv
+    Path(env["LOG"]).unlink(missing_ok=True)
+    return res.returncode, log
+
+
+def test_linux_mount_lends_passwd_to_systemd_only_while_the_unit_starts(fakes: dict[str, str]) -> None:
+    argv = mounts.linux_mount_argv(INV, "mnt-fortress", sudo=True)
+    rc, log = run(argv, fakes)
+    assert rc == 0
+    assert log[0] == f"sudo sh -c {mounts.linux_mount_inner('mnt-fortress')}"
+    assert log[1:] == [
+        "systemctl import-environment PASSWD PASSWD=match",
+        "systemctl start mnt-fortress.mount PASSWD=match",
+        "systemctl unset-environment PASSWD PASSWD=match",
+    ]
+
+
+def test_a_failed_mount_still_takes_the_password_back_from_systemd(fakes: dict[str, str]) -> None:
+    rc, log = run(mounts.linux_mount_argv(INV, "mnt-fortress", sudo=False), fakes, START_RC="32")
+    assert rc == 32
+    assert log[-1] == "systemctl unset-environment PASSWD PASSWD=match"
+
+
+def test_an_empty_password_mounts_nothing(fakes: dict[str, str], fake_infisical: FakeInfisical) -> None:
+    fake_infisical.set("/samba", COLAB_NAS_SAMBA_PASSWORD="")
+    rc, log = run(
+        mounts.linux_mount_argv(INV, "mnt-fortress", sudo=True),
+        {**fakes, "COLAB_FAKE_INFISICAL_VAULT": os.environ["COLAB_FAKE_INFISICAL_VAULT"]},
+    )
+    assert rc == 3 and log == []
+
+
+def test_samba_password_is_typed_twice_on_smbpasswd_stdin(fakes: dict[str, str]) -> None:
+    argv = fortress_share._password_argv(INV, fortress_share.set_script(INV, sudo=True), "/etc/samba/smb.conf", "crtr")
+    rc, log = run(argv, fakes)
+    assert rc == 0
+    assert log == [
+        "sudo smbpasswd -c /etc/samba/smb.conf -s -a crtr",
+        "smbpasswd -c /etc/samba/smb.conf -s -a crtr stdin=match",
+    ]
+
+
+def test_samba_login_check_hands_the_password_to_smbclient_in_passwd(fakes: dict[str, str]) -> None:
+    argv = fortress_share._password_argv(INV, fortress_share.login_script(INV), "445", "crtr", "fortress")
+    rc, log = run(argv, fakes)
+    assert rc == 0
+    assert log == ["smbclient -p 445 -U crtr //127.0.0.1/fortress -c exit PASSWD=match"]
+
+
+def test_keychain_gets_the_password_through_security_stdin(fakes: dict[str, str]) -> None:
+    script = mounts.keychain_store_script(INV)
+    argv = mounts.secrets.run_argv(INV, "/samba", ["sh", "-c", script, "sh", "crtr", "100.64.0.1", "fortress (colab)"])
+    rc, log = run(argv, fakes)
+    assert rc == 0
+    assert log == [
+        "security -i <<< add-internet-password -U -a crtr -s 100.64.0.1 -r smb  -l fortress (colab) "
+        "-T /usr/bin/security -T /System/Library/CoreServices/NetAuthAgent.app -X <hex> password=match"
+    ]
+
+
+@pytest.mark.parametrize(("stored", "rc"), [(CANARY, 0), ("an-old-password", 11), (None, 10)])
+def test_keychain_check_compares_without_showing(fakes: dict[str, str], stored: str | None, rc: int) -> None:
+    argv = mounts.secrets.run_argv(
+        INV, "/samba", ["sh", "-c", mounts.keychain_check_script(INV), "sh", "crtr", "1.2.3.4"]
+    )
+    env = dict(fakes)
+    if stored is not None:
+        env["STORED"] = stored
+    got, log = run(argv, env)
+    assert got == rc
+    assert log == ["security find-internet-password -a crtr -s 1.2.3.4 -r smb  -w"]
+
+
+def test_powershell_gets_the_password_only_through_wslenv(fakes: dict[str, str]) -> None:
+    argv = mounts.windows_map_argv(INV)
+    fake = str(Path(fakes["PATH"].split(":")[0]) / "powershell.exe")
+    argv[argv.index(mounts.POWERSHELL)] = fake
+    rc, log = run(argv, fakes, WSLENV="USERPROFILE/p")
+    assert rc == 0
+    assert log == ["powershell WSLENV=COLAB_NAS_SAMBA_PASSWORD/u password=match argc=6"]
