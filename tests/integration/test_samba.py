@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -293,16 +294,20 @@ def site() -> Iterator[Site]:
         stack.close()
         mp.undo()
         if proc is not None:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)  # smbd leads its own session: its children go too
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         for ns in (inside, outside):
             ns.delete()
         for argv in reversed(cleanups):
-            _run(*argv, check=False)
+            for _ in range(20):  # a connection's smbd may take a moment to let go of the mount
+                if _run(*argv, check=False).returncode == 0 or argv[0] != "umount":
+                    break
+                time.sleep(0.25)
         shutil.rmtree(root, ignore_errors=True)
 
 
