@@ -1,0 +1,15 @@
+"""Bootstrap: take a node from bare to ready (`inv bootstrap --node writer`), idempotently.
+
+- `plan`: the ordered groups of steps by OS family (mesh, install, fortress, chezmoi, verify).
+- `mesh`: tailscale joined to Headscale, the pre-auth key from Infisical on stdin only.
+- `install`: Docker, mise, chezmoi the OS's way; Samba and Cockpit + 45Drives extensions on the server.
+- `fortress`: the storage module's share (server) or mount (client) steps.
+- `dotfiles`: `chezmoi init --apply <cluster.repo_url>` as the node.
+- `verify`: mise tasks, fortress, Docker, mesh address.
+- `run`: find the node (offline on-demand nodes say so), run the steps, report.
+"""
+
+from colab.bootstrap.plan import GROUPS
+from colab.bootstrap.run import NodeOffline, bootstrap
+
+__all__ = ["GROUPS", "NodeOffline", "bootstrap"]

@@ -1,0 +1,41 @@
+"""Step 3: fortress, with the storage module's logic (`inv fortress.share` / `inv fortress.mount`).
+
+On the fortress server: the share (its file system mounted, folders, smb.conf, smbd, the Samba password
+from Infisical). On a client: the OS's mount (systemd units on Debian and WSL plus the Windows drive,
+the LaunchAgent on macOS). Both read the Samba password with `infisical run` on the node itself, so the
+node needs the Infisical CLI, logged in; the first step checks that (names only) and says so.
+
+The storage steps are used as they are; this module only chooses them (`steps`) and adds the check.
+"""
+
+from __future__ import annotations
+
+from colab import secrets
+from colab.bootstrap.common import Ctx, have_command, requirement
+from colab.runner import Runner
+from colab.steps import Step
+from colab.storage import fortress_share, mounts
+from colab.storage.samba import SambaHost
+
+
+def infisical_ready(ctx: Ctx) -> Step:
+    f = ctx.inv.fortress
+
+    def test(r: Runner) -> str | None:
+        if have_command(r, ctx, "infisical"):
+            return (
+                f"the Infisical CLI is not installed on {r.node}: fortress is mounted with the password it reads; "
+                "install it (infisical.com/docs/cli/overview) and log in (`infisical login`), then run again"
+            )
+        secrets.check_present(r, ctx.inv, f.password_path, [f.password_name])  # raises with the fix
+        return None
+
+    return requirement(
+        "infisical ready on the node", test, f"Infisical has {f.password_name} at {f.password_path} (names only)"
+    )
+
+
+def steps(ctx: Ctx) -> list[Step]:
+    if ctx.is_server:
+        return [infisical_ready(ctx), *fortress_share.steps(ctx.inv, SambaHost(), ctx.sudo)]
+    return [infisical_ready(ctx), *mounts.mount_steps(ctx.inv, ctx.node, ctx.sudo and ctx.os != "macos")]

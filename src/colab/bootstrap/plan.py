@@ -1,0 +1,48 @@
+"""The bootstrap of one node as ordered groups of steps, by OS family (debian, wsl, macos).
+
+mesh      tailscale installed and joined to Headscale with the inventory's address
+install   Docker, mise, chezmoi (and git); Samba and Cockpit with its 45Drives extensions on the server
+fortress  the share on the server, the mount on a client (colab.storage)
+chezmoi   `chezmoi init --apply <cluster.repo_url>` as the node
+verify    mise tasks present, fortress mounted, Docker answering, mesh address as in the inventory
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from colab.bootstrap import dotfiles, fortress, install, mesh, verify
+from colab.bootstrap.common import Ctx, Group
+from colab.errors import ColabError
+from colab.steps import Step
+
+GROUPS = ("mesh", "install", "fortress", "chezmoi", "verify")
+
+
+def parse_steps(text: str | None) -> list[str]:
+    """`--steps a,b` -> the chosen group names in bootstrap order; None or "" -> all of them."""
+    if not text or not text.strip():
+        return list(GROUPS)
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [c for c in chosen if c not in GROUPS]
+    if unknown:
+        raise ColabError(f"unknown step(s) {', '.join(unknown)} in --steps; choose from {', '.join(GROUPS)}")
+    return [g for g in GROUPS if g in chosen]
+
+
+def groups(ctx: Ctx, chosen: Sequence[str] = GROUPS) -> list[Group]:
+    # curl, ca-certificates and git come first, once: with the mesh group, else with the install group.
+    base = [] if ctx.os == "macos" else [install.base_packages(ctx)]
+    build = {
+        "mesh": lambda: mesh.steps(ctx, base),
+        "install": lambda: install.steps(ctx, [] if "mesh" in chosen else base),
+        "fortress": lambda: fortress.steps(ctx),
+        "chezmoi": lambda: dotfiles.steps(ctx),
+        "verify": lambda: verify.steps(ctx),
+    }
+    return [Group(name, build[name]()) for name in GROUPS if name in chosen]
+
+
+def flatten(chosen: Sequence[Group]) -> list[Step]:
+    """The steps in order, each named `<group>: <step>` for the report."""
+    return [Step(f"{g.name}: {s.name}", s.check, s.act, s.verify) for g in chosen for s in g.steps]
