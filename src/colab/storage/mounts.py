@@ -32,7 +32,7 @@ import jinja2
 from colab import render, secrets
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
-from colab.runner import Runner
+from colab.runner import CommandError, Runner
 from colab.steps import Step
 from colab.storage.common import (
     as_root,
@@ -377,7 +377,16 @@ def macos_steps(inv: Inventory, node: Node) -> list[Step]:
 
     def key_act(r: Runner) -> None:
         note(r, "the password goes to `security -i` on stdin (hex, -X), never in argv")
-        r.run(*secrets.run_argv(inv, path, ["sh", "-c", keychain_store_script(inv), "sh", f.user, server, item]))
+        argv = secrets.run_argv(inv, path, ["sh", "-c", keychain_store_script(inv), "sh", f.user, server, item])
+        res = r.run(*argv, check=False)
+        text = (res.stdout + res.stderr).lower()
+        if "interaction is not allowed" in text or "keychain is locked" in text:
+            raise ColabError(
+                f"the login Keychain on {r.node} is locked; unlock it (`security unlock-keychain` in a terminal "
+                "there, or log in at the screen) and run again"
+            )
+        if not res.ok or "returned" in text:  # `security -i` reports a failed command as "<cmd>: returned N"
+            raise CommandError(r.node, r.history[-1], res)
 
     domain = "gui/$(id -u)"
 

@@ -8,13 +8,18 @@ stdin), as "match" / "other" / "none", never the value. Every record is then che
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from plumbum import local
+from rich.console import Console
 
 from colab import inventory
+from colab.errors import ColabError
+from colab.runner import Runner
 from colab.storage import fortress_share, mounts
 from tests.conftest import CANARY, FakeInfisical
 
@@ -48,6 +53,10 @@ import os, shlex, sys
 log = open(os.environ["LOG"], "a")
 args = sys.argv[1:]
 if args[:1] == ["-i"]:
+    if os.environ.get("LOCKED"):
+        sys.stderr.write("security: SecKeychainItemCreateFromContent: User interaction is not allowed.\\n")
+        print("add-internet-password: returned 25308", file=sys.stderr)
+        sys.exit(1)
     for line in sys.stdin:
         words = shlex.split(line)
         data = bytes.fromhex(words[words.index("-X") + 1]).decode()
@@ -168,3 +177,17 @@ def test_powershell_gets_the_password_only_through_wslenv(fakes: dict[str, str])
     rc, log = run(argv, fakes, WSLENV="USERPROFILE/p")
     assert rc == 0
     assert log == ["powershell WSLENV=COLAB_NAS_SAMBA_PASSWORD/u password=match argc=6"]
+
+
+def test_a_locked_keychain_is_one_clear_error(fakes: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("PATH", "LOG", "EXPECT"):
+        monkeypatch.setenv(key, fakes[key])
+    monkeypatch.setenv("LOCKED", "1")
+    step = mounts.macos_steps(INV, INV.node("terminator"))[0]
+    r = Runner("terminator", console=Console(file=io.StringIO()))
+    with local.env(PATH=fakes["PATH"]), pytest.raises(ColabError) as info:
+        step.act(r)
+    assert str(info.value) == (
+        "the login Keychain on terminator is locked; unlock it (`security unlock-keychain` in a terminal there, "
+        "or log in at the screen) and run again"
+    )
