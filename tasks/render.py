@@ -1,4 +1,4 @@
-"""render: the chezmoi source tree and mise.toml, generated from the inventory."""
+"""render: the chezmoi source tree, mise.toml and the edge files (Caddyfile, Pi-hole records, Headscale ACL)."""
 
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from colab.inventory import REPO_ROOT
 )
 @user_errors
 def render(c, check=False, inventory=None, output=None):
-    """Render chezmoi/, .chezmoiroot and mise.toml from the inventory through templates/."""
+    """Render chezmoi/, .chezmoiroot, mise.toml and the edge files in compose/ from the inventory (templates/)."""
     inv = load_inventory(inventory)
     tree = render_mod.render_tree(inv)
     root = Path(output) if output else REPO_ROOT

@@ -17,7 +17,7 @@ from colab.inventory import Inventory
 
 HOST_ALIAS = "host.docker.internal"
 HEADER = (
-    "# Rendered by `inv deploy --service {service}` from the inventory; edits here are overwritten.\n"
+    "# Rendered by `inv render` from the inventory (services.{service} runs it); edits here are overwritten.\n"
     "# Routes: [services.*].domains and [[routes]] in the inventory."
 )
 

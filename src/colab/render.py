@@ -6,6 +6,11 @@ rendered (the suffix dropped), any other file is copied. A path holding `{node}`
 with that node's facts; under `chezmoi/.nodes/{node}/` an output that is empty (only white space) means
 "this node does not get that file". `templates/_partials/` holds Jinja includes, never output.
 
+`templates/compose/<folder>/<file>.j2` is rendered into `compose/<folder>/<file>` for the service whose compose
+folder that is (with `service` and `edge`, a `colab.edge.Facts`), and not at all when no service uses the
+folder. `compose/` itself belongs to the deploy developer's files: render owns those single files only, never
+the folder (`owned` lists them one by one; a stale one is removed).
+
 Per-node templates are rendered in three passes so later ones can refer to earlier results:
 1. content files; 2. `run_*` scripts, which get `files` (the node's content, e.g. to embed a hash so
 chezmoi's `run_onchange_` re-runs them when it changes); 3. `*.chezmoiignore`, which gets `ignored`.
@@ -32,15 +37,16 @@ from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
-from colab import chezmoi_source, mise_tasks
+from colab import chezmoi_source, edge, mise_tasks
 from colab.errors import ColabError
-from colab.inventory import REPO_ROOT, Inventory, Node
+from colab.inventory import REPO_ROOT, Inventory, Node, Service
 
 TEMPLATES_DIR = REPO_ROOT / "templates"
 PARTIALS = "_partials"
 NODE = "{node}"
 SOURCE_DIR = "chezmoi"
 NODES_PREFIX = f"{SOURCE_DIR}/{chezmoi_source.NODES_DIR}"
+SERVICE_FILES = "compose"  # templates/compose/<folder>/<file>: one file for the service in that folder
 
 Tree = dict[str, bytes]
 
@@ -134,6 +140,17 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         "tasks": mise_tasks.node_tasks(inv, node),
         "env": {mise_tasks.ENV_NODE: node.name, mise_tasks.ENV_REPO: node.repo},
     }
+
+
+def service_folder(rel: str) -> str | None:
+    """`compose/<folder>` for a service-file template (`compose/<folder>/<file>.j2`), else None."""
+    parts = _output_name(rel).split("/")
+    return "/".join(parts[:-1]) if parts[0] == SERVICE_FILES and len(parts) >= 3 else None
+
+
+def service_context(inv: Inventory, shared: Mapping[str, Any], svc: Service) -> dict[str, Any]:
+    """A service file's context: the shared one plus the service and the edge facts (computed on use)."""
+    return {**shared, "service": svc, "edge": edge.Facts(inv, svc)}
 
 
 def global_context(inv: Inventory) -> dict[str, Any]:
@@ -258,8 +275,18 @@ def render_tree(inv: Inventory, templates: Path = TEMPLATES_DIR) -> Tree:
     tree: Tree = {}
     shared = global_context(inv)
     for rel in names:
-        if NODE not in rel:
+        if NODE in rel:
+            continue
+        folder = service_folder(rel)
+        if folder is None:
             tree[_output_name(rel)] = render(rel, shared)
+            continue
+        try:
+            svc = edge.service_in(inv, folder)
+        except edge.EdgeError as e:
+            raise RenderError(f"templates/{rel}: {e}") from None
+        if svc is not None:
+            tree[_output_name(rel)] = render(rel, service_context(inv, shared, svc))
 
     per_node = sorted((rel for rel in names if NODE in rel), key=lambda r: (_phase(r), r))
     contexts = {name: node_context(inv, node) for name, node in inv.nodes.items()}
@@ -338,9 +365,20 @@ def all_targets(tree: Mapping[str, bytes]) -> list[str]:
 # ------------------------------------------------------------------------------------ write / check
 
 
+def _top(path: str) -> str:
+    """What render owns for an output path: its top-level entry, or the file itself under compose/."""
+    top = path.split("/")[0]
+    return path if top == SERVICE_FILES else top
+
+
+def _tops(tree: Mapping[str, bytes]) -> list[str]:
+    return sorted({_top(p) for p in tree})
+
+
 def owned(templates: Path = TEMPLATES_DIR) -> list[str]:
-    """The top-level entries of the output root that render owns (chezmoi, .chezmoiroot, mise.toml)."""
-    return sorted({_output_name(rel).split("/")[0] for rel in _templates(templates)})
+    """What render owns under the output root: the top-level entries chezmoi, .chezmoiroot and mise.toml, and
+    each service file (compose/caddy/Caddyfile …) on its own, whether or not this inventory produces it."""
+    return sorted({_top(_output_name(rel)) for rel in _templates(templates)})
 
 
 def _on_disk(root: Path, tops: list[str]) -> Tree:
@@ -367,7 +405,7 @@ def _lines(data: bytes | None) -> list[str]:
 
 def check_tree(tree: Mapping[str, bytes], root: Path = REPO_ROOT, tops: list[str] | None = None) -> str:
     """A unified diff from the files under `root` to what the inventory gives; "" when they match."""
-    tops = tops if tops is not None else sorted({p.split("/")[0] for p in tree})
+    tops = tops if tops is not None else _tops(tree)
     disk = _on_disk(root, tops)
     chunks: list[str] = []
     for path in sorted(set(disk) | set(tree)):
@@ -381,7 +419,7 @@ def check_tree(tree: Mapping[str, bytes], root: Path = REPO_ROOT, tops: list[str
 
 
 def changed_paths(tree: Mapping[str, bytes], root: Path, tops: list[str] | None = None) -> list[str]:
-    tops = tops if tops is not None else sorted({p.split("/")[0] for p in tree})
+    tops = tops if tops is not None else _tops(tree)
     disk = _on_disk(root, tops)
     return sorted(p for p in set(disk) | set(tree) if disk.get(p) != tree.get(p))
 
@@ -390,9 +428,10 @@ def write_tree(tree: Mapping[str, bytes], root: Path = REPO_ROOT, tops: list[str
     """Make `root` hold exactly `tree` under its top-level entries; returns the paths that changed.
 
     The new entries are written in full to a temporary folder inside `root` (same file system), then each
-    top-level entry is swapped in by rename, so no reader ever sees a half-written tree.
+    top-level entry that changed (or single file under compose/) is swapped in by rename, so no reader ever
+    sees a half-written tree.
     """
-    tops = tops if tops is not None else sorted({p.split("/")[0] for p in tree})
+    tops = tops if tops is not None else _tops(tree)
     changed = changed_paths(tree, root, tops)
     if not changed:
         return []
@@ -408,16 +447,20 @@ def write_tree(tree: Mapping[str, bytes], root: Path = REPO_ROOT, tops: list[str
             target.write_bytes(data)
             target.chmod(0o644)
         for top in tops:
-            dest, fresh = root / top, new / top
+            if not any(p == top or p.startswith(f"{top}/") for p in changed):
+                continue  # nothing new under it: leave it alone
+            dest, fresh, aside = root / top, new / top, old / top
+            aside.parent.mkdir(parents=True, exist_ok=True)  # tops under compose/ are nested files
             if fresh.is_dir() and dest.is_dir() and not dest.is_symlink():
-                dest.rename(old / top)
+                dest.rename(aside)
                 fresh.rename(dest)
             elif fresh.exists():
                 if dest.is_dir() and not dest.is_symlink():
-                    dest.rename(old / top)
+                    dest.rename(aside)
+                dest.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(fresh, dest)
             elif dest.exists() or dest.is_symlink():
-                dest.rename(old / top)  # no longer generated
+                dest.rename(aside)  # no longer generated
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return changed

@@ -1,7 +1,10 @@
 """Files rendered from the inventory at deploy time and put beside a service's compose file.
 
-Keyed by the compose folder's name (`compose/caddy` → Caddyfile), so an inventory may call the service
-anything. None of these files may hold a secret: they are written to the fortress folder.
+Keyed by the compose folder's name (`compose/headscale` → config.yaml), so an inventory may call the service
+anything. None of these files may hold a secret: they are written to the fortress folder. The edge files
+(compose/caddy/Caddyfile, compose/pihole/custom.list, compose/headscale/acl.hujson) are rendered by
+`inv render` into the compose folders and committed (`inv render --check` keeps them current), so deploy
+ships them as the folder's own files.
 """
 
 from __future__ import annotations
@@ -9,16 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from colab import caddyfile
 from colab.inventory import Inventory
 
 from .target import Target
 
 Renderer = Callable[[Inventory, Target], dict[str, str]]
-
-
-def _caddy(inv: Inventory, target: Target) -> dict[str, str]:
-    return {"Caddyfile": caddyfile.render(inv, target.node.name, target.service.name)}
+ACL_PATH = "/etc/headscale/acl.hujson"  # compose/headscale/acl.hujson (inv render), mounted by its compose.yaml
 
 
 def _headscale(inv: Inventory, target: Target) -> dict[str, str]:
@@ -42,7 +41,7 @@ def _headscale(inv: Inventory, target: Target) -> dict[str, str]:
         "ephemeral_node_inactivity_timeout": "30m",
         "database": {"type": "sqlite", "sqlite": {"path": "/var/lib/headscale/db.sqlite"}},
         "log": {"level": "info", "format": "text"},
-        "policy": {"mode": "file", "path": ""},
+        "policy": {"mode": "file", "path": ACL_PATH},
         "dns": {
             "magic_dns": True,
             "base_domain": f"{inv.cluster.name}.{inv.cluster.domain}",
@@ -55,7 +54,7 @@ def _headscale(inv: Inventory, target: Target) -> dict[str, str]:
     return {"config.yaml": header + json.dumps(config, indent=2) + "\n"}
 
 
-RENDERERS: dict[str, Renderer] = {"caddy": _caddy, "headscale": _headscale}
+RENDERERS: dict[str, Renderer] = {"headscale": _headscale}
 
 
 def render(inv: Inventory, target: Target) -> dict[str, str]:

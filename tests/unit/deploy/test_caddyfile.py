@@ -30,7 +30,7 @@ def test_a_caddy_on_another_node_reaches_everything_through_the_mesh() -> None:
 
 def test_rendered_file_has_one_site_block_per_domain() -> None:
     text = caddyfile.render(INV, "cooperator")
-    assert text.startswith("# Rendered by `inv deploy --service caddy` from the inventory")
+    assert text.startswith("# Rendered by `inv render` from the inventory (services.caddy runs it)")
     assert "{\n\tadmin localhost:2019\n}\n" in text
     assert "git.ism.la {\n\tencode zstd gzip\n\treverse_proxy gitea:3000\n}\n" in text
     assert text.count(" {\n") == 6  # six site blocks (the global options block starts its line)
