@@ -1,0 +1,277 @@
+"""`inv bootstrap --node director` over real SSH against a Debian node container (Molecule-style).
+
+The node is colab-test/bootstrap-node (tests/docker/bootstrap-node/): colab-test/node with git, curl and
+cifs-utils, hostname `director`, sshd published on director's mesh address in the loopback inventory
+(127.0.20.2) with a random port. What cannot run in a container runs against stand-ins that record what
+they were asked (argv, uid, names of the environment) in /var/log/colab-standins/calls.jsonl:
+`tailscale` (mesh join; it checks the pre-auth key it reads from --auth-key=file:/dev/stdin by sha256),
+`systemctl` (no systemd), `mount` (no kernel CIFS: it adds the share to the real mount table once the mount
+unit was started with the right PASSWD), `apt-get` (its install of docker.io puts a `docker` stand-in in
+place). chezmoi and mise are the host's real binaries; the repository chezmoi clones is the rendered tree
+of the test inventory, a git repository in the container (file:///srv/colab.git).
+
+Converge with the key missing in Infisical (fails at the mesh join, the rest skipped), then with it
+(continues), then once more: nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import tomlkit
+
+from colab import chezmoi_source, inventory, mise_tasks, render
+from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool
+from tests.harness import containers, images
+from tests.harness.containers import KeyPair
+from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
+from tests.integration.deploy_support import ArgvWatch
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTEXT = ROOT / "tests" / "docker" / "bootstrap-node"
+TAG = "colab-test/bootstrap-node:bookworm"
+NODE = "director"
+USER = "crtr"
+HOME = f"/home/{USER}"
+REPO_URL = "file:///srv/colab.git"
+FORTRESS_PASSWORD = "fortress-test-password-3b8c"  # the node's own test vault; not the canary
+CALLS = "/var/log/colab-standins/calls.jsonl"
+# Probes that change nothing; the rest of the stand-in log is compared exactly.
+READ_ONLY = (["ip", "-4"], ["is-active"], ["is-enabled"], ["compose", "version"], ["info"])
+
+
+def build_image(base: str, echo: images.Echo) -> str:
+    recipe = images._recipe(images._tree_digest(CONTEXT), images.image_id(base))
+    if images._is_current(TAG, recipe, echo):
+        return TAG
+    with images._build_lock(TAG):
+        if not images._is_current(TAG, recipe, echo):
+            images._docker_build(CONTEXT, TAG, recipe, echo, {"BASE": base})
+    return TAG
+
+
+@dataclass(frozen=True)
+class Node:
+    container: str
+    port: int
+    inventory: Path
+    tree: dict[str, bytes]
+    inv: inventory.Inventory
+
+    def exec(self, *argv: str, user: str | None = None, check: bool = True) -> str:
+        out = containers.docker_exec(self.container, *argv, user=user, check=check, timeout=120)
+        return out.stdout.decode()
+
+    def calls(self) -> list[dict[str, object]]:
+        text = self.exec("sh", "-c", f"cat {CALLS} 2>/dev/null || true")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _changes(calls: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    """(command, argv, uid) of every call that is not a read-only probe; mount listings excluded."""
+    out = []
+    for c in calls:
+        argv = c["argv"]
+        assert isinstance(argv, list)
+        if c["cmd"] == "mount" or any(argv[: len(p)] == p for p in READ_ONLY):
+            continue
+        if c["cmd"] == "systemctl" and argv[:1] in (["is-active"], ["is-enabled"]):
+            continue
+        out.append((c["cmd"], " ".join(argv), c["uid"]))
+    return out
+
+
+def _write_inventory(dest: Path, port: int) -> Path:
+    doc = tomlkit.parse(LOOPBACK_INVENTORY.read_text(encoding="utf-8"))
+    doc["cluster"]["repo_url"] = REPO_URL  # type: ignore[index]
+    doc["nodes"][NODE]["ssh_port"] = port  # type: ignore[index]
+    doc["nodes"][NODE]["ssh_user"] = USER  # type: ignore[index]
+    dest.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return dest
+
+
+def _git_repo(tree: dict[str, bytes], dest: Path) -> None:
+    render.write_tree(tree, dest)
+    git = ["git", "-C", str(dest), "-c", "user.name=colab-test", "-c", "user.email=test@colab.invalid"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "rendered test inventory"], check=True)
+
+
+@pytest.fixture(scope="module")
+def node(
+    docker_engine: str,
+    node_image: str,
+    ssh_keypair: KeyPair,
+    pytestconfig: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Node]:
+    require_tool("ssh", "git", "chezmoi", "mise")
+    with _live_output(pytestconfig) as echo:
+        image = build_image(node_image, echo)
+    address = str(inventory.load(LOOPBACK_INVENTORY).node(NODE).mesh)
+    name = f"colab-test-bootstrap-{os.getpid()}"
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--hostname", NODE,
+         "-e", f"COLAB_AUTHORIZED_KEYS={ssh_keypair.public_text}", "-p", f"{address}::22", image],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        port = int(containers.docker("port", name, "22/tcp").stdout.decode().split(":")[-1])
+        tmp = tmp_path_factory.mktemp("bootstrap")
+        inv_path = _write_inventory(tmp / "inventory.toml", port)
+        inv = inventory.load(inv_path)
+        tree = render.render_tree(inv)
+        repo = tmp / "repo"
+        _git_repo(tree, repo)
+        # the real chezmoi and mise, the Infisical stand-in, the repository chezmoi clones
+        mise_bin = Path(shutil.which("mise") or "").resolve()
+        chezmoi_bin = Path(shutil.which("chezmoi") or "").resolve()
+        containers.docker("cp", str(chezmoi_bin), f"{name}:/usr/local/bin/chezmoi")
+        containers.docker("cp", str(mise_bin), f"{name}:/usr/local/bin/mise")
+        containers.docker("cp", str(STANDINS / "infisical"), f"{name}:/opt/colab-standins/infisical")
+        containers.docker("cp", str(repo), f"{name}:/srv/colab.git")
+        vault = {"project": inv.infisical.project_id, "envs": {inv.infisical.environment: {
+            inv.fortress.password_path: {inv.fortress.password_name: FORTRESS_PASSWORD}}}}  # fmt: skip
+        setup = (
+            'printf "%s" "$1" > /etc/colab-test/vault.json && chmod 0644 /etc/colab-test/vault.json && '
+            'printf "%s\\n" "$2" > /etc/colab-test/authkey.sha256 && '
+            'printf "%s\\n" "$3" > /etc/colab-test/passwd.sha256 && '
+            'printf "%s\\n" "$4" > /etc/colab-test/mesh-ip && chown -R crtr:crtr /srv/colab.git && '
+            "chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise /opt/colab-standins/infisical"
+        )
+        containers.docker_exec(
+            name, "sh", "-c", setup, "sh", json.dumps(vault), hashlib.sha256(CANARY.encode()).hexdigest(),
+            hashlib.sha256(FORTRESS_PASSWORD.encode()).hexdigest(), address,
+        )  # fmt: skip
+        known_hosts = tmp / "known_hosts"
+        deadline = time.monotonic() + 60
+        while containers.docker_exec(name, "test", "-s", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).returncode:
+            assert time.monotonic() < deadline, "the node made no host key"
+            time.sleep(0.2)
+        known_hosts.write_text(containers.known_hosts_line(name, address, port))
+        containers.wait_for_ssh(address, port, USER, ssh_keypair.private, known_hosts, timeout=60)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("COLAB_SSH_KEY", str(ssh_keypair.private))
+            mp.setenv("COLAB_SSH_OPTS", shlex.join(containers.ssh_options(known_hosts)))
+            yield Node(name, port, inv_path, tree, inv)
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+
+
+def inv_bootstrap(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}  # we run "on" another node
+    return subprocess.run(
+        ["inv", "bootstrap", "--node", NODE, "--inventory", str(node.inventory), "--json", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
+    )  # fmt: skip
+
+
+def statuses(res: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    return {s["step"]: s["status"] for s in json.loads(res.stdout)["steps"]}
+
+
+def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infisical: FakeInfisical) -> None:
+    inv = node.inv
+    key_path, key_name = inv.networks.headscale_key_path, inv.networks.headscale_key_name
+
+    # 1. The pre-auth key is not in Infisical: the mesh join fails with the fix, everything after is skipped.
+    fake_infisical.set(key_path, inv.infisical.environment, OTHER="x")
+    first = inv_bootstrap(node)
+    assert first.returncode == 1, first.stdout + first.stderr
+    steps = json.loads(first.stdout)["steps"]
+    failed = [s for s in steps if s["status"] == "failed"]
+    assert [s["step"] for s in failed] == [f"mesh: joined {inv.networks.headscale_url} as 127.0.20.2"]
+    assert f"missing secret(s) {key_name} at Infisical path {key_path}" in failed[0]["detail"]
+    after = steps[steps.index(failed[0]) + 1 :]
+    assert after and {s["status"] for s in after} == {"skipped"}
+    assert _changes(node.calls()) == [("systemctl", "enable --now tailscaled", 0)]
+
+    # 2. With the key: continues where it stopped.
+    fake_infisical.set(key_path, inv.infisical.environment, **{key_name: CANARY})
+    with ArgvWatch(CANARY) as watch:
+        second = inv_bootstrap(node)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert watch.samples > 10 and watch.hits == []
+    got = statuses(second)
+    changed = {step for step, status in got.items() if status == "changed"}
+    assert changed == {
+        "mesh: joined https://hs.ism.la as 127.0.20.2",
+        "install: docker engine (docker.io, docker-compose)",
+        "install: docker enabled and running",
+        f"install: {USER} in the docker group",
+        "fortress: file /etc/systemd/system/mnt-fortress.mount",
+        "fortress: file /etc/systemd/system/mnt-fortress.automount",
+        "fortress: mnt-fortress.automount enabled",
+        "fortress: mounted //127.0.20.1/fortress at /mnt/fortress",
+        f"chezmoi: chezmoi init --apply {REPO_URL}",
+    }, got
+    assert {status for step, status in got.items() if step not in changed} == {"ok"}, got
+
+    calls = node.calls()
+    assert _changes(calls) == [
+        ("systemctl", "enable --now tailscaled", 0),
+        ("tailscale", "up --reset --login-server=https://hs.ism.la --auth-key=file:/dev/stdin --hostname=director", 0),
+        ("apt-get", "update -q", 0),
+        ("apt-get", "install -y -q --no-install-recommends docker.io docker-compose", 0),
+        ("systemctl", "enable --now docker", 0),
+        ("systemctl", "daemon-reload", 0),
+        ("systemctl", "daemon-reload", 0),
+        ("systemctl", "enable --now mnt-fortress.automount", 0),
+        ("systemctl", "import-environment PASSWD", 0),
+        ("systemctl", "start mnt-fortress.mount", 0),
+        ("systemctl", "unset-environment PASSWD", 0),
+    ]
+    up = next(c for c in calls if c["cmd"] == "tailscale" and c["argv"][0] == "up")  # type: ignore[index]
+    assert up["key_ok"] is True  # the key arrived on stdin, intact
+    imported = next(c for c in calls if c["argv"] == ["import-environment", "PASSWD"])
+    assert imported["passwd_ok"] is True and "PASSWD" in imported["env"]  # type: ignore[operator]
+    install = next(c for c in calls if c["cmd"] == "apt-get" and "install" in c["argv"])  # type: ignore[operator]
+    assert "DEBIAN_FRONTEND" in install["env"]  # type: ignore[operator]
+
+    # what chezmoi put there: every file of this node, byte for byte, and the daemon settings in /etc
+    sources = render.node_sources(node.tree, NODE)
+    for src, data in sources.items():
+        target = chezmoi_source.target_path(src)
+        if src.startswith(("run_", "modify_")) or "/run_" in src:
+            continue
+        assert node.exec("cat", f"{HOME}/{target}").encode() == data, target
+    daemon = sources["dot_config/colab/docker/daemon.json"]
+    assert node.exec("cat", "/etc/docker/daemon.json").encode() == daemon
+    assert json.loads(daemon)["log-opts"] == {"max-file": "3", "max-size": "10m"}
+    assert ". " in node.exec("cat", f"{HOME}/.bashrc") and ".config/colab/env.sh" in node.exec("cat", f"{HOME}/.bashrc")
+    assert USER in node.exec("getent", "group", "docker")
+    # the mise tasks, as the node's user sees them
+    listed = json.loads(node.exec("sh", "-lc", "cd / && MISE_OFFLINE=1 mise tasks ls --json", user=USER))
+    assert sorted(t["name"] for t in listed) == sorted(t.name for t in mise_tasks.all_node_tasks(inv, inv.node(NODE)))
+    # no secret on the node's disks or in what the stand-ins recorded, none in our output
+    found = node.exec("sh", "-c", f"grep -rlsF -- '{CANARY}' /etc /home /root /srv /tmp /var /opt /run || true")
+    assert found == ""
+    assert CANARY not in json.dumps(calls) and CANARY not in second.stdout + second.stderr
+
+    # 3. Once more: nothing changes, and nothing is asked of the stand-ins but probes.
+    before = len(calls)
+    third = inv_bootstrap(node)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert set(statuses(third).values()) == {"ok"}, statuses(third)
+    assert _changes(node.calls()[before:]) == []
+
+
+def test_dry_run_against_the_node_contacts_nothing(node: Node) -> None:
+    before = len(node.calls())
+    res = inv_bootstrap(node, "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert set(statuses(res).values()) == {"planned"}
+    assert len(node.calls()) == before
