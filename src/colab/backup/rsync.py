@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,21 +217,36 @@ _PR_SET_PDEATHSIG = 1
 _libc: Any = None
 
 
-def _child_setup(parent: int) -> Callable[[], None] | None:
-    """On Linux, rsync gets SIGKILL when the backup process dies: nothing keeps writing after a kill -9."""
+def _child_setup(parent: int) -> Callable[[], None]:
+    """rsync runs in its own process group (so all its processes can be stopped together) and, on Linux,
+    gets SIGKILL when the backup process dies: nothing keeps writing after a kill -9."""
     global _libc
-    if not sys.platform.startswith("linux"):
-        return None
-    if _libc is None:
+    linux = sys.platform.startswith("linux")
+    if linux and _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
     libc = _libc
 
     def setup() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
+        os.setpgid(0, 0)
+        if linux:
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
 
     return setup
+
+
+def _stop_group(pgid: int, timeout: float = 15.0) -> None:
+    """Kill every process left in rsync's group and wait until none is left (they may hold files open)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.02)
 
 
 def run(
@@ -274,10 +290,11 @@ def run(
         if buf:
             _take(buf.decode("utf-8", "surrogateescape"), out_lines, itemized, on_progress)
         proc.wait()
+        if proc.returncode != 0:
+            _stop_group(proc.pid)
     except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM): stop rsync before anything else happens.
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
+        # Interrupted (Ctrl-C, SIGTERM): stop every rsync process before anything else happens.
+        _stop_group(proc.pid)
         proc.wait()
         raise
     finally:
