@@ -68,6 +68,7 @@ def status(c, inventory=None, json=False, dry_run=False):
             out().print(f"mdadm state: {st.state}", highlight=False)
         for member in st.members:
             out().print(f"  {member}", highlight=False)
+        out().print(f"alerts: {st.alerts}", highlight=False)
     finish(st.exit_code)
 
 

@@ -189,6 +189,7 @@ class RaidStatus:
     state: str = ""  # mdadm's State line
     members: list[str] = field(default_factory=list)
     detail: str = ""
+    alerts: str = ""  # whether mdadm.conf has the monitor lines (does not change the exit code)
 
     @property
     def exit_code(self) -> int:

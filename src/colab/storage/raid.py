@@ -421,9 +421,12 @@ def status(r: Runner, inv: Inventory, sudo: bool) -> mdstat.RaidStatus:
     stat = r.run("cat", "/proc/mdstat", check=False)
     detail = r.run(*as_root(sudo, "mdadm", "--detail", device), check=False)
     real = r.run("readlink", "-f", device, check=False)
+    conf = r.run("cat", mdstat.MDADM_CONF, check=False)
     if r.dry_run:
         return mdstat.RaidStatus(device, mdstat.CLEAN, detail="(dry run: nothing read)")
-    return mdstat.raid_status(device, stat.stdout, detail.stdout if detail.ok else None, real.stdout.strip())
+    st = mdstat.raid_status(device, stat.stdout, detail.stdout if detail.ok else None, real.stdout.strip())
+    st.alerts = "configured" if monitor_lines_ok(conf.stdout) else "not configured (run `inv raid.monitor`)"
+    return st
 
 
 def describe_plan(plan: RaidPlan) -> str:

@@ -275,3 +275,21 @@ def test_fstab_and_monitor_line_checks() -> None:
     assert raid.monitor_lines_ok(HEALTHY_CONF)
     assert not raid.monitor_lines_ok("MAILADDR admin@example.org\n" + HEALTHY_CONF)
     assert not raid.monitor_lines_ok("MAILADDR root\n")
+
+
+def test_raid_status_reads_mdstat_detail_and_the_alert_config() -> None:
+    def answer(argv: list[str]) -> Result:
+        if argv == ["cat", "/proc/mdstat"]:
+            return Result(0, (MDSTAT / "recovery.mdstat").read_text())
+        if argv == ["mdadm", "--detail", "/dev/md0"]:
+            return Result(0, (MDSTAT / "recovery.detail").read_text())
+        if argv == ["readlink", "-f", "/dev/md0"]:
+            return Result(0, "/dev/md0\n")
+        if argv == ["cat", "/etc/mdadm/mdadm.conf"]:
+            return Result(0, "MAILADDR root\n")
+        raise AssertionError(argv)
+
+    r, _ = runner("cooperator", answer)
+    st = raid.status(r, INV, sudo=False)
+    assert (st.health, st.exit_code, st.percent) == ("recovery", 2, 23.0)
+    assert st.alerts == "not configured (run `inv raid.monitor`)"
