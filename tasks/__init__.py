@@ -3,6 +3,7 @@
 from invoke import Collection
 
 from tasks import backup, deploy, fortress, inventory, raid
+from tasks import bootstrap as bootstrap_tasks
 from tasks import render as render_tasks
 
 ns = Collection()
@@ -12,3 +13,4 @@ ns.add_collection(Collection.from_module(deploy), name="deploy")
 ns.add_task(render_tasks.render)
 ns.add_collection(Collection.from_module(fortress), name="fortress")
 ns.add_collection(Collection.from_module(raid), name="raid")
+ns.add_collection(Collection.from_module(bootstrap_tasks), name="bootstrap")

@@ -37,6 +37,10 @@ class _Model(BaseModel):
 class Cluster(_Model):
     name: Name
     domain: Annotated[StrictStr, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")]
+    # The git URL a new node clones with `chezmoi init --apply` (inv bootstrap); "" = not set yet.
+    repo_url: Annotated[
+        StrictStr, Field(pattern=r"^$|^(https?|ssh|git|file)://\S+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$|^/\S*$")
+    ] = ""
 
 
 class Networks(_Model):
@@ -44,6 +48,9 @@ class Networks(_Model):
     mesh: IPv4Network
     dns: IPv4Address
     headscale_url: Annotated[StrictStr, Field(pattern=r"^https?://\S+$")]
+    # Infisical path and name of the Headscale pre-auth key `inv bootstrap` joins a node with.
+    headscale_key_path: AbsPath = "/headscale"
+    headscale_key_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "HEADSCALE_PREAUTH_KEY"
 
 
 class AddressPool(_Model):

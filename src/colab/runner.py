@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from plumbum import CommandNotFound, local
 from plumbum.machines.ssh_machine import SshMachine
 from rich.console import Console
+from rich.markup import escape
 
 from colab import netguard
 from colab.errors import ColabError
@@ -87,10 +88,13 @@ class LocalTransport:
     def run(
         self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
     ) -> Result:
-        cmd = local[argv[0]][list(argv[1:])]
-        proc = cmd.popen(
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **env}, cwd=cwd
-        )
+        full_env = {**os.environ, **env}
+        # Look the program up in the PATH the child will get, not plumbum's copy taken at import.
+        exe = shutil.which(argv[0], path=full_env.get("PATH")) if "/" not in argv[0] else argv[0]
+        if exe is None:
+            return Result(127, "", f"{argv[0]}: command not found")
+        cmd = local[exe][list(argv[1:])]
+        proc = cmd.popen(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd)
         return _communicate(proc, stdin, timeout)
 
     def close(self) -> None:
@@ -213,11 +217,9 @@ class Runner:
     ) -> Result:
         """Run argv on the node. `mutating=False` marks read-only probes, which dry-run also skips."""
         env = dict(env or {})
-        for value in env.values():
-            if isinstance(value, Secret):
+        for value in [*env.values(), stdin]:
+            if isinstance(value, Secret) and value.reveal():  # an empty value would mask every text
                 self._secrets.add(value.reveal())
-        if isinstance(stdin, Secret):
-            self._secrets.add(stdin.reveal())
         for arg in argv:
             if any(s and s in arg for s in self._secrets):
                 raise ColabError(f"[{self.node}] refusing to put a secret in a command line; pass it by env or stdin")
@@ -226,11 +228,11 @@ class Runner:
         if self.dry_run:
             if mutating:
                 self.console.print(
-                    f"[dim]\\[{self.node}][/dim] $ {shown}", markup=True, highlight=False, soft_wrap=True
+                    f"[dim]\\[{self.node}][/dim] $ {escape(shown)}", markup=True, highlight=False, soft_wrap=True
                 )
             return Result(0)
         if self.echo:
-            self.console.print(f"[dim]\\[{self.node}] $ {shown}[/dim]", highlight=False, soft_wrap=True)
+            self.console.print(f"[dim]\\[{self.node}] $ {escape(shown)}[/dim]", highlight=False, soft_wrap=True)
         plain_env = {k: v.reveal() if isinstance(v, Secret) else v for k, v in env.items()}
         data = (
             stdin.reveal().encode()
