@@ -8,8 +8,8 @@ with that node's facts; under `chezmoi/.nodes/{node}/` an output that is empty (
 
 `templates/compose/<folder>/<file>.j2` is rendered into `compose/<folder>/<file>` for the service whose compose
 folder that is (with `service` and `edge`, a `colab.edge.Facts`), and not at all when no service uses the
-folder. `compose/` itself belongs to the deploy developer's files: render owns those single files only, never
-the folder (`owned` lists them one by one; a stale one is removed).
+folder. The compose folders hold the services' own files too: render owns those single files only, never a
+folder (`owned` lists them one by one; one no longer generated is removed).
 
 Per-node templates are rendered in three passes so later ones can refer to earlier results:
 1. content files; 2. `run_*` scripts, which get `files` (the node's content, e.g. to embed a hash so

@@ -1,0 +1,10 @@
+"""`inv status`: one row per node of the whole cluster, probed in parallel, each within its own time limit.
+
+- `model`: levels, checks, a node's row, the cluster's report and its exit code (1 critical, 2 warnings).
+- `reach`: a bounded TCP connect to a node's SSH port on the mesh and on the LAN (never ICMP).
+- `engine`: the node's Docker engine and the containers of the services placed on it (compose labels).
+- `storage`: fortress mounted (through `colab.storage.status`), free space, the RAID from /proc/mdstat.
+- `backups`: the newest snapshot on the backup volume, its age and result, a run in progress, free space.
+- `collect`: one thread per node, a deadline per node; a node that does not answer in time is a row saying so.
+- `view`: the rich table and the JSON document.
+"""

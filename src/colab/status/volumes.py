@@ -1,0 +1,110 @@
+"""Fortress, free space and the RAID, as `inv status` sees them.
+
+- Fortress: `colab.storage.status.probe` (the storage developer's `inv fortress.status`), without the read
+  benchmark: the mount point holds the share (a client) or the device (the server), and each folder takes a
+  tiny file. Who should have it: the server, and every node render gives a mount (`render.fortress_client`).
+- Free space: `df -P -k <path>` (POSIX output, GNU and BSD alike).
+- RAID: /proc/mdstat on the RAID node, parsed by `colab.storage.mdstat`. `$COLAB_MDSTAT` names another file
+  to read there instead (tests and drills: this machine's kernel has no md driver).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from colab.backup.space import human
+from colab.errors import ColabError
+from colab.inventory import Inventory, Node
+from colab.render import fortress_client
+from colab.runner import Runner
+from colab.storage import mdstat
+from colab.storage import status as fortress_status
+
+from .model import Check, Level
+
+ENV_MDSTAT = "COLAB_MDSTAT"
+MDSTAT = "/proc/mdstat"
+LOW_SPACE = 0.10  # a volume with less than this fraction free is a warning
+
+RAID_LEVELS = {
+    mdstat.CLEAN: Level.OK,
+    mdstat.CHECK: Level.OK,
+    mdstat.RESYNC: Level.WARN,
+    mdstat.RECOVERY: Level.WARN,
+    mdstat.DEGRADED: Level.CRIT,
+    mdstat.INACTIVE: Level.CRIT,
+    mdstat.FAILED: Level.CRIT,
+    mdstat.MISSING: Level.CRIT,
+}
+
+
+def should_have_fortress(inv: Inventory, node: Node) -> bool:
+    return node.name == inv.fortress.server or bool(fortress_client(inv, node))
+
+
+def fortress(r: Runner, inv: Inventory, node: Node) -> Check:
+    """Mounted where the inventory says (and writable); any problem is critical."""
+    try:
+        st = fortress_status.probe(r, inv, node, measure=False)
+    except ColabError as e:
+        return Check(Level.CRIT, str(e))
+    data = {"mountpoint": st.mountpoint, "mounted": st.mounted, "source": st.source, "fstype": st.fstype}
+    if not st.mounted:
+        return Check(Level.CRIT, f"not mounted at {st.mountpoint}", data)
+    if st.problems:
+        return Check(Level.CRIT, "; ".join(st.problems), data)
+    return Check(Level.OK, f"mounted {st.source}", data)
+
+
+@dataclass(frozen=True)
+class Space:
+    path: str
+    total: int
+    free: int
+
+    @property
+    def fraction(self) -> float:
+        return self.free / self.total if self.total else 0.0
+
+
+def parse_df(text: str, path: str) -> Space | None:
+    """The last data line of `df -P -k`: blocks of 1 KiB, available, mount point."""
+    for line in reversed(text.strip().splitlines()):
+        parts = line.split()
+        if len(parts) >= 6 and parts[1].isdigit() and parts[3].isdigit():
+            return Space(path, int(parts[1]) * 1024, int(parts[3]) * 1024)
+    return None
+
+
+def df(r: Runner, path: str, timeout: float) -> Space | None:
+    res = r.run("df", "-P", "-k", path, check=False, mutating=False, timeout=timeout, env={"LC_ALL": "C"})
+    return parse_df(res.stdout, path) if res.ok else None
+
+
+def space_check(label: str, space: Space | None) -> Check:
+    if space is None:
+        return Check(Level.UNKNOWN, f"{label}: ?")
+    text = f"{label} {human(space.free)} free ({space.fraction:.0%})"
+    data = {"path": space.path, "total": space.total, "free": space.free}
+    return Check(Level.WARN if space.fraction < LOW_SPACE else Level.OK, text, data)
+
+
+RAID_SCRIPT = 'readlink -f "$1" 2>/dev/null || echo "$1"; echo @mdstat; cat "$2" 2>/dev/null || echo @none'
+
+
+def mdstat_path() -> str:
+    return os.environ.get(ENV_MDSTAT) or MDSTAT
+
+
+def raid(r: Runner, inv: Inventory, timeout: float) -> Check:
+    device, source = inv.raid.device, mdstat_path()
+    res = r.run("sh", "-c", RAID_SCRIPT, "sh", device, source, check=False, mutating=False, timeout=timeout)
+    if not res.ok:
+        return Check(Level.UNKNOWN, f"cannot read {source} ({(res.stderr.strip() or 'no output').splitlines()[-1]})")
+    resolved, _, text = res.stdout.partition("@mdstat\n")
+    if text.strip() == "@none":
+        return Check(Level.CRIT, f"{device}: no {source} (md driver not loaded?)", {"health": mdstat.MISSING})
+    st = mdstat.raid_status(device, text, None, resolved.strip())
+    data = {"device": device, "health": st.health, "members": st.members}
+    return Check(RAID_LEVELS[st.health], st.detail, data)

@@ -1,0 +1,40 @@
+"""status: the whole cluster at a glance (`inv status`)."""
+
+from invoke import task
+
+from colab.backup.config import parse_now
+from colab.cli import HELP, finish, load_inventory, out, user_errors
+from colab.errors import ColabError
+from colab.status import collect, view
+
+
+def _seconds(text):
+    if text in (None, ""):
+        return collect.DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        raise ColabError(f"--timeout {text!r} is not a number of seconds; use e.g. --timeout 5") from None
+    if not 0 < value <= 3600:
+        raise ColabError(f"--timeout {text}: use a number of seconds between 0 and 3600, e.g. --timeout 5")
+    return value
+
+
+@task(
+    help={
+        "json": HELP["json"],
+        "inventory": HELP["inventory"],
+        "timeout": f"seconds each node may take to answer (default {collect.DEFAULT_TIMEOUT:g})",
+        "now": "judge backup ages as if it were this time, YYYY-MM-DDTHH:MM (tests, drills)",
+    }
+)
+@user_errors
+def status(c, json=False, inventory=None, timeout=None, now=None):
+    """Every node at once: mesh/LAN, Docker, fortress, services, RAID, last backup, free space; exit 1 if critical."""
+    inv = load_inventory(inventory)
+    result = collect.collect(inv, now=parse_now(now), timeout=_seconds(timeout))
+    if json:
+        print(result.to_json())
+    else:
+        out().print(view.render(result))
+    finish(result.exit_code)
