@@ -70,7 +70,15 @@ class NodeStatus:
 
     def problems(self) -> list[tuple[str, Check]]:
         """(column, check) of every critical or warning check; an unreachable node is one problem, not two."""
-        found = [(col, self.checks[col]) for col in COLUMNS if self.checks[col].level in (Level.CRIT, Level.WARN)]
+        bad = (Level.CRIT, Level.WARN)
+        found = [(col, self.checks[col]) for col in COLUMNS if self.checks[col].level in bad]
+        if self.services:  # name only the services that are wrong
+            found = [
+                (col, Check(c.level, "; ".join(s.text for s in self.services if s.level in bad), c.data))
+                if col == "services"
+                else (col, c)
+                for col, c in found
+            ]
         reach = [c for col, c in found if col in ("mesh", "lan")]
         if len(reach) == 2 and reach[0].level == reach[1].level == Level.CRIT:
             text = f"unreachable: mesh {reach[0].text}; LAN {reach[1].text}"

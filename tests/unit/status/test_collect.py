@@ -161,6 +161,15 @@ def test_an_unreachable_node_is_one_problem() -> None:
     ]
 
 
+def test_a_service_problem_names_only_the_services_that_are_wrong() -> None:
+    r = row("d", services=Check(Level.CRIT, "web: healthy\nsick: app running, unhealthy"))
+    r.services = [
+        ServiceState("web", Level.OK, "web: healthy"),
+        ServiceState("sick", Level.CRIT, "sick: app running, unhealthy"),
+    ]
+    assert [(c, k.text) for _, c, k in cluster(r).problems()] == [("services", "sick: app running, unhealthy")]
+
+
 def test_json_document() -> None:
     r = row("a", backup=Check(Level.CRIT, "fortress-20240101, 2d ago, ok: older than 26h", {"age_hours": 54.8}))
     r.services = [ServiceState("web", Level.OK, "web: healthy", [{"name": "web-web-1"}])]
