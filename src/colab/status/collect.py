@@ -26,6 +26,7 @@ from . import backups, engine, reach, volumes
 from .model import COLUMNS, NOT_APPLICABLE, Check, ClusterStatus, Level, NodeStatus, ServiceState, worst
 
 DEFAULT_TIMEOUT = 10.0
+REACH_TIMEOUT = 5.0  # the longest a TCP connect may take, whatever the deadline
 _GRACE = 0.05  # seconds past the deadline the main thread keeps listening
 
 
@@ -189,9 +190,17 @@ def _probe(ctx: Context, node: Node, rec: Recorder) -> None:
 
 def _reach(node: Node, rec: Recorder) -> str:
     """Record mesh and LAN reachability; the address to use for SSH, or "" when neither answers."""
-    each = max(0.1, min(rec.left(), 5.0))  # one address must not eat the whole deadline
-    mesh = reach.tcp(str(node.mesh), node.ssh_port, min(each, rec.left()), node.name)
-    lan = reach.tcp(str(node.lan), node.ssh_port, min(each, rec.left()), node.name)
+    each = min(rec.left(), REACH_TIMEOUT)  # leave time for the rest when an address drops packets
+    found: dict[str, reach.Reach] = {}
+
+    def lan_probe() -> None:
+        found["lan"] = reach.tcp(str(node.lan), node.ssh_port, each, node.name)
+
+    other = threading.Thread(target=lan_probe, name=f"status-{node.name}-lan", daemon=True)
+    other.start()  # both addresses at once: a silent one costs its timeout once, not twice
+    mesh = reach.tcp(str(node.mesh), node.ssh_port, each, node.name)
+    other.join(each + 1)
+    lan = found.get("lan", reach.Reach(False, f"no answer within {each:g}s"))
     if not mesh.ok and not lan.ok:
         if node.on_demand:
             rec.put("mesh", Check(Level.OFF, "off", {"detail": mesh.detail}))

@@ -28,6 +28,8 @@ _FIELDS = "|".join(
     ]
 )
 SCRIPT = (
+    # Docker Desktop and Homebrew put the client where a non-interactive macOS SSH session does not look.
+    'PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"\n'
     'command -v docker >/dev/null 2>&1 || { echo "@down docker: command not found"; exit 0; }\n'
     "if ! v=$(docker info --format '{{.ServerVersion}}' 2>&1); then\n"
     '  echo "@down $(printf "%s\\n" "$v" | grep . | tail -n 1)"; exit 0\n'
