@@ -5,12 +5,14 @@ from invoke import Collection
 from tasks import backup, deploy, fortress, inventory, raid
 from tasks import bootstrap as bootstrap_tasks
 from tasks import render as render_tasks
+from tasks import status as status_tasks
 
 ns = Collection()
 ns.add_collection(Collection.from_module(inventory), name="inventory")
 ns.add_collection(Collection.from_module(backup), name="backup")
 ns.add_collection(Collection.from_module(deploy), name="deploy")
 ns.add_task(render_tasks.render)
+ns.add_task(status_tasks.status)
 ns.add_collection(Collection.from_module(fortress), name="fortress")
 ns.add_collection(Collection.from_module(raid), name="raid")
 ns.add_collection(Collection.from_module(bootstrap_tasks), name="bootstrap")
