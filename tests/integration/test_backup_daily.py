@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,10 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import ROOT, require_tool
 from tests.integration.test_backup_support import (
     daily_args,
     differences,
+    inv_argv,
+    inv_env,
     leftovers,
     make_tree,
     manifest,
@@ -46,8 +50,8 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     return src, dst, inv
 
 
-def ok(res: object, code: int = 0) -> None:
-    rc, out, err = res.returncode, res.stdout, res.stderr  # type: ignore[attr-defined]
+def ok(res: subprocess.CompletedProcess[str], code: int = 0) -> None:
+    rc, out, err = res.returncode, res.stdout, res.stderr
     assert rc == code, f"exit {rc}\nstdout:\n{out}\nstderr:\n{err}"
     assert "Traceback" not in out + err
 
@@ -162,12 +166,7 @@ def test_rsync_exit_23_keeps_the_snapshot_and_exits_2(setup: tuple[Path, Path, P
     assert not (snap / "d000" / "locked.bin").exists()
 
 
-def run_inv_with_prefix(inv: Path, prefix: list[str], *args: str) -> object:
-    import subprocess
-
-    from tests.conftest import ROOT
-    from tests.integration.test_backup_support import inv_argv, inv_env
-
+def run_inv_with_prefix(inv: Path, prefix: list[str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*prefix, *inv_argv(*args)],
         cwd=ROOT,
@@ -185,11 +184,6 @@ def test_cron_like_environment(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
     (dst / ".colab-backup").mkdir()  # the inventory target is not a mount point here: mark it as in use
     bare = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LOGNAME": "root", "SHELL": "/bin/sh"}
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     env = {**bare, "COLAB_INVENTORY": str(inv), "COLAB_NODE": "cooperator", "COLAB_NETGUARD": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     res = subprocess.run(
