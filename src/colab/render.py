@@ -100,11 +100,36 @@ def docker_daemon(inv: Inventory) -> dict[str, Any]:
     }
 
 
+# What Docker Desktop manages itself: the storage of the engine inside its VM. With its containerd image
+# store (the default for new installs since Docker Desktop 4.34), "storage-driver": "overlay2" names a
+# snapshotter containerd does not have and pulls fail (moby/moby#46254), so Docker Desktop does not get it.
+_DESKTOP_MANAGED = ("storage-driver",)
+
+
+def docker_desktop_daemon(inv: Inventory) -> dict[str, Any]:
+    """The daemon settings for Docker Desktop (macOS, and Windows under WSL nodes): logs and pools as everywhere."""
+    return {k: v for k, v in docker_daemon(inv).items() if k not in _DESKTOP_MANAGED}
+
+
+def node_docker_daemon(inv: Inventory, node: Node) -> dict[str, Any]:
+    """A node's daemon settings: Docker Engine on Debian, Docker Desktop on WSL (its Windows side) and macOS."""
+    return docker_daemon(inv) if node.os == "debian" else docker_desktop_daemon(inv)
+
+
 def fortress_client(inv: Inventory, node: Node) -> str:
-    """How this node mounts fortress: "" (it is the server), "systemd", "wsl" or "macos"."""
+    """How this node mounts fortress: "" (it is the server), "systemd", "wsl" or "macos".
+
+    "wsl": the Linux side as "systemd" (the same mount + automount units), plus the Windows drive, which
+    `inv fortress.mount` maps through interop.
+    """
     if node.name == inv.fortress.server:
         return ""
     return {"debian": "systemd", "wsl": "wsl", "macos": "macos"}[node.os]
+
+
+def fortress_units(inv: Inventory, node: Node) -> bool:
+    """Whether the node gets the systemd mount + automount units: Debian clients and WSL nodes."""
+    return fortress_client(inv, node) in ("systemd", "wsl")
 
 
 def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
@@ -129,6 +154,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
             "server": str(server.mesh),
             "unc": f"//{server.mesh}/{inv.fortress.share}",
             "unit": systemd_escape_path(mount),
+            "units": fortress_units(inv, node),
             "drive": inv.fortress.mounts.windows,
         },
         "is_backup_node": node.name == inv.backup.node,
@@ -136,7 +162,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
             "daily": cron_time(inv.backup.schedule.daily),
             "weekly": cron_time(inv.backup.schedule.weekly),
         },
-        "docker_daemon": docker_daemon(inv),
+        "docker_daemon": node_docker_daemon(inv, node),
         "tasks": mise_tasks.node_tasks(inv, node),
         "env": {mise_tasks.ENV_NODE: node.name, mise_tasks.ENV_REPO: node.repo},
     }

@@ -31,21 +31,24 @@ UNITS = [".config/colab/fortress/fortress.automount", ".config/colab/fortress/fo
 WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
 AGENT = "Library/LaunchAgents/colab.fortress.plist"
 CRON = ".config/colab/backup/colab-backup.cron"
-S_DOCKER, S_UNITS, S_AGENT, S_CRON = (
+S_DOCKER, S_DESKTOP, S_UNITS, S_AGENT, S_CRON = (
     "10-docker-daemon.sh",
+    "10-docker-desktop.sh",
     "20-fortress-units.sh",
     "20-fortress-agent.sh",
     "30-backup-cron.sh",
 )
 LINUX = [BASH, ENV, MISE, MISE_NODE, DOCKER_STAGED, S_DOCKER]
+# WSL: the Linux side mounts fortress with the same units as Debian; Docker is Docker Desktop on Windows.
+WSL = [BASH, ENV, MISE, MISE_NODE, DOCKER_STAGED, S_DESKTOP, *UNITS, S_UNITS, WSL_MOUNT]
 MACOS = [ZSH, ENV, MISE, MISE_NODE, DOCKER_MAC, AGENT, S_AGENT]
 
 EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
     "default": {
         "cooperator": [*LINUX, CRON, S_CRON],  # fortress server (no mount files), backup node
         "director": [*LINUX, *UNITS, S_UNITS],
-        "writer": [*LINUX, WSL_MOUNT],
-        "projector": [*LINUX, WSL_MOUNT],
+        "writer": WSL,
+        "projector": WSL,
         "terminator": MACOS,
     },
     "other": {
@@ -263,12 +266,33 @@ def test_docker_daemon_settings(case: tuple[str, inventory.Inventory, dict[str, 
         assert path in render.node_targets(tree, node.name)
         assert settings["log-driver"] == "json-file"
         assert settings["log-opts"] == {"max-size": inv.docker.log_max_size, "max-file": str(inv.docker.log_max_file)}
-        assert settings["storage-driver"] == "overlay2"
+        # Docker Engine (Debian) gets overlay2; Docker Desktop keeps its own storage (containerd image store)
+        assert settings.get("storage-driver") == ("overlay2" if node.os == "debian" else None), node.name
         taken = [inv.networks.lan, inv.networks.mesh, inv.docker.cluster_subnet]
         for pool in settings["default-address-pools"]:
             base = ipaddress.ip_network(pool["base"])
             assert not any(base.overlaps(net) for net in taken), base
         assert [p["base"] for p in settings["default-address-pools"]] == [str(p.base) for p in inv.docker.address_pools]
+
+
+def test_docker_settings_go_where_each_engine_reads_them() -> None:
+    """/etc/docker/daemon.json only for Docker Engine (Debian); WSL nodes give Docker Desktop on Windows its
+    %USERPROFILE%\\.docker\\daemon.json (found through interop); macOS Docker Desktop reads ~/.docker."""
+    inv = inventory.load(INVENTORIES["default"])
+    tree = render.render_tree(inv)
+    for node in inv.nodes.values():
+        files = render.node_files(tree, node.name)
+        scripts = {src: data.decode() for src, data in files.items() if src.startswith("run_")}
+        etc = [src for src, body in scripts.items() if "\ndst=/etc/docker/daemon.json\n" in body]
+        assert etc == (["run_onchange_after_10-docker-daemon.sh"] if node.os == "debian" else []), node.name
+        desktop = scripts.get("run_onchange_after_10-docker-desktop.sh")
+        assert (desktop is not None) == (node.os == "wsl"), node.name
+        if desktop is not None:
+            staged = files["dot_config/colab/docker/daemon.json"]
+            assert f"daemon.json sha256: {render._sha256(staged)}" in desktop  # new settings re-run it
+            assert 'cmd.exe /d /c "echo %USERPROFILE%"' in desktop.replace('"$cmd"', "cmd.exe")
+            assert 'wslpath -u "$profile"' in desktop and 'dst="$dir/daemon.json"' in desktop
+            assert "restart Docker Desktop" in desktop and "sudo" not in desktop
 
 
 def test_default_cluster_logs_are_10m_times_3() -> None:
@@ -316,17 +340,24 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
         fortress = [p for p in files if "fortress" in p]
         if node.name == inv.fortress.server:
             assert fortress == []
-        elif node.os == "debian":
+        elif node.os in ("debian", "wsl"):  # WSL: the Linux side mounts the share like a Debian client
             mount = files["dot_config/colab/fortress/fortress.mount"].decode()
             assert f"What={unc}\n" in mount and f"Where={inv.fortress.mounts.linux}\n" in mount
             assert f"username={inv.fortress.user}," in mount and "Type=cifs" in mount
             auto = files["dot_config/colab/fortress/fortress.automount"].decode()
             assert f"Where={inv.fortress.mounts.linux}\n" in auto
             unit = render.systemd_escape_path(inv.fortress.mounts.linux)
-            assert f"unit={unit}" in files["run_onchange_after_20-fortress-units.sh"].decode()
-        elif node.os == "wsl":
-            script = files["dot_config/colab/fortress/executable_mount-fortress.sh"].decode()
-            assert "cmdkey.exe" in script and "net.exe use" in script and inv.fortress.mounts.windows in script
+            installer = files["run_onchange_after_20-fortress-units.sh"].decode()
+            assert f"unit={unit}" in installer
+            assert ("systemd is off in this WSL distribution" in installer) == (node.os == "wsl")
+            if node.os == "wsl":  # the Windows drive: the same steps as `inv fortress.mount`, no second way
+                script = files["dot_config/colab/fortress/executable_mount-fortress.sh"].decode()
+                assert f'exec inv fortress.mount --node {node.name} "$@"\n' in script
+                assert f"repo={node.repo}\n" in script
+                for gone in ("cmdkey", "net.exe", "drvfs", "mount -t"):
+                    assert gone not in script, gone
+            else:
+                assert "dot_config/colab/fortress/executable_mount-fortress.sh" not in files
         else:
             plist = files["Library/LaunchAgents/colab.fortress.plist"].decode()
             assert f"smb://{inv.fortress.user}@{server.mesh}/{inv.fortress.share}" in plist

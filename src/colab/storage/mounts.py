@@ -1,12 +1,13 @@
 """`inv fortress.mount` / `fortress.unmount` on a client node, by its OS.
 
 Linux (debian nodes, and the Linux side of WSL nodes): the systemd mount + automount units rendered from
-`templates/` (the same templates `inv render` puts into chezmoi, so the files match byte for byte) go to
-/etc/systemd/system; the automount is enabled; the mount is started with the password in PASSWD:
-`infisical run` gives it to a shell on the node, which pipes it (stdin, through `sudo`) to a root shell
-that reads it into PASSWD, hands it to systemd with `systemctl import-environment PASSWD` (a D-Bus call:
-the value is in no argv), starts the mount unit (systemd runs mount.cifs with its environment, and
-mount.cifs reads PASSWD), then `systemctl unset-environment PASSWD`. The automount never unmounts on its
+`templates/` with the node's own facts (the same templates, so the same bytes, that `inv render` gives the
+node through chezmoi, WSL nodes included) go to /etc/systemd/system; the automount is enabled; the mount
+is started with the password in PASSWD: `infisical run` gives it to a shell on the node, which pipes it
+(stdin, through `sudo`) to a root shell that reads it into PASSWD, hands it to systemd with
+`systemctl import-environment PASSWD` (a D-Bus call: the value is in no argv), starts the mount unit
+(systemd runs mount.cifs with its environment, and mount.cifs reads PASSWD), then
+`systemctl unset-environment PASSWD`. The automount never unmounts on its
 own (TimeoutIdleSec=0), because no password would be there for a later remount.
 
 Windows (wsl nodes, through WSL interop): PowerShell's `New-SmbMapping -Persistent $true
@@ -14,7 +15,8 @@ Windows (wsl nodes, through WSL interop): PowerShell's `New-SmbMapping -Persiste
 `cmdkey` + `net use /persistent:yes` do, but `cmdkey /pass:<pw>` and `net use … <pw>` would put the
 password in argv, and their prompts read the console, not a pipe). The password reaches PowerShell in its
 environment only: `WSLENV=<name>/u` makes WSL copy that one variable into the Windows process. The
-PowerShell script is on the command line and holds no secret.
+PowerShell script is on the command line and holds no secret. On the node, chezmoi's
+`~/.config/colab/fortress/mount-fortress.sh` runs these same steps (`inv fortress.mount --node <node>`).
 
 macOS: the password goes into the login Keychain as an internet password for smb://<server> through
 `security -i` (commands read from stdin, the password hex-encoded with -X), never `security … -w <pw>`
@@ -88,34 +90,35 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _render(inv: Inventory, node: Node, template: str, client: str) -> str:
-    ctx: dict[str, Any] = render.node_context(inv, node)
-    ctx = {**ctx, "fortress": {**ctx["fortress"], "client": client}, "files": {}}
+def _render(inv: Inventory, node: Node, template: str) -> str:
+    """`template` with the node's context, exactly as `inv render` renders it for that node."""
+    ctx: dict[str, Any] = {**render.node_context(inv, node), "files": {}}
     try:
         text = _environment().get_template(template).render(ctx)
     except jinja2.TemplateNotFound:
         raise ColabError(f"templates/{template} is missing; it renders the fortress client files") from None
     if not text.strip():
-        raise ColabError(f"templates/{template} renders nothing for {node.name} ({client})")
+        kind = render.fortress_client(inv, node) or "the fortress server"
+        raise ColabError(f"templates/{template} renders nothing for {node.name} ({kind})")
     return text
 
 
 def units(inv: Inventory, node: Node) -> dict[str, str]:
     """unit file name -> content: the mount and automount units for `node`'s fortress mount point.
 
-    Rendered from templates/ with the node's facts; for WSL nodes as for a systemd client, since their
-    Linux side mounts the share the same way.
+    Rendered from templates/ with the node's facts, as `inv render` gives them to chezmoi: WSL nodes get the
+    same units as Debian clients, since their Linux side mounts the share the same way.
     """
     stem = render.systemd_escape_path(inv.fortress_mount(node))
     return {
-        f"{stem}.mount": _render(inv, node, f"{_FORTRESS_TEMPLATES}/fortress.mount.j2", "systemd"),
-        f"{stem}.automount": _render(inv, node, f"{_FORTRESS_TEMPLATES}/fortress.automount.j2", "systemd"),
+        f"{stem}.mount": _render(inv, node, f"{_FORTRESS_TEMPLATES}/fortress.mount.j2"),
+        f"{stem}.automount": _render(inv, node, f"{_FORTRESS_TEMPLATES}/fortress.automount.j2"),
     }
 
 
 def launch_agent(inv: Inventory, node: Node) -> tuple[str, str]:
     """(label, plist text) of the macOS LaunchAgent that mounts fortress."""
-    text = _render(inv, node, _AGENT_TEMPLATE, "macos")
+    text = _render(inv, node, _AGENT_TEMPLATE)
     return str(plistlib.loads(text.encode())["Label"]), text
 
 

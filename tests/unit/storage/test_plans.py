@@ -70,9 +70,11 @@ def test_director_mounts_through_the_rendered_systemd_units() -> None:
     assert "What=//100.64.0.1/fortress" in printed and "Where=/mnt/fortress" in printed
 
 
-def test_units_are_the_ones_render_writes_for_debian_nodes() -> None:
-    rendered = render.node_files(render.render_tree(INV), "director")
-    units = mounts.units(INV, INV.node("director"))
+@pytest.mark.parametrize("node", ["director", "writer", "projector"])
+def test_units_are_the_ones_render_writes_for_the_node(node: str) -> None:
+    """Debian and WSL nodes alike: what `fortress.mount` installs is what chezmoi's script installs."""
+    rendered = render.node_files(render.render_tree(INV), node)
+    units = mounts.units(INV, INV.node(node))
     assert units == {
         "mnt-fortress.mount": rendered["dot_config/colab/fortress/fortress.mount"].decode(),
         "mnt-fortress.automount": rendered["dot_config/colab/fortress/fortress.automount"].decode(),
