@@ -201,6 +201,36 @@ def test_cron_like_environment(setup: tuple[Path, Path, Path]) -> None:
     assert "\x1b[" not in res.stdout + res.stderr
 
 
+def test_the_cron_entry_runs_the_daily(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """scripts/backup-cron daily, as /etc/cron.d/colab-backup runs it: bare environment, no terminal; it finds
+    `inv` in ~/.local/bin (here a wrapper for this interpreter) and logs to ~/.local/state/colab."""
+    require_tool("flock")
+    src, dst, inv = setup
+    (dst / ".colab-backup").mkdir()
+    home = tmp_path / "home"
+    (home / ".local" / "bin").mkdir(parents=True)
+    wrapper = home / ".local" / "bin" / "inv"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m invoke "$@"\n')
+    wrapper.chmod(0o755)
+    env = {"HOME": str(home), "LOGNAME": "root", "SHELL": "/bin/sh", "PATH": "/usr/bin:/bin"}
+    env |= {"COLAB_INVENTORY": str(inv), "COLAB_NODE": "cooperator", "COLAB_NETGUARD": "1"}
+    res = subprocess.run(
+        [str(ROOT / "scripts" / "backup-cron"), "daily"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    log = (home / ".local" / "state" / "colab" / "backup-daily.log").read_text()
+    assert res.returncode == 0, log
+    assert "backup.daily start" in log and "backup.daily end: exit 0" in log
+    assert "Traceback" not in log and "\x1b[" not in log
+    today = snapshot_names(dst)
+    assert len(today) == 1 and differences(src, dst / today[0]) == []
+
+
 def test_prune_dry_run_explains_and_prune_removes(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
     src, dst, _ = setup
     inv = write_inventory(tmp_path / "short.toml", source=src, target=dst)

@@ -66,8 +66,7 @@ def restore_files(
         dest_root = cfg.source
     elif into:
         dest_root = Path(os.path.abspath(into))
-        if not cfg.dry_run:
-            _fresh_folder(dest_root)
+        _fresh_folder(dest_root)
     else:
         raise ColabError("say where to restore: --into NEW_FOLDER, or --in-place to overwrite the live data")
     dest = dest_root / rel if rel else dest_root
