@@ -276,6 +276,16 @@ def this_node() -> str:
     return os.environ.get(ENV_NODE) or socket.gethostname().split(".")[0]
 
 
+def node_or_here(inv: Inventory, name: str | None) -> Node:
+    """The named node, else the node this machine is; one clear error when neither works."""
+    if name:
+        return inv.node(name)
+    here = this_node()
+    if here in inv.nodes:
+        return inv.nodes[here]
+    raise ColabError(f"this machine ({here}) is not a node of the inventory; pass --node NAME")
+
+
 def runner_for(
     inv: Inventory, node: Node, *, dry_run: bool = False, console: Console | None = None, via: str = "mesh"
 ) -> Runner:

@@ -19,7 +19,7 @@ from colab.bootstrap import plan
 from colab.bootstrap.common import Ctx, needs_sudo, note
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
-from colab.runner import Runner, runner_for, this_node
+from colab.runner import Runner, node_or_here, runner_for, this_node
 from colab.steps import Report, run_steps
 
 CONNECT_TIMEOUT = 3.0
@@ -55,15 +55,6 @@ def route(node: Node, dial: Dial = tcp_dial, timeout: float = CONNECT_TIMEOUT) -
     raise NodeOffline(f"{node.name} does not answer on {tried}; check that it is up and its sshd runs")
 
 
-def pick_node(inv: Inventory, name: str | None) -> Node:
-    if name:
-        return inv.node(name)
-    here = this_node()
-    if here in inv.nodes:
-        return inv.nodes[here]
-    raise ColabError(f"this machine ({here}) is not a node of the inventory; pass --node NAME")
-
-
 def bootstrap(
     inv: Inventory,
     node_name: str | None,
@@ -73,7 +64,7 @@ def bootstrap(
     console: Console | None = None,
     dial: Dial = tcp_dial,
 ) -> Report:
-    node = pick_node(inv, node_name)
+    node = node_or_here(inv, node_name)
     chosen = plan.parse_steps(steps)
     local = node.name == this_node()
     via = "mesh"

@@ -11,20 +11,11 @@ from rich.console import Console
 
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
-from colab.runner import Runner, runner_for, this_node
+from colab.runner import Runner, node_or_here, runner_for
 from colab.steps import Report, run_steps
 from colab.storage import fortress_share, mdstat, mounts, raid, status
 from colab.storage.common import needs_sudo, note
 from colab.storage.samba import SambaHost
-
-
-def pick_node(inv: Inventory, name: str | None) -> Node:
-    if name:
-        return inv.node(name)
-    here = this_node()
-    if here in inv.nodes:
-        return inv.nodes[here]
-    raise ColabError(f"this machine ({here}) is not a node of the inventory; pass --node NAME")
 
 
 def _runner(inv: Inventory, node: Node, dry_run: bool, console: Console | None) -> Runner:
@@ -59,7 +50,7 @@ def mount(
     inv: Inventory, node_name: str | None = None, *, dry_run: bool = False, console: Console | None = None
 ) -> Report:
     """`inv fortress.mount`: fortress on a client node, the way its OS does it."""
-    node = pick_node(inv, node_name)
+    node = node_or_here(inv, node_name)
     mounts.client_kind(inv, node)  # refuses the server before anything connects
     with _runner(inv, node, dry_run, console) as r:
         steps = mounts.mount_steps(inv, node, needs_sudo(r) and node.os != "macos")
@@ -73,7 +64,7 @@ def mount(
 def unmount(
     inv: Inventory, node_name: str | None = None, *, dry_run: bool = False, console: Console | None = None
 ) -> Report:
-    node = pick_node(inv, node_name)
+    node = node_or_here(inv, node_name)
     mounts.client_kind(inv, node)
     with _runner(inv, node, dry_run, console) as r:
         steps = mounts.unmount_steps(inv, node, needs_sudo(r) and node.os != "macos")
@@ -88,7 +79,7 @@ def fortress_status(
     console: Console | None = None,
     measure: bool = True,
 ) -> status.FortressStatus:
-    node = pick_node(inv, node_name)
+    node = node_or_here(inv, node_name)
     with _runner(inv, node, dry_run, console) as r:
         return status.probe(r, inv, node, measure=measure)
 
