@@ -104,17 +104,30 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def wait_for_progress(proc: subprocess.Popen[str], path: Path, timeout: float = 60) -> None:
+    """Until rsync has got as far as creating `path` (it walks the folders in order)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before rsync reached {path.name}")
+        time.sleep(0.002)
+    raise AssertionError(f"rsync did not reach {path.name}")
+
+
 @pytest.mark.parametrize(
-    ("victim", "delay", "next_day"),
+    ("victim", "until", "next_day"),
     [
-        ("backup", 0.02, DAY2),  # as soon as rsync starts; the next run is the same day
-        ("backup", 0.6, DAY3),  # mid-copy; the next run is the next day and continues the unfinished tree
-        ("group", 0.3, DAY2),  # the whole process group, as when cron or systemd kills everything
-        ("rsync", 0.3, DAY2),  # rsync alone: the run sees the failure itself
+        ("backup", None, DAY2),  # as soon as rsync starts; the next run is the same day
+        ("backup", "d040", DAY2),  # in the folders being rewritten
+        ("backup", "d110", DAY3),  # in the unchanged folders; the next run is the next day
+        ("group", "d060", DAY2),  # the whole process group, as when cron or systemd kills everything
+        ("rsync", "d060", DAY2),  # rsync alone: the run sees the failure itself
     ],
 )
 def test_kill_9_during_rsync(
-    trees: tuple[Path, Path], volume: Path, tmp_path: Path, victim: str, delay: float, next_day: str
+    trees: tuple[Path, Path], volume: Path, tmp_path: Path, victim: str, until: str | None, next_day: str
 ) -> None:
     one, two = trees
     inv = write_inventory(tmp_path / "inventory.toml", source=one, target=volume)
@@ -123,7 +136,8 @@ def test_kill_9_during_rsync(
 
     proc = start(inv, *daily_args(two, volume, DAY2))
     rsync_pid = wait_for_rsync(proc)
-    time.sleep(delay)
+    if until:
+        wait_for_progress(proc, volume / ".fortress-20240102.tmp" / until)
     assert alive(rsync_pid), "rsync finished before the kill; make the tree bigger"
     if victim == "backup":
         os.kill(proc.pid, signal.SIGKILL)

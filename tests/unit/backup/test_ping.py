@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,8 +82,12 @@ def test_a_failed_ping_is_a_warning(server: tuple[str, Recorder]) -> None:
 
 
 def test_unreachable_ping_is_a_warning() -> None:
-    warning = ping.ping("http://127.0.0.1:9/x", "healthchecks", "start", "backup.daily")
-    assert warning is not None and warning.startswith("health ping (start) not delivered: ping to http://127.0.0.1:9/")
+    with socket.socket() as s:  # a port nobody listens on: bound, then released
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    warning = ping.ping(f"http://127.0.0.1:{port}/x", "healthchecks", "start", "backup.daily")
+    assert warning is not None
+    assert warning.startswith(f"health ping (start) not delivered: ping to http://127.0.0.1:{port}/… failed: ")
 
 
 def test_the_network_guard_stops_pings_to_the_cluster() -> None:
