@@ -97,7 +97,8 @@ def run(cfg: Config, *, task: str, kind: Kind, with_dumps: bool, console: Consol
         except lock.Busy:
             raise
         except BaseException as e:
-            _ping(cfg, out, report, "failure", task, f"interrupted: {e}")
+            why = str(e) or type(e).__name__
+            _ping(cfg, out, report, "failure", task, f"{task} stopped: {why}")
             raise
     summary = "\n".join(f"{o.step}: {o.status} {o.detail}".strip() for o in report.outcomes)
     _ping(cfg, out, report, "failure" if report.exit_code == 1 else "success", task, summary)
