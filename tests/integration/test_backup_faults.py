@@ -174,6 +174,34 @@ def test_kill_9_during_rsync(
     assert (volume / name / unchanged).stat().st_ino == (volume / "fortress-20240101" / unchanged).stat().st_ino
 
 
+def test_sigterm_stops_cleanly(trees: tuple[Path, Path], volume: Path, tmp_path: Path) -> None:
+    """SIGTERM (systemd stop, a timeout) unwinds: rsync stopped, lock released, the tree kept for the next run."""
+    one, two = trees
+    inv = write_inventory(tmp_path / "inventory.toml", source=one, target=volume)
+    assert run_in_process(inv, one, volume, DAY1).report.exit_code == 0
+    before = manifest(volume / "fortress-20240101")
+    proc = start(inv, *daily_args(two, volume, DAY2))
+    rsync_pid = wait_for_rsync(proc)
+    wait_for_progress(proc, volume / ".fortress-20240102.tmp" / "d030")
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert err.strip().splitlines()[-1] == (
+        "error: stopped by signal 15; the next run continues from the unfinished snapshot"
+    )
+    assert "Traceback" not in err
+    assert not alive(rsync_pid)
+    assert backup_lock.holder(volume / ".colab-backup" / "lock") is None
+    assert (volume / ".colab-backup" / "lock").read_text() == ""  # released cleanly: nothing stale
+    assert snapshot_names(volume) == ["fortress-20240101"]
+    assert manifest(volume / "fortress-20240101") == before
+    res = run_inv(inv, *daily_args(two, volume, DAY2))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "continuing the unfinished .fortress-20240102.tmp" in res.stdout
+    assert differences(two, volume / "fortress-20240102") == []
+    assert leftovers(volume) == []
+
+
 def test_two_runs_at_once(trees: tuple[Path, Path], volume: Path, tmp_path: Path) -> None:
     one, two = trees
     inv = write_inventory(tmp_path / "inventory.toml", source=one, target=volume)

@@ -134,6 +134,8 @@ def _dumps(cfg: Config, out: Out, report: Report) -> list[dict[str, Any]]:
         out.say(f"dump {spec.key}: pg_dump -Fc in service {spec.service.name}/{spec.db.service}")
         try:
             detail = dumps.take(cfg.inv, spec, cfg.target, cfg.now.date())
+        except Interrupted:
+            raise
         except (ColabError, OSError) as e:
             report.outcomes.append(outcome(cfg.node, step, Status.FAILED, str(e)))
             done.append({"database": spec.key, "status": "failed", "detail": str(e)})
@@ -272,6 +274,8 @@ def _snapshot(
             detail = "; ".join(warnings) + f". {detail}"
         report.outcomes.append(outcome(cfg.node, step, status, detail))
         out.say(f"{plan.name}: complete")
+    except Interrupted:
+        raise
     except ColabError as e:
         report.outcomes.append(outcome(cfg.node, step, Status.FAILED, str(e)))
         info["error"] = str(e)
