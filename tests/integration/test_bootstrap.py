@@ -8,7 +8,8 @@ they were asked (argv, uid, names of the environment) in /var/log/colab-standins
 `systemctl` (no systemd), `mount` (no kernel CIFS: it adds the share to the real mount table once the mount
 unit was started with the right PASSWD), `apt-get` (its install of docker.io puts a `docker` stand-in in
 place). chezmoi and mise are the host's real binaries; the repository chezmoi clones is the rendered tree
-of the test inventory, a git repository in the container (file:///srv/colab.git).
+of the test inventory, a git repository in the container (file:///srv/colab.git), and it clones it into
+director's checkout (`nodes.director.repo`, /home/crtr/colab), where the mise tasks run `inv`.
 
 Converge with the key missing in Infisical (fails at the mesh join, the rest skipped), then with it
 (continues), then once more: nothing changes.
@@ -45,6 +46,7 @@ TAG = "colab-test/bootstrap-node:bookworm"
 NODE = "director"
 USER = "crtr"
 HOME = f"/home/{USER}"
+CHECKOUT = f"{HOME}/colab"  # nodes.director.repo in the loopback inventory: chezmoi's source on the node
 REPO_URL = "file:///srv/colab.git"
 FORTRESS_PASSWORD = "fortress-test-password-3b8c"  # the node's own test vault; not the canary
 CALLS = "/var/log/colab-standins/calls.jsonl"
@@ -179,6 +181,13 @@ def inv_bootstrap(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def mise_run(node: Node, *args: str) -> str:
+    """`mise run ARGS` as the node's user, offline, with a fake `inv` first on PATH that says where it ran."""
+    fake = "mkdir -p /tmp/fake-inv && printf '#!/bin/sh\\necho \"fake-inv $* @ $(pwd)\"\\n' > /tmp/fake-inv/inv"
+    run = "chmod 0755 /tmp/fake-inv/inv && cd / && PATH=/tmp/fake-inv:$PATH MISE_OFFLINE=1 MISE_TASK_RUN_AUTO_INSTALL=0"
+    return node.exec("sh", "-lc", f"{fake} && {run} mise run {shlex.join(args)} 2>&1", user=USER)
+
+
 def statuses(res: subprocess.CompletedProcess[str]) -> dict[str, str]:
     return {s["step"]: s["status"] for s in json.loads(res.stdout)["steps"]}
 
@@ -216,7 +225,7 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
         "fortress: file /etc/systemd/system/mnt-fortress.automount",
         "fortress: mnt-fortress.automount enabled",
         "fortress: mounted //127.0.20.1/fortress at /mnt/fortress",
-        f"chezmoi: chezmoi init --apply {REPO_URL}",
+        f"chezmoi: chezmoi --source {CHECKOUT} init --apply {REPO_URL}",
     }, got
     assert {status for step, status in got.items() if step not in changed} == {"ok"}, got
 
@@ -253,9 +262,22 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     assert json.loads(daemon)["log-opts"] == {"max-file": "3", "max-size": "10m"}
     assert ". " in node.exec("cat", f"{HOME}/.bashrc") and ".config/colab/env.sh" in node.exec("cat", f"{HOME}/.bashrc")
     assert USER in node.exec("getent", "group", "docker")
-    # the mise tasks, as the node's user sees them
+    # the checkout is chezmoi's source: cloned at nodes.director.repo, owned by the node's user, and the
+    # config makes a plain chezmoi use it; nothing in chezmoi's default folder
+    assert node.exec("git", "-C", CHECKOUT, "remote", "get-url", "origin", user=USER).strip() == REPO_URL
+    assert node.exec("stat", "-c", "%U", f"{CHECKOUT}/.git").strip() == USER
+    assert node.exec("cat", f"{CHECKOUT}/mise.toml").encode() == node.tree["mise.toml"]  # the repo, not only chezmoi/
+    assert node.exec("cat", f"{CHECKOUT}/.chezmoiroot") == "chezmoi\n"
+    assert f'sourceDir = "{CHECKOUT}"' in node.exec("cat", f"{HOME}/.config/chezmoi/chezmoi.toml")
+    assert node.exec("sh", "-c", f"test -e {HOME}/.local/share/chezmoi; echo $?").strip() == "1"
+    # the mise tasks, as the node's user sees them, run `inv` in the checkout
     listed = json.loads(node.exec("sh", "-lc", "cd / && MISE_OFFLINE=1 mise tasks ls --json", user=USER))
     assert sorted(t["name"] for t in listed) == sorted(t.name for t in mise_tasks.all_node_tasks(inv, inv.node(NODE)))
+    assert {t["dir"] for t in listed} == {CHECKOUT}
+    svc = next(iter(inv.services))
+    assert f"$ inv deploy --service {svc}" in mise_run(node, "-n", f"deploy:{svc}")
+    assert f"fake-inv deploy --service {svc} @ {CHECKOUT}\n" in mise_run(node, f"deploy:{svc}")
+    assert f"fake-inv bootstrap --node {NODE} @ {CHECKOUT}\n" in mise_run(node, "bootstrap")
     # no secret on the node's disks or in what the stand-ins recorded, none in our output
     found = node.exec("sh", "-c", f"grep -rlsF -- '{CANARY}' /etc /home /root /srv /tmp /var /opt /run || true")
     assert found == ""
@@ -267,6 +289,9 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     assert third.returncode == 0, third.stdout + third.stderr
     assert set(statuses(third).values()) == {"ok"}, statuses(third)
     assert _changes(node.calls()[before:]) == []
+    # a plain chezmoi on the node (no --source, no COLAB_NODE): the checkout, and nothing to do
+    plain = "cd / && unset COLAB_NODE; chezmoi --no-tty source-path && chezmoi --no-tty verify && echo verified"
+    assert node.exec("sh", "-lc", plain, user=USER).splitlines() == [f"{CHECKOUT}/chezmoi", "verified"]
 
 
 def test_dry_run_against_the_node_contacts_nothing(node: Node) -> None:

@@ -3,13 +3,15 @@
 Each case renders an inventory into a temporary folder, runs `chezmoi init --apply` there with a
 temporary HOME as one node (scripts excluded: they would write to /etc; the container test runs them),
 and checks the node got exactly its files with the rendered content, nothing of the other nodes, and
-that `chezmoi verify` exits 0.
+that `chezmoi verify` exits 0. A node's checkout (`nodes.<node>.repo`) is chezmoi's source, so the
+inventories are rendered with every node's checkout at the folder chezmoi is given.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +48,26 @@ class Rendered:
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     out = {}
     for name, path in INVENTORIES.items():
-        inv = inventory.load(path)
-        tree = render.render_tree(inv)
         root = tmp_path_factory.mktemp(f"rendered-{name}")
+        inv = with_checkouts(path, root)
+        tree = render.render_tree(inv)
         render.write_tree(tree, root)
         out[name] = Rendered(name, inv, tree, root)
     return out
+
+
+def with_checkouts(path: Path, checkout: Path) -> inventory.Inventory:
+    """The inventory at `path` with every node's checkout (`nodes.<node>.repo`) at `checkout`."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    for node in data["nodes"].values():
+        node["repo"] = str(checkout)
+    return inventory.from_dict(data)
+
+
+def git(repo: Path, *args: str) -> str:
+    require_tool("git")
+    argv = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -172,23 +188,54 @@ def test_node_comes_from_the_hostname_command_without_override(rendered: dict[st
     assert 'node = "studio"' in (home / ".config/chezmoi/chezmoi.toml").read_text()
 
 
-def test_init_from_the_git_repo_uses_chezmoiroot(rendered: dict[str, Rendered], tmp_path: Path) -> None:
-    """`chezmoi init --apply <repo>` on a clone: .chezmoiroot at the top selects chezmoi/."""
-    require_tool("git")
-    r = rendered["default"]
-    repo = tmp_path / "repo"
-    subprocess.run(["cp", "-a", f"{r.root}/.", str(repo)], check=True)
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "rendered"], check=True)
+def test_init_clones_into_the_nodes_checkout_and_plain_chezmoi_keeps_using_it(tmp_path: Path) -> None:
+    """`chezmoi init --apply --source <checkout> <repo>`: the clone is the node's checkout, `.chezmoiroot` at
+    its top selects chezmoi/, and the config's sourceDir makes a later plain apply/verify/update use it.
+    A plain `chezmoi init --apply <repo>` (into chezmoi's default folder) is refused with that command."""
+    origin, checkout = tmp_path / "origin", tmp_path / "checkout"
+    inv = with_checkouts(INVENTORIES["default"], checkout)
+    tree = render.render_tree(inv)
+    render.write_tree(tree, origin)
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-q", "-m", "rendered")
+    url = f"file://{origin}"
     home = tmp_path / "home"
     home.mkdir()
     env = clean_env(home, COLAB_NODE="writer")
-    chezmoi(home, "init", "--apply", "--exclude=scripts", str(repo), env=env)
-    assert (home / ".local/share/chezmoi/.chezmoiroot").read_text() == "chezmoi\n"
+
+    plain = chezmoi(home, "init", "--apply", "--exclude=scripts", url, env=env, check=False)
+    assert plain.returncode != 0
+    default = home / ".local/share/chezmoi"
+    assert (
+        f"colab: chezmoi's source is {default}, but writer's checkout of the repo, where its tasks run, is "
+        f"{checkout} (nodes.writer.repo); they must be one folder: run `chezmoi init --apply --source {checkout} "
+        f"{inv.cluster.repo_url}` ({default} is not needed then)"
+    ) in plain.stderr
+    assert not (home / ".config/chezmoi").exists() and not (home / ".config/mise").exists()
+
+    chezmoi(home, "init", "--apply", "--exclude=scripts", "--source", str(checkout), url, env=env)
+    assert git(checkout, "rev-parse", "--show-toplevel") == str(checkout)
+    assert git(checkout, "remote", "get-url", "origin") == url
+    assert (checkout / ".chezmoiroot").read_text() == "chezmoi\n"
+    config = (home / ".config/chezmoi/chezmoi.toml").read_text()
+    assert f'sourceDir = "{checkout}"' in config and 'node = "writer"' in config
     assert (home / ".config/colab/fortress/mount-fortress.sh").exists()
-    assert chezmoi(home, "verify", "--exclude=scripts", env=env).returncode == 0
+    assert f"export COLAB_REPO={checkout}\n" in (home / ".config/colab/env.sh").read_text()
+
+    # later, plain commands (no --source, no COLAB_NODE) use the checkout
+    later = clean_env(home)
+    assert chezmoi(home, "source-path", env=later).stdout.strip() == str(checkout / "chezmoi")
+    assert chezmoi(home, "verify", "--exclude=scripts", env=later).returncode == 0
+    shared = origin / "chezmoi/dot_config/mise/config.toml"
+    shared.write_text(shared.read_text() + "# a later commit\n")
+    git(origin, "commit", "-q", "-am", "later")
+    stale = git(default, "rev-parse", "HEAD")
+    chezmoi(home, "update", "--exclude=scripts", env=later)
+    assert git(checkout, "rev-parse", "HEAD") == git(origin, "rev-parse", "HEAD")
+    assert (home / ".config/mise/config.toml").read_text().endswith("# a later commit\n")
+    assert git(default, "rev-parse", "HEAD") == stale  # the refused clone is not used
+    assert chezmoi(home, "verify", "--exclude=scripts", env=later).returncode == 0
 
 
 def test_a_node_gone_from_the_inventory_is_told_to_init_again(rendered: dict[str, Rendered], tmp_path: Path) -> None:

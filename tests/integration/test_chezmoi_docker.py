@@ -1,13 +1,16 @@
 """`chezmoi init --apply` inside a container whose hostname is the node name, with no COLAB_NODE override.
 
 The container (colab-test/debian, no network) gets the host's chezmoi binary and the rendered tree, both
-read-only. As root the run_onchange_ scripts install the system files into /etc; as a user without sudo
-they say what to run and exit 0.
+read-only; the tree is copied to the node's checkout (`nodes.<node>.repo`), which is chezmoi's source
+(`--source`), and the later verify and apply are plain ones (the config's sourceDir). As root the
+run_onchange_ scripts install the system files into /etc; as a user without sudo they say what to run and
+exit 0.
 """
 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,9 +41,10 @@ pytestmark = [pytest.mark.docker, pytest.mark.tools, pytest.mark.integration]
 SCRIPT = r"""
 set -u
 find "$HOME" -type f | sort > /tmp/before
-# what `chezmoi init <repo-url>` would clone; /src is read-only, and chezmoi makes a git repo of it
-mkdir -p "$HOME/.local/share" && cp -a /src "$HOME/.local/share/chezmoi"
-chezmoi init --apply --no-tty </dev/null 2>&1; echo "::apply $?"
+# what `chezmoi init --source <checkout> <repo-url>` would clone; /src is read-only, chezmoi makes a git repo of it
+mkdir -p "$(dirname "$REPO")" && cp -a /src "$REPO"
+chezmoi init --apply --no-tty --source "$REPO" </dev/null 2>&1; echo "::apply $?"
+echo "::source"; chezmoi source-path --no-tty </dev/null 2>&1
 chezmoi verify --no-tty </dev/null 2>&1; echo "::verify $?"
 echo "::second"; chezmoi apply --no-tty </dev/null 2>&1; echo "::apply2 $?"
 echo "::files"
@@ -75,13 +79,17 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[invent
     return out
 
 
-def run_in_container(image: str, hostname: str, source: Path, *, user: str | None = None) -> dict[str, list[str]]:
+def run_in_container(
+    image: str, hostname: str, source: Path, repo: str, *, user: str | None = None
+) -> dict[str, list[str]]:
     require_tool("chezmoi")
     chezmoi_bin = shutil.which("chezmoi")
     assert chezmoi_bin
-    argv = ["docker", "run", "--rm", "--network", "none", "--hostname", hostname]
+    argv = ["docker", "run", "--rm", "--network", "none", "--hostname", hostname, "-e", f"REPO={repo}"]
     argv += ["-v", f"{Path(chezmoi_bin).resolve()}:/usr/local/bin/chezmoi:ro", "-v", f"{source}:/src:ro"]
-    if user:
+    if user:  # the checkout's parent folder, writable by that user
+        uid, _, gid = user.partition(":")
+        argv += ["--tmpfs", f"{posixpath.dirname(repo)}:uid={uid},gid={gid or uid},mode=0755"]
         argv += ["--user", user, "-e", "HOME=/tmp/home", "--entrypoint", "sh"]
         argv += [image, "-c", "mkdir -p /tmp/home && " + SCRIPT]
     else:
@@ -110,9 +118,11 @@ def test_apply_as_root_in_a_container_named_like_the_node(
     node: str,
 ) -> None:
     inv, tree, root = rendered[name]
-    out = run_in_container(base_image, node, root)
+    repo = inv.nodes[node].repo
+    out = run_in_container(base_image, node, root, repo)
     log = "\n".join(out.get("apply", []))
     assert out["apply"][-1] == "0", log
+    assert out["source"] == [f"{repo}/chezmoi"], out  # a plain chezmoi uses the checkout (sourceDir)
     assert out["verify"] == ["0"], out
     assert out["second"] == [] and out["apply2"] == ["0"], out  # run_onchange_ scripts do not run again
 
@@ -155,10 +165,11 @@ def test_apply_as_root_in_a_container_named_like_the_node(
 def test_without_root_or_sudo_the_scripts_say_what_to_run(
     base_image: str, rendered: dict[str, tuple[inventory.Inventory, dict[str, bytes], Path]]
 ) -> None:
-    root = rendered["default"][2]
-    out = run_in_container(base_image, "cooperator", root, user="1000:1000")
+    inv, _, root = rendered["default"]
+    out = run_in_container(base_image, "cooperator", root, inv.nodes["cooperator"].repo, user="1000:1000")
     log = out["apply"]
     assert log[-1] == "0"
+    assert out["source"] == [f"{inv.nodes['cooperator'].repo}/chezmoi"] and out["verify"] == ["0"], out
     hints = [line for line in log if line.startswith("colab: not root")]
     assert len(hints) == 2  # docker settings and the backup schedule
     assert any("sudo install -D -m 0644 /tmp/home/.config/colab/docker/daemon.json /etc/docker/" in h for h in hints)

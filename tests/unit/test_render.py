@@ -188,6 +188,19 @@ def test_known_nodes_and_chezmoiroot(case: tuple[str, inventory.Inventory, dict[
     assert "prompt" not in config  # asks nothing
 
 
+def test_checkouts_name_each_nodes_repo_for_the_chezmoi_config(
+    case: tuple[str, inventory.Inventory, dict[str, bytes]],
+) -> None:
+    """`.chezmoi.toml.tmpl` reads where each node's checkout is: it must be chezmoi's source (sourceDir)."""
+    _, inv, tree = case
+    checkouts = tomllib.loads(text(tree, "chezmoi/.nodes/checkouts.toml"))
+    assert checkouts == {"url": inv.cluster.repo_url, "checkout": {n: node.repo for n, node in inv.nodes.items()}}
+    config = text(tree, "chezmoi/.chezmoi.toml.tmpl")
+    assert 'include ".nodes/checkouts.toml" | fromToml' in config
+    assert "sourceDir = {{ $tree | quote }}" in config and "$tree := .chezmoi.workingTree" in config
+    assert "chezmoi init --apply --source %s %s" in config
+
+
 # ------------------------------------------------------------------------------------------- mise
 
 

@@ -3,7 +3,8 @@
 mesh      tailscale installed and joined to Headscale with the inventory's address
 install   Docker, mise, chezmoi (and git); Samba and Cockpit with its 45Drives extensions on the server
 fortress  the share on the server, the mount on a client (colab.storage)
-chezmoi   `chezmoi init --apply <cluster.repo_url>` as the node
+chezmoi   `chezmoi --source <nodes.<node>.repo> init --apply <cluster.repo_url>` as the node: the checkout
+          is chezmoi's source
 verify    mise tasks present, fortress mounted, Docker answering, mesh address as in the inventory
 """
 

@@ -75,7 +75,8 @@ def test_plans_follow_the_os_family() -> None:
         text = "\n".join(cmds)
         os_family = INV.nodes[node].os
         assert f"--auth-key=file:/dev/stdin --hostname={node} <<< ***" in text
-        assert text.count("chezmoi --no-tty init --apply https://git.ism.la/rtr/colab.git") == 1
+        init = f"chezmoi --no-tty --source {INV.nodes[node].repo} init --apply https://git.ism.la/rtr/colab.git"
+        assert text.count(init) == 1 and text.count("chezmoi --no-tty") == 1
         if os_family == "debian":
             assert apt_docker in cmds and "sudo -n usermod -aG docker crtr" in cmds
         else:

@@ -144,27 +144,54 @@ def test_wsl_needs_docker_desktop_through_interop() -> None:
 
 def test_chezmoi_step_states() -> None:
     url = INV.cluster.repo_url
-    ok_data = json.dumps({"node": "director"})
-    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(r"chezmoi --no-tty data", ok_data)
+    repo = INV.nodes["director"].repo
+    ok_data = json.dumps({"node": "director", "chezmoi": {"workingTree": repo}})
+    plain_data = r"^chezmoi --no-tty data --format json$"  # no --source: what a later plain chezmoi reads
+    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(plain_data, ok_data)
     ctx, r = ctx_for("director", fake)
     step = dotfiles.applied(ctx)
+    assert step.name == f"chezmoi --source {repo} init --apply {url}"
     assert step.check(r) is None
-    assert all(env == {"COLAB_NODE": "director"} for argv, env, _ in fake.calls if "chezmoi" in argv)
+    assert [argv for argv, _, _ in fake.calls] == [
+        ["chezmoi", "--no-tty", "--source", repo, "git", "--", "remote", "get-url", "origin"],
+        ["chezmoi", "--no-tty", "data", "--format", "json"],
+        ["chezmoi", "--no-tty", "--source", repo, "verify"],
+    ]
+    assert all(env == {"COLAB_NODE": "director"} for argv, env, _ in fake.calls)
 
-    fake = FakeNode().on(r"remote get-url", code=1, err="not a git repository")
+    # nothing at the checkout yet: act clones there
+    fake = FakeNode().on(r"remote get-url", code=1, err="fatal: not a git repository")
     ctx, r = ctx_for("director", fake)
-    assert dotfiles.applied(ctx).check(r) == "chezmoi has no source yet"
+    assert dotfiles.applied(ctx).check(r) == f"no checkout at {repo} yet"
+    assert fake.calls[-1][0] == ["sh", "-c", 'test -e "$1" && ls -A "$1"', "sh", repo]
+    # a folder in the way that is no clone: left alone, the step fails with what to do
+    fake = FakeNode().on(r"remote get-url", code=1, err="fatal: not a git repository").on(r"ls -A", "notes.txt\n")
+    ctx, r = ctx_for("director", fake)
+    with pytest.raises(
+        ColabError, match=re.escape(f"{repo} on director (nodes.director.repo) is not empty and no clone")
+    ):
+        dotfiles.applied(ctx).check(r)
 
     fake = FakeNode().on(r"remote get-url", "https://elsewhere/x.git\n")
     ctx, r = ctx_for("director", fake)
-    with pytest.raises(ColabError, match=re.escape("is a clone of https://elsewhere/x.git, not https://git.ism.la")):
+    with pytest.raises(
+        ColabError, match=re.escape(f"checkout {repo} on director is a clone of https://elsewhere/x.git")
+    ):
         dotfiles.applied(ctx).check(r)
 
-    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(r"data", json.dumps({"node": "writer"}))
+    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(plain_data, json.dumps({"node": "writer"}))
     ctx, r = ctx_for("director", fake)
     assert dotfiles.applied(ctx).check(r) == "chezmoi's config names node 'writer', not 'director'"
 
-    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(r"data", ok_data).on(r"verify", code=1)
+    # initialised the old way: the config has no sourceDir, so a plain chezmoi uses its default folder
+    default = json.dumps({"node": "director", "chezmoi": {"workingTree": "/home/crtr/.local/share/chezmoi"}})
+    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(plain_data, default)
+    ctx, r = ctx_for("director", fake)
+    assert dotfiles.applied(ctx).check(r) == (
+        f"chezmoi's config uses the source /home/crtr/.local/share/chezmoi, not the checkout {repo}"
+    )
+
+    fake = FakeNode().on(r"remote get-url", f"{url}\n").on(plain_data, ok_data).on(r"verify", code=1)
     ctx, r = ctx_for("director", fake)
     assert dotfiles.applied(ctx).check(r) == "`chezmoi verify` finds targets that differ from the source (exit 1)"
 
