@@ -207,17 +207,26 @@ def test_two_runs_at_once(trees: tuple[Path, Path], volume: Path, tmp_path: Path
     inv = write_inventory(tmp_path / "inventory.toml", source=one, target=volume)
     assert run_in_process(inv, one, volume, DAY1).report.exit_code == 0
     first = start(inv, *daily_args(two, volume, DAY2))
-    wait_for_rsync(first)
-    second = run_inv(inv, *daily_args(two, volume, DAY2))
-    assert second.returncode == 1
-    assert second.stderr.startswith(f"error: backup.daily (pid {first.pid}, started ")
-    assert "holds" in second.stderr and "wait for it to finish, or pass --wait to queue behind it" in second.stderr
-    queued = start(inv, *daily_args(two, volume, DAY3, "--wait"))
+    # Freeze the first run's rsync so it holds the lock for as long as the test needs, however fast
+    # the machine: otherwise it may finish before the queued run even asks for the lock.
+    rsync_group = os.getpgid(wait_for_rsync(first))
+    os.killpg(rsync_group, signal.SIGSTOP)
+    try:
+        second = run_inv(inv, *daily_args(two, volume, DAY2))
+        assert second.returncode == 1
+        assert second.stderr.startswith(f"error: backup.daily (pid {first.pid}, started ")
+        assert "holds" in second.stderr and "wait for it to finish, or pass --wait to queue behind it" in second.stderr
+        queued = start(inv, *daily_args(two, volume, DAY3, "--wait"))
+        assert queued.stderr is not None
+        waiting = queued.stderr.readline()  # blocks until the queued run reports that it waits
+        assert f"waiting: backup.daily (pid {first.pid}" in waiting
+        assert queued.poll() is None  # still queued behind the frozen run
+    finally:
+        os.killpg(rsync_group, signal.SIGCONT)
     out1, err1 = first.communicate(timeout=120)
     out3, err3 = queued.communicate(timeout=120)
     assert first.returncode == 0, out1 + err1
     assert queued.returncode == 0, out3 + err3
-    assert f"waiting: backup.daily (pid {first.pid}" in err3
     assert snapshot_names(volume) == ["fortress-20240101", "fortress-20240102", "fortress-20240103"]
     assert differences(two, volume / "fortress-20240103") == []
     assert leftovers(volume) == []
