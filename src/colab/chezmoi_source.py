@@ -3,6 +3,7 @@
 Layout of the generated source tree (checked against chezmoi 2.73):
 
     chezmoi/.nodes/known.txt                 one node name a line; `.chezmoi.toml.tmpl` reads it at init
+    chezmoi/.nodes/checkouts.toml            repo URL and each node's checkout; init refuses a source elsewhere
     chezmoi/.nodes/<node>/<source path>      this node's content, already rendered (chezmoi ignores
                                              dot-directories, so these are never targets themselves)
     chezmoi/.nodes/<node>.chezmoiignore      targets this node does not get; `.chezmoiignore` includes it
