@@ -5,6 +5,8 @@ run in `$COLAB_REPO` (the node's checkout) and naming `$COLAB_NODE` where a task
 node's own `~/.config/mise/conf.d/colab-node.toml` sets those two variables (`[env]`) and adds the tasks
 only that node has (backups on the backup node). So the rendered output grows as nodes + services, not
 nodes x services. The repo's own `mise.toml` runs the tasks from its checkout, with the node as argument.
+Every task puts its checkout's `.venv/bin` first on its own PATH (`env = { _.path = [...] }`, the task's
+environment only, not the user's shells), so `inv` is the one that can import colab.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ CONFIG_ROOT = "{{config_root}}"  # mise's own templates: the folder holding mise
 ENV_NODE = "COLAB_NODE"  # and variables from [env]
 ENV_REPO = "COLAB_REPO"
 NODE_DIR = "{{env." + ENV_REPO + "}}"
+# The checkout's own virtualenv (`python3 -m venv <checkout>/.venv`, the project installed in it with
+# `pip install -e`; `inv bootstrap` makes it): every task puts its bin/ first on PATH, so `inv` can import
+# colab. A dev checkout without one uses the `inv` on PATH.
+VENV = ".venv"
+VENV_BIN = f"{VENV}/bin"
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         "docker_daemon": node_docker_daemon(inv, node),
         "tasks": mise_tasks.node_tasks(inv, node),
         "env": {mise_tasks.ENV_NODE: node.name, mise_tasks.ENV_REPO: node.repo},
+        "venv_bin": mise_tasks.VENV_BIN,
     }
 
 
@@ -187,6 +188,7 @@ def global_context(inv: Inventory) -> dict[str, Any]:
         "shared_tasks": mise_tasks.shared_tasks(inv),
         "node_dir": mise_tasks.NODE_DIR,
         "env_names": [mise_tasks.ENV_NODE, mise_tasks.ENV_REPO],
+        "venv_bin": mise_tasks.VENV_BIN,
     }
 
 

@@ -211,6 +211,9 @@ def test_node_mise_config_has_tools_and_tasks(case: tuple[str, inventory.Invento
     tasks = shared["tasks"]
     assert sorted(tasks) == sorted([*EVERY_NODE_TASKS, *(f"deploy:{s}" for s in SERVICES[name])])
     assert {t["dir"] for t in tasks.values()} == {"{{env.COLAB_REPO}}"}
+    # every task finds `inv` in the checkout's virtualenv first (its own PATH only, not the user's shells)
+    assert all(t["env"] == {"_": {"path": ["{{env.COLAB_REPO}}/.venv/bin"]}} for t in tasks.values())
+    assert "pipx:invoke" not in shared["tools"]
     assert all(t["description"] for t in tasks.values())
     for svc in SERVICES[name]:
         assert tasks[f"deploy:{svc}"]["run"] == f"inv deploy --service {svc}"
@@ -226,6 +229,8 @@ def test_node_mise_config_has_tools_and_tasks(case: tuple[str, inventory.Invento
             assert own["tasks"]["backup:daily"]["run"] == "inv backup.daily"
             assert own["tasks"]["backup:weekly"]["run"] == "inv backup.weekly"
             assert {t["dir"] for t in own["tasks"].values()} == {node.repo}
+            venv = {"_": {"path": [f"{node.repo}/.venv/bin"]}}
+            assert all(t["env"] == venv for t in own["tasks"].values())
         else:
             assert "tasks" not in own
 
@@ -249,6 +254,7 @@ def test_repo_mise_toml(case: tuple[str, inventory.Inventory, dict[str, bytes]])
     expected = {"render", "check", "test", *EVERY_NODE_TASKS, *BACKUP_TASKS, *(f"deploy:{s}" for s in SERVICES[name])}
     assert set(tasks) == expected
     assert all(t["dir"] == "{{config_root}}" for t in tasks.values())
+    assert all(t["env"] == {"_": {"path": ["{{config_root}}/.venv/bin"]}} for t in tasks.values())
     assert tasks["render"]["run"] == "inv render"
     assert tasks["check"]["run"] == ["inv inventory.check", "inv render --check"]
     assert tasks["test"]["run"] == "nox"
@@ -334,9 +340,10 @@ def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inve
     entries = [line.split() for line in cron.splitlines() if line and line[0].isdigit()]
     daily, weekly = render.cron_time(inv.backup.schedule.daily), render.cron_time(inv.backup.schedule.weekly)
     assert entries == [
-        [*daily.split(), node.ssh_user, f"{node.repo}/scripts/backup-cron", "daily"],
-        [*weekly.split(), node.ssh_user, f"{node.repo}/scripts/backup-cron", "weekly"],
+        [*daily.split(), "root", f"{node.repo}/scripts/backup-cron", "daily"],  # reads all of fortress, keeps owners
+        [*weekly.split(), "root", f"{node.repo}/scripts/backup-cron", "weekly"],
     ]
+    assert "COLAB_BACKUP_LOG_DIR=/var/log/colab\n" in cron
     script = node_file(tree, node.name, "run_onchange_after_30-backup-cron.sh")
     assert render._sha256(cron) in script  # a new schedule re-runs the installer
     assert "/etc/cron.d/colab-backup" in script
@@ -365,7 +372,8 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
             assert ("systemd is off in this WSL distribution" in installer) == (node.os == "wsl")
             if node.os == "wsl":  # the Windows drive: the same steps as `inv fortress.mount`, no second way
                 script = files["dot_config/colab/fortress/executable_mount-fortress.sh"].decode()
-                assert f'exec inv fortress.mount --node {node.name} "$@"\n' in script
+                assert f'exec "$inv" fortress.mount --node {node.name} "$@"\n' in script
+                assert 'if [ -x "$repo/.venv/bin/inv" ]; then\n  inv=$repo/.venv/bin/inv\n' in script
                 assert f"repo={node.repo}\n" in script
                 for gone in ("cmdkey", "net.exe", "drvfs", "mount -t"):
                     assert gone not in script, gone

@@ -257,6 +257,43 @@ def test_mount_fortress_runs_the_storage_task_in_the_checkout(tmp_path: Path) ->
     assert proc.returncode == 3  # inv's exit status is the script's
 
 
+def run_wrapper(home: Path, repo: Path, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
+    script = home / ".config/colab/fortress/mount-fortress.sh"
+    script.chmod(0o755)
+    return subprocess.run(
+        [str(script)], env={"HOME": str(home), "PATH": path}, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=20, cwd="/",
+    )  # fmt: skip
+
+
+def test_mount_fortress_prefers_the_checkouts_virtualenv(tmp_path: Path) -> None:
+    """The checkout's .venv/bin/inv (which can import colab) wins over an inv on PATH (mise's shims)."""
+    tree, repo = wsl_tree(tmp_path)
+    write_exe(repo / "tasks" / "__init__.py", "")
+    home = tmp_path / "home"
+    place(tree, "writer", home)
+    write_exe(home / ".local/share/mise/shims/inv", '#!/bin/sh\necho "shim inv $*"\n')
+    write_exe(repo / ".venv/bin/inv", '#!/bin/sh\necho "venv inv $* in $(pwd)"\n')
+    proc = run_wrapper(home, repo)
+    assert (proc.returncode, proc.stdout) == (0, f"venv inv fortress.mount --node writer in {repo}\n")
+    (repo / ".venv/bin/inv").unlink()  # no virtualenv: the inv on PATH, as before
+    assert run_wrapper(home, repo).stdout == "shim inv fortress.mount --node writer\n"
+
+
+def test_mount_fortress_without_any_inv_is_one_clear_line(tmp_path: Path) -> None:
+    tree, repo = wsl_tree(tmp_path)
+    write_exe(repo / "tasks" / "__init__.py", "")
+    home = tmp_path / "home"
+    place(tree, "writer", home)
+    proc = run_wrapper(home, repo)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (
+        f"colab: no inv in {repo}/.venv/bin or on PATH; make the checkout's virtualenv: "
+        f"`inv bootstrap --node writer --steps venv` (or here: python3 -m venv {repo}/.venv && "
+        f"{repo}/.venv/bin/pip install -e {repo}), then run this again\n"
+    )
+
+
 def test_mount_fortress_without_a_checkout_is_one_clear_line(tmp_path: Path) -> None:
     tree, repo = wsl_tree(tmp_path)
     home = tmp_path / "home"
@@ -321,20 +358,27 @@ def test_launch_agent_is_a_valid_plist(tree: dict[str, bytes]) -> None:
 # --------------------------------------------------------------------------------------- backup-cron
 
 
+FAKE_INV = '#!/bin/sh\necho "{who} $* in $(pwd)"\nsleep "${{FAKE_INV_SLEEP:-0}}"\nexit "${{FAKE_INV_EXIT:-0}}"\n'
+
+
 @pytest.fixture
 def cron_home(tmp_path: Path) -> Path:
-    """A home with a fake `inv` where mise's shims would be: it logs its arguments and working folder."""
+    """A home with a fake `inv` where mise's shims would be: it logs its arguments and working folder; and a
+    checkout (tmp_path/checkout) holding a copy of scripts/backup-cron, without a virtualenv."""
     home = tmp_path / "home"
-    write_exe(
-        home / ".local/share/mise/shims/inv",
-        '#!/bin/sh\necho "inv $* in $(pwd)"\nsleep "${FAKE_INV_SLEEP:-0}"\nexit "${FAKE_INV_EXIT:-0}"\n',
-    )
+    write_exe(home / ".local/share/mise/shims/inv", FAKE_INV.format(who="inv"))
+    (tmp_path / "checkout" / "scripts").mkdir(parents=True)
+    shutil.copy2(BACKUP_CRON, tmp_path / "checkout" / "scripts" / "backup-cron")
     return home
+
+
+def cron_repo(home: Path) -> Path:
+    return home.parent / "checkout"
 
 
 def run_cron(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BACKUP_CRON), *args],
+        [str(cron_repo(home) / "scripts" / "backup-cron"), *args],
         env={"HOME": str(home), "PATH": "/usr/bin:/bin", **env},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -351,7 +395,7 @@ def test_backup_cron_runs_inv_in_the_repo_and_logs(cron_home: Path) -> None:
     assert proc.stdout == proc.stderr == ""
     log = (cron_home / ".local/state/colab/backup-daily.log").read_text().splitlines()
     assert log[0].startswith("=== ") and log[0].endswith(f"backup.daily start (pid {log[0].split('pid ')[1]}")
-    assert log[1] == f"inv backup.daily in {ROOT}"
+    assert log[1] == f"inv backup.daily in {cron_repo(cron_home)}"
     assert log[2].endswith("backup.daily end: exit 0")
     run_cron(cron_home, "daily")
     assert len((cron_home / ".local/state/colab/backup-daily.log").read_text().splitlines()) == 6  # appended
@@ -371,7 +415,7 @@ def test_backup_cron_refuses_an_unknown_kind(cron_home: Path) -> None:
 
 def test_backup_cron_waits_for_the_lock_then_gives_up(cron_home: Path) -> None:
     first = subprocess.Popen(
-        [str(BACKUP_CRON), "daily"],
+        [str(cron_repo(cron_home) / "scripts" / "backup-cron"), "daily"],
         env={"HOME": str(cron_home), "PATH": "/usr/bin:/bin", "FAKE_INV_SLEEP": "2"},
         stdin=subprocess.DEVNULL,
     )
@@ -388,3 +432,33 @@ def test_backup_cron_waits_for_the_lock_then_gives_up(cron_home: Path) -> None:
     finally:
         first.wait(timeout=20)
     assert first.returncode == 0
+
+
+def test_backup_cron_prefers_the_checkouts_virtualenv(cron_home: Path) -> None:
+    """Cron runs it as root: the checkout's .venv/bin/inv (owned by the node's user) is the one it runs, and it
+    writes no bytecode into the checkout then; the log goes where the cron file says (COLAB_BACKUP_LOG_DIR)."""
+    repo = cron_repo(cron_home)
+    write_exe(
+        repo / ".venv/bin/inv", '#!/bin/sh\necho "venv inv $* in $(pwd) nobytecode=${PYTHONDONTWRITEBYTECODE:-}"\n'
+    )
+    logs = cron_home.parent / "var-log-colab"
+    proc = run_cron(cron_home, "weekly", COLAB_BACKUP_LOG_DIR=str(logs))
+    assert proc.returncode == 0, proc.stderr
+    root = "1" if os.geteuid() == 0 else ""
+    assert (logs / "backup-weekly.log").read_text().splitlines()[1] == (
+        f"venv inv backup.weekly in {repo} nobytecode={root}"
+    )
+    assert not (cron_home / ".local/state").exists()
+
+
+def test_backup_cron_without_any_inv_is_one_clear_line(cron_home: Path) -> None:
+    (cron_home / ".local/share/mise/shims/inv").unlink()
+    repo = cron_repo(cron_home)
+    proc = run_cron(cron_home, "daily")
+    line = (
+        f"colab: no inv in {repo}/.venv/bin or on PATH, so backup.daily cannot run; make the checkout's "
+        f"virtualenv: python3 -m venv {repo}/.venv && {repo}/.venv/bin/pip install -e {repo} "
+        "(or `inv bootstrap --node <node> --steps venv`)\n"
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", line)
+    assert (cron_home / ".local/state/colab/backup-daily.log").read_text() == line  # cron mail and the log

@@ -1,11 +1,12 @@
 """Bootstrap: take a node from bare to ready (`inv bootstrap --node writer`), idempotently.
 
-- `plan`: the ordered groups of steps by OS family (mesh, install, fortress, chezmoi, verify).
+- `plan`: the ordered groups of steps by OS family (mesh, install, fortress, chezmoi, venv, verify).
 - `mesh`: tailscale joined to Headscale, the pre-auth key from Infisical on stdin only.
 - `install`: Docker, mise, chezmoi the OS's way; Samba and Cockpit + 45Drives extensions on the server.
 - `fortress`: the storage module's share (server) or mount (client) steps.
 - `dotfiles`: `chezmoi init --apply <cluster.repo_url>` as the node.
-- `verify`: mise tasks, fortress, Docker, mesh address.
+- `venv`: the checkout's virtualenv (`<repo>/.venv`, the project installed with `pip install -e`).
+- `verify`: mise tasks, the checkout's inv, fortress, Docker, mesh address.
 - `run`: find the node (offline on-demand nodes say so), run the steps, report.
 """
 

@@ -5,19 +5,21 @@ install   Docker, mise, chezmoi (and git); Samba and Cockpit with its 45Drives e
 fortress  the share on the server, the mount on a client (colab.storage)
 chezmoi   `chezmoi --source <nodes.<node>.repo> init --apply <cluster.repo_url>` as the node: the checkout
           is chezmoi's source
-verify    mise tasks present, fortress mounted, Docker answering, mesh address as in the inventory
+venv      the checkout's virtualenv (<repo>/.venv, `pip install -e <repo>`): the `inv` every task runs
+verify    mise tasks present, the checkout's inv lists its tasks, fortress mounted, Docker answering, mesh
+          address as in the inventory
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from colab.bootstrap import dotfiles, fortress, install, mesh, verify
+from colab.bootstrap import dotfiles, fortress, install, mesh, venv, verify
 from colab.bootstrap.common import Ctx, Group
 from colab.errors import ColabError
 from colab.steps import Step
 
-GROUPS = ("mesh", "install", "fortress", "chezmoi", "verify")
+GROUPS = ("mesh", "install", "fortress", "chezmoi", "venv", "verify")
 
 
 def parse_steps(text: str | None) -> list[str]:
@@ -39,6 +41,7 @@ def groups(ctx: Ctx, chosen: Sequence[str] = GROUPS) -> list[Group]:
         "install": lambda: install.steps(ctx, [] if "mesh" in chosen else base),
         "fortress": lambda: fortress.steps(ctx),
         "chezmoi": lambda: dotfiles.steps(ctx),
+        "venv": lambda: venv.steps(ctx),
         "verify": lambda: verify.steps(ctx),
     }
     return [Group(name, build[name]()) for name in GROUPS if name in chosen]

@@ -1,5 +1,5 @@
-"""Step 5: the node is ready: its mise tasks are there, fortress is mounted, Docker answers, and its mesh
-address is the inventory's. Read-only; each failure says what is wrong.
+"""Step 6: the node is ready: its mise tasks are there, the checkout's `inv` loads them, fortress is
+mounted, Docker answers, and its mesh address is the inventory's. Read-only; each failure says what is wrong.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from colab import mise_tasks
-from colab.bootstrap import mesh
+from colab.bootstrap import mesh, venv
 from colab.bootstrap.common import Ctx, last_line, requirement, root, tool
 from colab.runner import Runner
 from colab.steps import Step
@@ -78,4 +78,10 @@ def mesh_address(ctx: Ctx) -> Step:
 
 
 def steps(ctx: Ctx) -> list[Step]:
-    return [mise_tasks_present(ctx), fortress_mounted(ctx), docker_answers(ctx), mesh_address(ctx)]
+    return [
+        mise_tasks_present(ctx),
+        venv.inv_lists_tasks(ctx),
+        fortress_mounted(ctx),
+        docker_answers(ctx),
+        mesh_address(ctx),
+    ]

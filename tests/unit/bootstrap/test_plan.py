@@ -39,7 +39,7 @@ def dry_run(node: str, steps: str | None = None, here: str = "controller") -> tu
 
 @pytest.mark.parametrize("node", NODES)
 def test_dry_run_plan_is_exactly_the_fixture(node: str) -> None:
-    lines, report = dry_run(node, "mesh,install,chezmoi,verify")
+    lines, report = dry_run(node, "mesh,install,chezmoi,venv,verify")
     assert lines == (FIXTURES / f"plan-{node}.txt").read_text().splitlines()
     assert report.exit_code == 0 and {o.status for o in report.outcomes} == {Status.PLANNED}
 
@@ -92,7 +92,7 @@ def test_plans_follow_the_os_family() -> None:
 
 def test_steps_picks_groups_in_bootstrap_order() -> None:
     _, report = dry_run("director", "verify,chezmoi")
-    assert [o.step.split(":")[0] for o in report.outcomes] == ["chezmoi"] + ["verify"] * 4
+    assert [o.step.split(":")[0] for o in report.outcomes] == ["chezmoi"] + ["verify"] * 5
     # without the mesh group, curl/ca-certificates/git come with the install group
     _, report = dry_run("director", "install")
     assert report.outcomes[0].step == "install: apt curl ca-certificates git"

@@ -21,9 +21,14 @@ if [ ! -f "$repo/tasks/__init__.py" ]; then
   printf '%s\n' "colab: no checkout of the colab repository at $repo (nodes.writer.repo); clone $url there, then run this again" >&2
   exit 1
 fi
-if ! command -v inv >/dev/null 2>&1; then
-  echo "colab: \`inv\` is not on PATH; run \`mise install\` (it pins invoke), then run this again" >&2
+# The checkout's own virtualenv (made by `inv bootstrap`), where inv can import colab; else an inv on PATH.
+if [ -x "$repo/.venv/bin/inv" ]; then
+  inv=$repo/.venv/bin/inv
+elif command -v inv >/dev/null 2>&1; then
+  inv=inv
+else
+  printf '%s\n' "colab: no inv in $repo/.venv/bin or on PATH; make the checkout's virtualenv: \`inv bootstrap --node writer --steps venv\` (or here: python3 -m venv $repo/.venv && $repo/.venv/bin/pip install -e $repo), then run this again" >&2
   exit 1
 fi
 cd "$repo"
-exec inv fortress.mount --node writer "$@"
+exec "$inv" fortress.mount --node writer "$@"
