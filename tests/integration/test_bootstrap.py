@@ -8,8 +8,11 @@ they were asked (argv, uid, names of the environment) in /var/log/colab-standins
 `systemctl` (no systemd), `mount` (no kernel CIFS: it adds the share to the real mount table once the mount
 unit was started with the right PASSWD), `apt-get` (its install of docker.io puts a `docker` stand-in in
 place). chezmoi and mise are the host's real binaries; the repository chezmoi clones is the rendered tree
-of the test inventory, a git repository in the container (file:///srv/colab.git), and it clones it into
-director's checkout (`nodes.director.repo`, /home/crtr/colab), where the mise tasks run `inv`.
+of the test inventory plus the project (pyproject.toml, src/, tasks/), a git repository in the container
+(file:///srv/colab.git), and it clones it into director's checkout (`nodes.director.repo`, /home/crtr/colab),
+where the mise tasks run `inv`. The venv step makes the checkout's virtualenv for real (python3 -m venv, pip
+install -e) with no network: pip reads /etc/pip.conf (no index, find-links /opt/wheelhouse), and the wheelhouse
+is built once on this machine with `pip wheel` (from PyPI, cached under ~/.cache/colab-test/) and copied in.
 
 Converge with the key missing in Infisical (fails at the mesh join, the rest skipped), then with it
 (continues), then once more: nothing changes.
@@ -23,7 +26,9 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +37,7 @@ import pytest
 import tomlkit
 
 from colab import chezmoi_source, inventory, mise_tasks, render
-from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool
+from tests.conftest import CANARY, IN_CI, STANDINS, FakeInfisical, require_tool
 from tests.harness import containers, images
 from tests.harness.containers import KeyPair
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
@@ -52,6 +57,35 @@ FORTRESS_PASSWORD = "fortress-test-password-3b8c"  # the node's own test vault; 
 CALLS = "/var/log/colab-standins/calls.jsonl"
 # Probes that change nothing; the rest of the stand-in log is compared exactly.
 READ_ONLY = (["ip", "-4"], ["is-active"], ["is-enabled"], ["compose", "version"], ["info"])
+VENV = f"{CHECKOUT}/.venv"
+VENV_STEP = f"venv: virtualenv {VENV} (pip install -e {CHECKOUT})"
+PROJECT = ("pyproject.toml", ".gitignore", "src/colab", "tasks")  # what `pip install -e` and `inv` need
+WHEELS = Path.home() / ".cache" / "colab-test"
+
+
+def wheelhouse() -> Path:
+    """Wheels of the project's dependencies (and setuptools, its build backend) for this Python, built once with
+    `pip wheel` (PyPI) and kept by the hash of pyproject.toml: the container installs from them offline."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wants = [*meta["project"]["dependencies"], *meta["build-system"]["requires"]]
+    key = hashlib.sha256(json.dumps([wants, sys.version_info[:2]]).encode()).hexdigest()[:16]
+    dest = WHEELS / f"wheelhouse-{key}"
+    if (dest / ".complete").exists():
+        return dest
+    tmp = WHEELS / f".wheelhouse-{key}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(tmp), *wants],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        msg = f"cannot build the wheelhouse for the node's virtualenv (pip wheel: {proc.stderr.strip()[-300:]})"
+        pytest.fail(msg) if IN_CI else pytest.skip(msg)
+    (tmp / ".complete").touch()
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
 
 
 def build_image(base: str, echo: images.Echo) -> str:
@@ -106,6 +140,11 @@ def _write_inventory(dest: Path, port: int) -> Path:
 
 def _git_repo(tree: dict[str, bytes], dest: Path) -> None:
     render.write_tree(tree, dest)
+    for rel in PROJECT:  # the project itself: what the checkout's virtualenv installs
+        if (ROOT / rel).is_dir():
+            shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(ROOT / rel, dest / rel)
     git = ["git", "-C", str(dest), "-c", "user.name=colab-test", "-c", "user.email=test@colab.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
@@ -121,6 +160,7 @@ def node(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Node]:
     require_tool("ssh", "git", "chezmoi", "mise")
+    wheels = wheelhouse()
     with _live_output(pytestconfig) as echo:
         image = build_image(node_image, echo)
     address = str(inventory.load(LOOPBACK_INVENTORY).node(NODE).mesh)
@@ -145,6 +185,7 @@ def node(
         containers.docker("cp", str(mise_bin), f"{name}:/usr/local/bin/mise")
         containers.docker("cp", str(STANDINS / "infisical"), f"{name}:/opt/colab-standins/infisical")
         containers.docker("cp", str(repo), f"{name}:/srv/colab.git")
+        containers.docker("cp", f"{wheels}/.", f"{name}:/opt/wheelhouse")
         vault = {"project": inv.infisical.project_id, "envs": {inv.infisical.environment: {
             inv.fortress.password_path: {inv.fortress.password_name: FORTRESS_PASSWORD}}}}  # fmt: skip
         setup = (
@@ -152,7 +193,8 @@ def node(
             'printf "%s\\n" "$2" > /etc/colab-test/authkey.sha256 && '
             'printf "%s\\n" "$3" > /etc/colab-test/passwd.sha256 && '
             'printf "%s\\n" "$4" > /etc/colab-test/mesh-ip && chown -R crtr:crtr /srv/colab.git && '
-            "chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise /opt/colab-standins/infisical"
+            "chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise /opt/colab-standins/infisical && "
+            "chmod -R a+rX /opt/wheelhouse"
         )
         containers.docker_exec(
             name, "sh", "-c", setup, "sh", json.dumps(vault), hashlib.sha256(CANARY.encode()).hexdigest(),
@@ -182,7 +224,8 @@ def inv_bootstrap(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def mise_run(node: Node, *args: str) -> str:
-    """`mise run ARGS` as the node's user, offline, with a fake `inv` first on PATH that says where it ran."""
+    """`mise run ARGS` as the node's user, offline, with a fake `inv` first on PATH that says where it ran
+    (once the checkout has its virtualenv, the tasks run that one's inv instead)."""
     fake = "mkdir -p /tmp/fake-inv && printf '#!/bin/sh\\necho \"fake-inv $* @ $(pwd)\"\\n' > /tmp/fake-inv/inv"
     run = "chmod 0755 /tmp/fake-inv/inv && cd / && PATH=/tmp/fake-inv:$PATH MISE_OFFLINE=1 MISE_TASK_RUN_AUTO_INSTALL=0"
     return node.exec("sh", "-lc", f"{fake} && {run} mise run {shlex.join(args)} 2>&1", user=USER)
@@ -226,6 +269,7 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
         "fortress: mnt-fortress.automount enabled",
         "fortress: mounted //127.0.20.1/fortress at /mnt/fortress",
         f"chezmoi: chezmoi --source {CHECKOUT} init --apply {REPO_URL}",
+        VENV_STEP,
     }, got
     assert {status for step, status in got.items() if step not in changed} == {"ok"}, got
 
@@ -276,8 +320,18 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     assert {t["dir"] for t in listed} == {CHECKOUT}
     svc = next(iter(inv.services))
     assert f"$ inv deploy --service {svc}" in mise_run(node, "-n", f"deploy:{svc}")
-    assert f"fake-inv deploy --service {svc} @ {CHECKOUT}\n" in mise_run(node, f"deploy:{svc}")
-    assert f"fake-inv bootstrap --node {NODE} @ {CHECKOUT}\n" in mise_run(node, "bootstrap")
+    # the checkout's virtualenv, made for real: owned by the node's user, its inv and colab work, the stamp
+    # is pyproject.toml's hash; and the tasks run its inv, not the (fake) one first on PATH: `--help` after
+    # the task's own arguments makes the real inv load tasks/ (importing colab) and print that task's usage
+    assert node.exec("stat", "-c", "%U", f"{VENV}/bin/python").strip() == USER
+    assert node.exec(f"{VENV}/bin/inv", "--version", user=USER).startswith("Invoke ")
+    where = node.exec(f"{VENV}/bin/python", "-c", "import colab; print(colab.__file__)", user=USER).strip()
+    assert where == f"{CHECKOUT}/src/colab/__init__.py"  # editable: the checkout's code
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    assert node.exec("cat", f"{VENV}/colab-pyproject.sha256") == digest + "\n"
+    for task, name in ((f"deploy:{svc}", "deploy"), ("bootstrap", "bootstrap")):
+        out = mise_run(node, task, "--", "--help")
+        assert f"Usage: inv[oke] [--core-opts] {name}.{name} [--options]" in out and "fake-inv" not in out, out
     # no secret on the node's disks or in what the stand-ins recorded, none in our output
     found = node.exec("sh", "-c", f"grep -rlsF -- '{CANARY}' /etc /home /root /srv /tmp /var /opt /run || true")
     assert found == ""
@@ -292,6 +346,16 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     # a plain chezmoi on the node (no --source, no COLAB_NODE): the checkout, and nothing to do
     plain = "cd / && unset COLAB_NODE; chezmoi --no-tty source-path && chezmoi --no-tty verify && echo verified"
     assert node.exec("sh", "-lc", plain, user=USER).splitlines() == [f"{CHECKOUT}/chezmoi", "verified"]
+
+    # 4. pyproject.toml changes (a `chezmoi update` pulled new dependencies): the venv step installs again,
+    # then is ok; nothing else changes
+    node.exec("sh", "-c", f"printf '\\n# changed\\n' >> {CHECKOUT}/pyproject.toml", user=USER)
+    fourth = inv_bootstrap(node, "--steps", "venv,verify")
+    assert fourth.returncode == 0, fourth.stdout + fourth.stderr
+    assert {s: st for s, st in statuses(fourth).items() if st != "ok"} == {VENV_STEP: "changed"}
+    digest = hashlib.sha256(node.exec("cat", f"{CHECKOUT}/pyproject.toml").encode()).hexdigest()
+    assert node.exec("cat", f"{VENV}/colab-pyproject.sha256") == digest + "\n"
+    assert set(statuses(inv_bootstrap(node, "--steps", "venv")).values()) == {"ok"}
 
 
 def test_dry_run_against_the_node_contacts_nothing(node: Node) -> None:

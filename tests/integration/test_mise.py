@@ -157,9 +157,20 @@ def test_tasks_really_run_inv_in_the_node_checkout(tmp_path: Path) -> None:
         proc = mise(work, env, "run", "bootstrap")
         assert f"fake-inv bootstrap --node {name} @ {node.repo}" in proc.stdout
         validate_ok(mise(work, env, "tasks", "validate"))
+        # with the checkout's virtualenv (what `inv bootstrap` makes), its inv wins over the one on PATH
+        venv_inv = Path(node.repo) / ".venv" / "bin" / "inv"
+        venv_inv.parent.mkdir(parents=True)
+        venv_inv.write_text('#!/bin/sh\necho "venv-inv $* @ $(pwd)"\n')
+        venv_inv.chmod(0o755)
+        proc = mise(work, env, "run", "deploy:forgejo")
+        assert f"venv-inv deploy --service forgejo @ {node.repo}" in proc.stdout and "fake-inv" not in proc.stdout
+        proc = mise(work, env, "run", "fortress:status")
+        assert f"venv-inv fortress.status --node {name} @ {node.repo}" in proc.stdout
+        # only the task's PATH: the node's mise environment (shells with `mise activate`) is left alone
+        assert str(venv_inv.parent) not in mise(work, env, "env", "--json").stdout
     work, env = tmp_path / "forge" / "work", mise_env(tmp_path / "forge")
     env["PATH"] = f"{fake}:{env['PATH']}"
-    assert f"fake-inv backup.daily @ {inv.nodes['forge'].repo}" in mise(work, env, "run", "backup:daily").stdout
+    assert f"venv-inv backup.daily @ {inv.nodes['forge'].repo}" in mise(work, env, "run", "backup:daily").stdout
 
 
 @pytest.mark.parametrize("name", sorted(INVENTORIES))
@@ -190,3 +201,16 @@ def test_repo_mise_toml(
     svc = next(iter(inv.services))
     proc = mise(repo, env, "run", "-n", f"deploy:{svc}")
     assert f"$ inv deploy --service {svc}" in proc.stdout + proc.stderr
+
+    # really run: a dev checkout without .venv uses the inv on PATH; a node's checkout its .venv/bin/inv
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "inv").write_text('#!/bin/sh\necho "path-inv $* @ $(pwd)"\n')
+    (fake / "inv").chmod(0o755)
+    env["PATH"] = f"{fake}:{env['PATH']}"
+    assert f"path-inv render @ {repo}" in mise(repo, env, "run", "render").stdout
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    (repo / ".venv" / "bin" / "inv").write_text('#!/bin/sh\necho "venv-inv $* @ $(pwd)"\n')
+    (repo / ".venv" / "bin" / "inv").chmod(0o755)
+    assert f"venv-inv render @ {repo}" in mise(repo, env, "run", "render").stdout
+    assert f"venv-inv bootstrap --node {node} @ {repo}" in mise(repo, env, "run", "bootstrap", node).stdout
