@@ -7,7 +7,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -20,14 +20,24 @@ DEFAULT_INVENTORY = ROOT / "cluster.toml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def unavailable(reason: str) -> NoReturn:
+    """A test cannot run here: skip with the reason, except in CI, where it is a failure."""
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def require_tool(*names: str) -> None:
     """Skip when a tool is missing, except in CI where a missing tool is a failure."""
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
-        msg = f"missing tool(s): {', '.join(missing)} (scripts/ci-setup installs them)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        unavailable(f"missing tool(s): {', '.join(missing)} (scripts/ci-setup installs them)")
+
+
+def require_root(why: str) -> None:
+    """Skip (fail in CI) unless running as root; `why` says what needs it."""
+    if os.geteuid() != 0:
+        unavailable(f"needs root: {why}")
 
 
 _real_connect = socket.socket.connect

@@ -21,7 +21,7 @@ import pytest
 
 from colab import inventory
 from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_tool, unavailable
 from tests.harness import containers, images
 from tests.harness.containers import KeyPair, NodeContainer
 
@@ -29,12 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK_INVENTORY = ROOT / "tests" / "fixtures" / "inventories" / "loopback.toml"
 NODE_NAME = "director"
 NODE_USER = "crtr"
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @contextlib.contextmanager
@@ -73,7 +67,7 @@ def docker_engine() -> str:
     require_tool("docker")
     problem = containers.engine_problem()
     if problem:
-        _unavailable(problem)
+        unavailable(problem)
     return containers.docker("version", "--format", "{{.Server.Version}}").stdout.decode().strip()
 
 

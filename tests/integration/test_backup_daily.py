@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, require_root, require_tool
 from tests.integration.test_backup_support import (
     daily_args,
     differences,
@@ -147,8 +147,7 @@ def test_weekly_reads_every_byte_and_replaces_rot(setup: tuple[Path, Path, Path]
 def test_rsync_exit_23_keeps_the_snapshot_and_exits_2(setup: tuple[Path, Path, Path]) -> None:
     """An unreadable source file, read without the capability that lets root ignore permissions."""
     require_tool("setpriv")
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the test drops root's file-permission override")
+    require_root("the test drops root's file-permission override")
     src, dst, inv = setup
     locked = src / "d000" / "locked.bin"
     locked.write_bytes(b"secret")

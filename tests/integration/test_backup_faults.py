@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from colab.backup import lock as backup_lock
-from tests.conftest import ROOT, require_tool
+from tests.conftest import ROOT, require_root, require_tool, unavailable
 from tests.integration.test_backup_support import (
     daily_args,
     differences,
@@ -239,8 +239,7 @@ def test_two_runs_at_once(trees: tuple[Path, Path], volume: Path, tmp_path: Path
 def small_volume(tmp_path: Path) -> Iterator[Path]:
     """A 32 MB ext4 file system on a loop device, mounted; always unmounted and detached afterwards."""
     require_tool("losetup", "mkfs.ext4", "mount", "umount")
-    if os.geteuid() != 0:
-        pytest.skip("loop devices need root")
+    require_root("loop devices")
     image, mnt = tmp_path / "volume.img", tmp_path / "mnt"
     mnt.mkdir()
     with image.open("wb") as fh:
@@ -248,7 +247,7 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True)
     loop = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
     if loop.returncode != 0:
-        pytest.skip(f"no loop device available: {loop.stderr.strip()}")
+        unavailable(f"no loop device available: {loop.stderr.strip()}")
     device = loop.stdout.strip()
     try:
         subprocess.run(["mount", device, str(mnt)], check=True)

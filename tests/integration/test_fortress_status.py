@@ -23,7 +23,7 @@ from rich.console import Console
 from colab import inventory
 from colab.inventory import Inventory
 from colab.storage import commands, status
-from tests.conftest import IN_CI, INVENTORIES, require_tool
+from tests.conftest import INVENTORIES, require_root, require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
 
@@ -74,9 +74,7 @@ def test_the_task_reports_json_and_exit_1(tmp_path: Path) -> None:
 @pytest.fixture
 def server_fs(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     require_tool("losetup", "mkfs.ext4", "mount", "umount", "dd")
-    if os.geteuid() != 0:
-        msg = "a loop mount needs root"
-        pytest.fail(msg) if IN_CI else pytest.skip(msg)
+    require_root("a loop mount")
     image, target = tmp_path / "fortress.img", tmp_path / "fortress"
     target.mkdir()
     with image.open("wb") as fh:

@@ -8,7 +8,6 @@ run by a local runner; loop devices stand in for the disks, which is why the tes
 from __future__ import annotations
 
 import io
-import os
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from colab import inventory
 from colab.runner import Runner
 from colab.steps import Status, run_steps
 from colab.storage import commands, raid
-from tests.conftest import IN_CI, INVENTORIES, require_tool
+from tests.conftest import INVENTORIES, require_root, require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
 
@@ -32,9 +31,7 @@ MiB = 1024 * 1024
 def loops(tmp_path: Path) -> Iterator[Callable[[int], str]]:
     """make(size_mib) -> a fresh loop device over a sparse file; all detached afterwards."""
     require_tool("losetup", "wipefs", "blkid", "blockdev", "lsblk", "mdadm", "mkfs.ext4")
-    if os.geteuid() != 0:
-        msg = "loop devices need root"
-        pytest.fail(msg) if IN_CI else pytest.skip(msg)
+    require_root("loop devices")
     made: list[str] = []
 
     def make(size_mib: int) -> str:

@@ -39,7 +39,7 @@ from colab.inventory import Inventory
 from colab.steps import Report, Status
 from colab.storage import commands, samba
 from colab.storage.samba import SambaHost
-from tests.conftest import CANARY, IN_CI, INVENTORIES, FakeInfisical, require_tool
+from tests.conftest import CANARY, INVENTORIES, FakeInfisical, require_root, require_tool, unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
 
@@ -84,7 +84,7 @@ def _free_subnets(count: int) -> list[ipaddress.IPv4Network]:
                 found.append(net)
                 if len(found) == count:
                     return found
-    pytest.skip("no free 10.213-223.x.0/24 subnet for the test namespaces")
+    unavailable("no free 10.213-223.x.0/24 subnet for the test namespaces")
 
 
 @dataclass
@@ -230,9 +230,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 @pytest.fixture(scope="module")
 def site() -> Iterator[Site]:
     require_tool(*TOOLS)
-    if os.geteuid() != 0:
-        msg = "the Samba site needs root (a Unix user, a loop mount, network namespaces)"
-        pytest.fail(msg) if IN_CI else pytest.skip(msg)
+    require_root("the Samba site (a Unix user, a loop mount, network namespaces)")
     # Not under pytest's tmp folder (mode 700): the Samba user must be able to reach the share.
     root = Path(tempfile.mkdtemp(prefix="colab-samba-"))
     root.chmod(0o755)

@@ -40,7 +40,7 @@ from colab.backup import engine as backup_engine
 from colab.backup.space import human
 from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS
 from colab.status.volumes import ENV_MDSTAT
-from tests.conftest import IN_CI, require_tool
+from tests.conftest import require_root, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
 
@@ -208,11 +208,7 @@ def site(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Site]:
     require_tool("ssh", "mkfs.ext4", "losetup", "mount", "umount", "rsync")
-    if os.geteuid() != 0:
-        reason = "loop-mounting the fortress and backup volumes needs root"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_root("loop-mounting the fortress and backup volumes")
     root = tmp_path_factory.mktemp("status")
     fortress, backup = Volume(root / "fortress.img", root / "fortress"), Volume(root / "backup.img", root / "backup")
     boxes: dict[str, NodeBox] = {}

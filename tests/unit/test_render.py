@@ -15,6 +15,7 @@ import pytest
 
 from colab import chezmoi_source, inventory, mise_tasks, render
 from colab.render import RenderError
+from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORIES = {
@@ -517,7 +518,7 @@ def test_inv_render_and_check_exit_codes(tmp_path: Path) -> None:
     """The task: render writes, --check exits 0 when in step, 1 with the diff on stdout when not."""
     inv_bin = shutil.which("inv")
     if inv_bin is None:
-        pytest.skip("`inv` is not on PATH (pip install -e .)")
+        unavailable("`inv` is not on PATH (pip install -e .)")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
