@@ -14,7 +14,7 @@ from colab.backup import check as checks
 from colab.backup import config, engine, listing, remote
 from colab.backup import restore as restores
 from colab.backup.output import report_json, retention_table, verdicts_json
-from colab.cli import HELP, err, finish, load_inventory, out, user_errors
+from colab.cli import HELP, conclude, err, finish, load_inventory, out, user_errors
 from colab.errors import ColabError
 from colab.steps import Report, print_report
 
@@ -209,8 +209,7 @@ def restore(
             in_place=in_place,
             confirmed=confirmed or dry_run,
         )
-    print_report(report, out())
-    finish(report.exit_code)
+    conclude(report)
 
 
 @task(

@@ -4,8 +4,7 @@ from invoke import task
 
 from colab.bootstrap import GROUPS
 from colab.bootstrap import bootstrap as run_bootstrap
-from colab.cli import HELP, err, finish, load_inventory, out, user_errors
-from colab.steps import print_report
+from colab.cli import HELP, conclude, load_inventory, progress, user_errors
 
 
 @task(
@@ -22,6 +21,5 @@ from colab.steps import print_report
 def bootstrap(c, node=None, steps=None, dry_run=False, json=False, inventory=None):
     """Take a node from bare to ready: mesh, install, fortress, chezmoi, verify (idempotent)."""
     inv = load_inventory(inventory)
-    report = run_bootstrap(inv, node, steps=steps, dry_run=dry_run, console=err() if json else out())
-    print_report(report, out(), as_json=json)
-    finish(report.exit_code)
+    report = run_bootstrap(inv, node, steps=steps, dry_run=dry_run, console=progress(json))
+    conclude(report, json)

@@ -6,10 +6,9 @@ from invoke import task
 from rich.prompt import Confirm
 
 from colab import deploy as dep
-from colab.cli import HELP, err, finish, load_inventory, out, user_errors
+from colab.cli import HELP, conclude, err, finish, load_inventory, out, progress, user_errors
 from colab.deploy import status as dep_status
 from colab.errors import ColabError
-from colab.steps import print_report
 
 SERVICE_HELP = {
     "service": "service name from the inventory ([services.NAME])",
@@ -36,7 +35,6 @@ def _need(service):
 
 def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull):
     inv = load_inventory(inventory)
-    console = out()
     report = dep.deploy(
         inv,
         _need(service),
@@ -46,10 +44,9 @@ def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull):
         dry_run=dry_run,
         wait_timeout=int(wait_timeout),
         pull=pull,
-        console=console if not json else err(),
+        console=progress(json),
     )
-    print_report(report, console, as_json=json)
-    finish(report.exit_code)
+    conclude(report, json)
 
 
 @task(
@@ -92,10 +89,8 @@ def pull(
 def down(c, service=None, node=None, yes=False, dry_run=False, inventory=None, json=False):
     """Stop and remove the service's containers (its data on fortress stays)."""
     inv = load_inventory(inventory)
-    console = out()
-    report = dep.down(inv, _need(service), node=node, yes=yes, confirm=_confirm(), dry_run=dry_run, console=console)
-    print_report(report, console, as_json=json)
-    finish(report.exit_code)
+    report = dep.down(inv, _need(service), node=node, yes=yes, confirm=_confirm(), dry_run=dry_run, console=out())
+    conclude(report, json)
 
 
 @task(

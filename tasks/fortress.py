@@ -2,8 +2,7 @@
 
 from invoke import task
 
-from colab.cli import HELP, err, finish, load_inventory, out, user_errors
-from colab.steps import print_report
+from colab.cli import HELP, conclude, err, finish, load_inventory, out, progress, user_errors
 from colab.storage import commands
 
 NODE_HELP = "node from the inventory (default: this machine, from $COLAB_NODE or the hostname)"
@@ -15,9 +14,8 @@ COMMON = {"node": NODE_HELP, "dry_run": HELP["dry_run"], "inventory": HELP["inve
 def share(c, node=None, dry_run=False, inventory=None, json=False):
     """The Samba share on the server: folders, smb.conf (testparm-checked), smbd, password from Infisical."""
     inv = load_inventory(inventory)
-    report = commands.share(inv, node, dry_run=dry_run, console=err() if json else out())
-    print_report(report, out(), as_json=json)
-    finish(report.exit_code)
+    report = commands.share(inv, node, dry_run=dry_run, console=progress(json))
+    conclude(report, json)
 
 
 @task(help=COMMON)
@@ -25,9 +23,8 @@ def share(c, node=None, dry_run=False, inventory=None, json=False):
 def mount(c, node=None, dry_run=False, inventory=None, json=False):
     """Mount fortress on a client: systemd units (Linux, WSL), drive letter (Windows), LaunchAgent (macOS)."""
     inv = load_inventory(inventory)
-    report = commands.mount(inv, node, dry_run=dry_run, console=err() if json else out())
-    print_report(report, out(), as_json=json)
-    finish(report.exit_code)
+    report = commands.mount(inv, node, dry_run=dry_run, console=progress(json))
+    conclude(report, json)
 
 
 @task(help=COMMON)
@@ -35,9 +32,8 @@ def mount(c, node=None, dry_run=False, inventory=None, json=False):
 def unmount(c, node=None, dry_run=False, inventory=None, json=False):
     """Unmount fortress on a client (and stop what would mount it again: automount, drive, LaunchAgent)."""
     inv = load_inventory(inventory)
-    report = commands.unmount(inv, node, dry_run=dry_run, console=err() if json else out())
-    print_report(report, out(), as_json=json)
-    finish(report.exit_code)
+    report = commands.unmount(inv, node, dry_run=dry_run, console=progress(json))
+    conclude(report, json)
 
 
 @task(help={**COMMON, "no_read": "skip the read-throughput sample"})
@@ -45,7 +41,7 @@ def unmount(c, node=None, dry_run=False, inventory=None, json=False):
 def status(c, node=None, dry_run=False, inventory=None, json=False, no_read=False):
     """Mounted where it should be, writable, read MB/s vs the inventory's baseline (exit 1 when not mounted)."""
     inv = load_inventory(inventory)
-    st = commands.fortress_status(inv, node, dry_run=dry_run, console=err() if json else out(), measure=not no_read)
+    st = commands.fortress_status(inv, node, dry_run=dry_run, console=progress(json), measure=not no_read)
     if dry_run:
         return
     if json:

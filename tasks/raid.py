@@ -2,8 +2,7 @@
 
 from invoke import task
 
-from colab.cli import HELP, err, finish, load_inventory, out, user_errors
-from colab.steps import print_report
+from colab.cli import HELP, conclude, err, finish, load_inventory, out, progress, user_errors
 from colab.storage import commands
 
 DISK_HELP = "a disk by /dev/disk/by-id/… (twice, or comma-separated; default: raid.disks in the inventory)"
@@ -45,10 +44,9 @@ def create(c, disks=None, wipe=False, allow_kernel_names=False, dry_run=False, i
     inv = load_inventory(inventory)
     report = commands.raid_create(
         inv, _disks(disks), wipe=wipe, allow_kernel_names=allow_kernel_names, dry_run=dry_run,
-        console=err() if json else out(),
+        console=progress(json),
     )  # fmt: skip
-    print_report(report, out(), as_json=json)
-    finish(report.exit_code)
+    conclude(report, json)
 
 
 @task(help={"inventory": HELP["inventory"], "json": HELP["json"], "dry_run": HELP["dry_run"]})
@@ -56,7 +54,7 @@ def create(c, disks=None, wipe=False, allow_kernel_names=False, dry_run=False, i
 def status(c, inventory=None, json=False, dry_run=False):
     """clean / degraded / resync or recovery with percent; exit 0 clean, 2 rebuilding, 1 degraded or missing."""
     inv = load_inventory(inventory)
-    st = commands.raid_status(inv, dry_run=dry_run, console=err() if json else out())
+    st = commands.raid_status(inv, dry_run=dry_run, console=progress(json))
     if dry_run:
         return
     if json:
@@ -77,6 +75,5 @@ def status(c, inventory=None, json=False, dry_run=False):
 def monitor(c, inventory=None, dry_run=False, json=False):
     """Install the mdadm monitor configuration (MAILADDR, PROGRAM) and the alert program."""
     inv = load_inventory(inventory)
-    report = commands.raid_monitor(inv, dry_run=dry_run, console=err() if json else out())
-    print_report(report, out(), as_json=json)
-    finish(report.exit_code)
+    report = commands.raid_monitor(inv, dry_run=dry_run, console=progress(json))
+    conclude(report, json)

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from colab import inventory
 from colab.errors import ColabError
+from colab.steps import Report, print_report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +49,17 @@ def user_errors(fn: F) -> F:
 
 def load_inventory(path: str | None) -> inventory.Inventory:
     return inventory.load(path or None)
+
+
+def progress(as_json: bool) -> Console:
+    """Where a task prints its progress: stderr when stdout carries JSON, else stdout."""
+    return err() if as_json else out()
+
+
+def conclude(report: Report, as_json: bool = False) -> None:
+    """Print a task's summary table (or JSON) on stdout and exit with the report's code."""
+    print_report(report, out(), as_json=as_json)
+    finish(report.exit_code)
 
 
 def finish(code: int) -> None:
