@@ -19,6 +19,14 @@ INVENTORIES = FIXTURES / "inventories"
 DEFAULT_INVENTORY = ROOT / "cluster.toml"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# The inventories the render tests apply with the real chezmoi and mise: the default and one of another shape.
+RENDER_INVENTORIES = {"default": DEFAULT_INVENTORY, "other": INVENTORIES / "other.toml"}
+RENDER_NODES = {
+    "default": ["cooperator", "director", "writer", "projector", "terminator"],
+    "other": ["hub", "studio", "forge"],
+}
+RENDER_CASES = [(name, node) for name, nodes in RENDER_NODES.items() for node in nodes]
+
 
 def unavailable(reason: str) -> NoReturn:
     """A test cannot run here: skip with the reason, except in CI, where it is a failure."""

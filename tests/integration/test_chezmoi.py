@@ -18,18 +18,10 @@ from pathlib import Path
 import pytest
 
 from colab import chezmoi_source, inventory, render
+from tests.conftest import RENDER_CASES as CASES
+from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-INVENTORIES = {
-    "default": ROOT / "cluster.toml",
-    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
-}
-NODES = {
-    "default": ["cooperator", "director", "writer", "projector", "terminator"],
-    "other": ["hub", "studio", "forge"],
-}
-CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
 USER_RC = "# the user's own line\nalias ll='ls -l'\n"
 CHEZMOI_OWN = (".config/chezmoi/", ".local/share/chezmoi/", ".cache/chezmoi/")
 

@@ -18,19 +18,11 @@ from pathlib import Path
 import pytest
 
 from colab import chezmoi_source, inventory, render
+from tests.conftest import RENDER_CASES as CASES
+from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
 from tests.harness import images
 
-ROOT = Path(__file__).resolve().parents[2]
-INVENTORIES = {
-    "default": ROOT / "cluster.toml",
-    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
-}
-NODES = {
-    "default": ["cooperator", "director", "writer", "projector", "terminator"],
-    "other": ["hub", "studio", "forge"],
-}
-CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
 SYSTEM = {  # file chezmoi places in the home -> where its script installs it (Docker: Debian nodes only)
     "dot_config/colab/docker/daemon.json": "/etc/docker/daemon.json",
     "dot_config/colab/backup/colab-backup.cron": "/etc/cron.d/colab-backup",

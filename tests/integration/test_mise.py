@@ -16,18 +16,10 @@ from pathlib import Path
 import pytest
 
 from colab import chezmoi_source, inventory, mise_tasks, render
+from tests.conftest import RENDER_CASES as CASES
+from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-INVENTORIES = {
-    "default": ROOT / "cluster.toml",
-    "other": ROOT / "tests" / "fixtures" / "inventories" / "other.toml",
-}
-NODES = {
-    "default": ["cooperator", "director", "writer", "projector", "terminator"],
-    "other": ["hub", "studio", "forge"],
-}
-CASES = [(name, node) for name, nodes in NODES.items() for node in nodes]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens, any request fails at once
 
