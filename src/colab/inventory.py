@@ -6,7 +6,6 @@ each as one line `key.path: what is wrong`.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -449,11 +448,3 @@ def _docker_problems(inv: Inventory) -> Iterator[str]:
         named.append((f"{where}.base", pool.base))
     if inv.docker.cluster_subnet.overlaps(inv.networks.lan) or inv.docker.cluster_subnet.overlaps(inv.networks.mesh):
         yield f"docker.cluster_subnet: {inv.docker.cluster_subnet} collides with the LAN or the mesh"
-
-
-def is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -184,7 +184,6 @@ class Runner:
     transport_factory: Any = None  # () -> Transport; None means local
     dry_run: bool = False
     console: Console = field(default_factory=lambda: Console(stderr=True))
-    echo: bool = False
     history: list[str] = field(default_factory=list)
     _transport: Transport | None = None
     _secrets: set[str] = field(default_factory=set)
@@ -231,8 +230,6 @@ class Runner:
                     f"[dim]\\[{self.node}][/dim] $ {escape(shown)}", markup=True, highlight=False, soft_wrap=True
                 )
             return Result(0)
-        if self.echo:
-            self.console.print(f"[dim]\\[{self.node}] $ {escape(shown)}[/dim]", highlight=False, soft_wrap=True)
         plain_env = {k: v.reveal() if isinstance(v, Secret) else v for k, v in env.items()}
         data = (
             stdin.reveal().encode()
