@@ -1,4 +1,8 @@
-"""nox sessions: `nox` runs them all (lint, types, tests, generated, integration)."""
+"""nox sessions: `nox` runs them all (lock, lint, types, tests, generated, integration).
+
+Every session installs exactly what uv.lock pins (`uv sync --locked`: a lock that no longer matches
+pyproject.toml fails here), then the checkout itself, editable, with the locked build backend.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,29 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "types", "tests", "generated", "integration"]
+nox.options.sessions = ["lock", "lint", "types", "tests", "generated", "integration"]
 
 PYTHON = "3.11"
-CODE = ["src", "tasks", "tests", "benchmarks", "noxfile.py"]
+CODE = ["src", "tasks", "tests", "benchmarks", "noxfile.py", "scripts/venv"]
 
 
 def install(session: nox.Session) -> None:
-    session.install("-e", ".[dev]")
+    env = {"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}
+    sync = ["uv", "sync", "--locked", "--extra", "dev", "--group", "build", "--no-install-project"]
+    session.run_install(*sync, f"--python={session.virtualenv.location}", env=env)
+    session.install("--no-deps", "--no-build-isolation", "-e", ".")
+
+
+@nox.session(python=PYTHON)
+def lock(session: nox.Session) -> None:
+    """uv.lock matches pyproject.toml (else: `uv lock`, and commit uv.lock)."""
+    session.run("uv", "lock", "--check")
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
-    session.install("ruff")
+    install(session)
     session.run("ruff", "check", *CODE)
     session.run("ruff", "format", "--check", *CODE)
 

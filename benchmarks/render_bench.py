@@ -110,7 +110,7 @@ def measure(label: str, path: Path, repeat: int, cli: bool, where: Path) -> dict
     if cli:
         inv_bin = shutil.which("inv")
         if inv_bin is None:
-            raise SystemExit("`inv` is not on PATH (pip install -e .)")
+            raise SystemExit("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
 
         def run() -> None:
             out = Path(tempfile.mkdtemp(prefix="render-bench-", dir=where))

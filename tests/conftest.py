@@ -72,6 +72,14 @@ def _network_guard() -> Iterator[None]:
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fresh_caches_in_ci(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In CI the tests' own cache (the wheelhouse) starts empty in every run, so a build step that only works
+    thanks to a leftover of an earlier run fails on the machine it was written on, not on the next one."""
+    if IN_CI and not os.environ.get("COLAB_TEST_CACHE"):
+        os.environ["COLAB_TEST_CACHE"] = str(tmp_path_factory.mktemp("colab-test-cache"))
+
+
 @pytest.fixture
 def loopback_inventory() -> Path:
     return INVENTORIES / "loopback.toml"

@@ -20,8 +20,8 @@ CONFIG_ROOT = "{{config_root}}"  # mise's own templates: the folder holding mise
 ENV_NODE = "COLAB_NODE"  # and variables from [env]
 ENV_REPO = "COLAB_REPO"
 NODE_DIR = "{{env." + ENV_REPO + "}}"
-# The checkout's own virtualenv (`python3 -m venv <checkout>/.venv`, the project installed in it with
-# `pip install -e`; `inv bootstrap` makes it): every task puts its bin/ first on PATH, so `inv` can import
+# The checkout's own virtualenv (`python3 scripts/venv`: <checkout>/.venv exactly from uv.lock, the project
+# editable; `inv bootstrap` makes it): every task puts its bin/ first on PATH, so `inv` can import
 # colab. A dev checkout without one uses the `inv` on PATH.
 VENV = ".venv"
 VENV_BIN = f"{VENV}/bin"

@@ -10,9 +10,10 @@ unit was started with the right PASSWD), `apt-get` (its install of docker.io put
 place). chezmoi and mise are the host's real binaries; the repository chezmoi clones is the rendered tree
 of the test inventory plus the project (pyproject.toml, src/, tasks/), a git repository in the container
 (file:///srv/colab.git), and it clones it into director's checkout (`nodes.director.repo`, /home/crtr/colab),
-where the mise tasks run `inv`. The venv step makes the checkout's virtualenv for real (python3 -m venv, pip
-install -e) with no network: pip reads /etc/pip.conf (no index, find-links /opt/wheelhouse), and the wheelhouse
-is built once on this machine with `pip wheel` (from PyPI, cached under ~/.cache/colab-test/) and copied in.
+where the mise tasks run `inv`. The venv step makes the checkout's virtualenv for real with the node's own
+Debian python3 (the checkout's `scripts/venv`: python3 -m venv, pip install --require-hashes of uv.lock's pins,
+the checkout editable) with no network: pip reads /etc/pip.conf (no index, find-links /opt/wheelhouse), and the
+wheelhouse (tests/harness/wheelhouse.py) holds the lock's files plus a newer decoy of one pinned package.
 
 Converge with the key missing in Infisical (fails at the mesh join, the rest skipped), then with it
 (continues), then once more: nothing changes.
@@ -26,9 +27,7 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,9 @@ import pytest
 import tomlkit
 
 from colab import chezmoi_source, inventory, mise_tasks, render
+from colab.checkout_venv import canonical
 from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool, unavailable
-from tests.harness import containers, images
+from tests.harness import containers, images, wheelhouse
 from tests.harness.containers import KeyPair
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
 from tests.integration.deploy_support import ArgvWatch
@@ -58,34 +58,21 @@ CALLS = "/var/log/colab-standins/calls.jsonl"
 # Probes that change nothing; the rest of the stand-in log is compared exactly.
 READ_ONLY = (["ip", "-4"], ["is-active"], ["is-enabled"], ["compose", "version"], ["info"])
 VENV = f"{CHECKOUT}/.venv"
-VENV_STEP = f"venv: virtualenv {VENV} (pip install -e {CHECKOUT})"
-PROJECT = ("pyproject.toml", ".gitignore", "src/colab", "tasks")  # what `pip install -e` and `inv` need
-WHEELS = Path.home() / ".cache" / "colab-test"
+VENV_STEP = f"venv: virtualenv {VENV} (from {CHECKOUT}/uv.lock)"
+# what scripts/venv and `inv` need
+PROJECT = ("pyproject.toml", "uv.lock", ".gitignore", "scripts/venv", "src/colab", "tasks")
 
 
-def wheelhouse() -> Path:
-    """Wheels of the project's dependencies (and setuptools, its build backend) for this Python, built once with
-    `pip wheel` (PyPI) and kept by the hash of pyproject.toml: the container installs from them offline."""
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    wants = [*meta["project"]["dependencies"], *meta["build-system"]["requires"]]
-    key = hashlib.sha256(json.dumps([wants, sys.version_info[:2]]).encode()).hexdigest()[:16]
-    dest = WHEELS / f"wheelhouse-{key}"
-    if (dest / ".complete").exists():
-        return dest
-    tmp = WHEELS / f".wheelhouse-{key}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(tmp), *wants],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        msg = f"cannot build the wheelhouse for the node's virtualenv (pip wheel: {proc.stderr.strip()[-300:]})"
-        unavailable(msg)
-    (tmp / ".complete").touch()
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.rename(dest)
-    return dest
+def wheels_for(image: str) -> Path:
+    """The wheelhouse for the node image's own python3 (version and machine asked of the image)."""
+    probe = "import platform, sys; print(f'{sys.version_info[0]}.{sys.version_info[1]} {platform.machine()}')"
+    out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python3", image, "-c", probe],
+                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    version, machine = out.stdout.split()
+    try:
+        return wheelhouse.build(version, machine)
+    except wheelhouse.WheelhouseError as e:
+        unavailable(str(e))
 
 
 def build_image(base: str, echo: images.Echo) -> str:
@@ -144,6 +131,7 @@ def _git_repo(tree: dict[str, bytes], dest: Path) -> None:
         if (ROOT / rel).is_dir():
             shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
     git = ["git", "-C", str(dest), "-c", "user.name=colab-test", "-c", "user.email=test@colab.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
@@ -160,9 +148,9 @@ def node(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Node]:
     require_tool("ssh", "git", "chezmoi", "mise")
-    wheels = wheelhouse()
     with _live_output(pytestconfig) as echo:
         image = build_image(node_image, echo)
+    wheels = wheels_for(image)
     address = str(inventory.load(LOOPBACK_INVENTORY).node(NODE).mesh)
     name = f"colab-test-bootstrap-{os.getpid()}"
     subprocess.run(
@@ -229,6 +217,17 @@ def mise_run(node: Node, *args: str) -> str:
     fake = "mkdir -p /tmp/fake-inv && printf '#!/bin/sh\\necho \"fake-inv $* @ $(pwd)\"\\n' > /tmp/fake-inv/inv"
     run = "chmod 0755 /tmp/fake-inv/inv && cd / && PATH=/tmp/fake-inv:$PATH MISE_OFFLINE=1 MISE_TASK_RUN_AUTO_INSTALL=0"
     return node.exec("sh", "-lc", f"{fake} && {run} mise run {shlex.join(args)} 2>&1", user=USER)
+
+
+def installed(node: Node) -> dict[str, str]:
+    """What pip says is in the node's virtualenv (canonical name -> version), but pip and the checkout."""
+    listing = json.loads(node.exec(f"{VENV}/bin/python", "-m", "pip", "list", "--format=json", user=USER))
+    skip = {"pip", "colab"}
+    return {canonical(p["name"]): p["version"] for p in listing if canonical(p["name"]) not in skip}
+
+
+def locked() -> dict[str, str]:
+    return {canonical(p.name): p.version for p in wheelhouse.node_pins()}
 
 
 def statuses(res: subprocess.CompletedProcess[str]) -> dict[str, str]:
@@ -320,15 +319,17 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     assert {t["dir"] for t in listed} == {CHECKOUT}
     svc = next(iter(inv.services))
     assert f"$ inv deploy --service {svc}" in mise_run(node, "-n", f"deploy:{svc}")
-    # the checkout's virtualenv, made for real: owned by the node's user, its inv and colab work, the stamp
-    # is pyproject.toml's hash; and the tasks run its inv, not the (fake) one first on PATH: `--help` after
-    # the task's own arguments makes the real inv load tasks/ (importing colab) and print that task's usage
+    # the checkout's virtualenv, made for real: owned by the node's user, its inv and colab work, exactly the
+    # lock's pins installed (not the newer decoy the wheelhouse also offers); and the tasks run its inv, not the
+    # (fake) one first on PATH: `--help` after the task's own arguments makes the real inv load tasks/
+    # (importing colab) and print that task's usage
     assert node.exec("stat", "-c", "%U", f"{VENV}/bin/python").strip() == USER
     assert node.exec(f"{VENV}/bin/inv", "--version", user=USER).startswith("Invoke ")
     where = node.exec(f"{VENV}/bin/python", "-c", "import colab; print(colab.__file__)", user=USER).strip()
     assert where == f"{CHECKOUT}/src/colab/__init__.py"  # editable: the checkout's code
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    assert node.exec("cat", f"{VENV}/colab-pyproject.sha256") == digest + "\n"
+    assert installed(node) == locked()
+    decoy, newest = wheelhouse.DECOY
+    assert installed(node)[decoy] != newest  # the registry offered a newer one: the lock's pin won
     for task, name in ((f"deploy:{svc}", "deploy"), ("bootstrap", "bootstrap")):
         out = mise_run(node, task, "--", "--help")
         assert f"Usage: inv[oke] [--core-opts] {name}.{name} [--options]" in out and "fake-inv" not in out, out
@@ -347,14 +348,13 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     plain = "cd / && unset COLAB_NODE; chezmoi --no-tty source-path && chezmoi --no-tty verify && echo verified"
     assert node.exec("sh", "-lc", plain, user=USER).splitlines() == [f"{CHECKOUT}/chezmoi", "verified"]
 
-    # 4. pyproject.toml changes (a `chezmoi update` pulled new dependencies): the venv step installs again,
-    # then is ok; nothing else changes
-    node.exec("sh", "-c", f"printf '\\n# changed\\n' >> {CHECKOUT}/pyproject.toml", user=USER)
+    # 4. uv.lock changes (a `chezmoi update` pulled new pins): the venv step installs again, then is ok;
+    # nothing else changes
+    node.exec("sh", "-c", f"printf '\\n# changed\\n' >> {CHECKOUT}/uv.lock", user=USER)
     fourth = inv_bootstrap(node, "--steps", "venv,verify")
     assert fourth.returncode == 0, fourth.stdout + fourth.stderr
     assert {s: st for s, st in statuses(fourth).items() if st != "ok"} == {VENV_STEP: "changed"}
-    digest = hashlib.sha256(node.exec("cat", f"{CHECKOUT}/pyproject.toml").encode()).hexdigest()
-    assert node.exec("cat", f"{VENV}/colab-pyproject.sha256") == digest + "\n"
+    assert node.exec("python3", f"{CHECKOUT}/scripts/venv", "--check", user=USER) == ""
     assert set(statuses(inv_bootstrap(node, "--steps", "venv")).values()) == {"ok"}
 
 

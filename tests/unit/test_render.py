@@ -518,7 +518,7 @@ def test_inv_render_and_check_exit_codes(tmp_path: Path) -> None:
     """The task: render writes, --check exits 0 when in step, 1 with the diff on stdout when not."""
     inv_bin = shutil.which("inv")
     if inv_bin is None:
-        unavailable("`inv` is not on PATH (pip install -e .)")
+        unavailable("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -289,8 +289,7 @@ def test_mount_fortress_without_any_inv_is_one_clear_line(tmp_path: Path) -> Non
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == (
         f"colab: no inv in {repo}/.venv/bin or on PATH; make the checkout's virtualenv: "
-        f"`inv bootstrap --node writer --steps venv` (or here: python3 -m venv {repo}/.venv && "
-        f"{repo}/.venv/bin/pip install -e {repo}), then run this again\n"
+        f"`inv bootstrap --node writer --steps venv` (or here: python3 {repo}/scripts/venv), then run this again\n"
     )
 
 
@@ -457,8 +456,7 @@ def test_backup_cron_without_any_inv_is_one_clear_line(cron_home: Path) -> None:
     proc = run_cron(cron_home, "daily")
     line = (
         f"colab: no inv in {repo}/.venv/bin or on PATH, so backup.daily cannot run; make the checkout's "
-        f"virtualenv: python3 -m venv {repo}/.venv && {repo}/.venv/bin/pip install -e {repo} "
-        "(or `inv bootstrap --node <node> --steps venv`)\n"
+        f"virtualenv: python3 {repo}/scripts/venv (or `inv bootstrap --node <node> --steps venv`)\n"
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", line)
     assert (cron_home / ".local/state/colab/backup-daily.log").read_text() == line  # cron mail and the log

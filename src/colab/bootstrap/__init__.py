@@ -5,7 +5,7 @@
 - `install`: Docker, mise, chezmoi the OS's way; Samba and Cockpit + 45Drives extensions on the server.
 - `fortress`: the storage module's share (server) or mount (client) steps.
 - `dotfiles`: `chezmoi init --apply <cluster.repo_url>` as the node.
-- `venv`: the checkout's virtualenv (`<repo>/.venv`, the project installed with `pip install -e`).
+- `venv`: the checkout's virtualenv (`<repo>/.venv`, exactly from the checkout's uv.lock).
 - `verify`: mise tasks, the checkout's inv, fortress, Docker, mesh address.
 - `run`: find the node (offline on-demand nodes say so), run the steps, report.
 """

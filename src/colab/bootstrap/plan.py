@@ -5,7 +5,7 @@ install   Docker, mise, chezmoi (and git); Samba and Cockpit with its 45Drives e
 fortress  the share on the server, the mount on a client (colab.storage)
 chezmoi   `chezmoi --source <nodes.<node>.repo> init --apply <cluster.repo_url>` as the node: the checkout
           is chezmoi's source
-venv      the checkout's virtualenv (<repo>/.venv, `pip install -e <repo>`): the `inv` every task runs
+venv      the checkout's virtualenv (<repo>/.venv from uv.lock, `scripts/venv`): the `inv` every task runs
 verify    mise tasks present, the checkout's inv lists its tasks, fortress mounted, Docker answering, mesh
           address as in the inventory
 """

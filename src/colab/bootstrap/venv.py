@@ -1,18 +1,17 @@
-"""Step 5: the checkout's own virtualenv, `<nodes.<node>.repo>/.venv`, with the project installed in it.
+"""Step 5: the checkout's own virtualenv, `<nodes.<node>.repo>/.venv`, installed exactly from the checkout's uv.lock.
 
 Every mise task, the WSL fortress wrapper, `scripts/backup-cron` and the `inv` commands other nodes send run
 `inv` in the node's checkout, and `tasks/__init__.py` imports colab: so `inv` must be the one of a Python
-that has the project and its dependencies (invoke, jinja2, tomlkit, plumbum, rich, pydantic). The checkout
-exists only after the chezmoi step (it clones it), so this group comes after that one.
+that has the project and its dependencies. The checkout exists only after the chezmoi step (it clones it), so
+this group comes after that one. On the node it runs the checkout's own `scripts/venv` with the node's python3
+(`colab.checkout_venv`: `python3 -m venv`, `pip install --require-hashes` of the pins in uv.lock, the
+checkout editable, a stamp of uv.lock + pyproject.toml), so every node runs the versions CI ran.
 
-    python3 -m venv <repo>/.venv                 (Debian/WSL: python3-venv from apt; macOS: Homebrew's python)
-    <repo>/.venv/bin/pip install -e <repo>       (editable: a `chezmoi update` that pulls new code is live)
-    <repo>/.venv/colab-pyproject.sha256          (the pyproject.toml it was installed from)
+    python3 <repo>/scripts/venv --check      (prints why .venv is not right; nothing when it is)
+    python3 <repo>/scripts/venv              (Debian/WSL: python3-venv from apt; macOS: Homebrew's python)
 
-Done when `<repo>/.venv/bin/inv --version` runs, `<repo>/.venv/bin/python -c "import colab"` succeeds and the
-stamp matches the checkout's pyproject.toml; a changed pyproject.toml (new dependencies) installs again. The
-stamp is written only after pip succeeded, so an interrupted install is found and redone by the next run.
-`python3 -m venv` on an existing virtualenv keeps it (and repairs it after a Python upgrade).
+A changed uv.lock or pyproject.toml (a `chezmoi update` that pulled new pins) installs again; the stamp is
+written only after pip succeeded, so an interrupted install is found and redone by the next run.
 """
 
 from __future__ import annotations
@@ -25,19 +24,10 @@ from colab.mise_tasks import VENV
 from colab.runner import Runner
 from colab.steps import Step
 
-STAMP = "colab-pyproject.sha256"  # inside .venv
-# The sha256 of the file named by argv[1], printed (check) or written to argv[2] (after an install).
-_SHA = 'import hashlib,sys; h=hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest()'
-HASH_PY = _SHA + "; print(h)"
-STAMP_PY = _SHA + '; open(sys.argv[2],"w").write(h+"\\n")'
-# $1 checkout, $2 the virtualenv, $3 HASH_PY, $4 STAMP. Prints why the virtualenv is not right, or nothing.
+# $1 checkout, $2 the virtualenv, then the python3 command. Prints why the virtualenv is not right, or nothing.
 _CHECK = (
-    'repo=$1 v=$2; if [ ! -f "$repo/pyproject.toml" ]; then echo no-checkout; exit 0; fi; '
-    'if [ ! -x "$v/bin/python" ]; then echo "no virtualenv at $v"; exit 0; fi; '
-    'if ! "$v/bin/inv" --version >/dev/null 2>&1; then echo "$v/bin/inv does not run"; exit 0; fi; '
-    'if ! "$v/bin/python" -c "import colab" >/dev/null 2>&1; then echo "colab does not import in $v"; exit 0; fi; '
-    'want=$("$v/bin/python" -c "$3" "$repo/pyproject.toml"); have=$(cat "$v/$4" 2>/dev/null || true); '
-    'if [ "$want" != "$have" ]; then echo "pyproject.toml changed since $v was installed"; fi'
+    'repo=$1 v=$2; shift 2; if [ ! -f "$repo/pyproject.toml" ]; then echo no-checkout; exit 0; fi; '
+    'exec "$@" "$repo/scripts/venv" --check --venv "$v"'
 )
 HOMEBREW_PYTHONS = ("/opt/homebrew/bin/python3", "/usr/local/bin/python3")
 
@@ -52,11 +42,8 @@ def venv_dir(ctx: Ctx) -> str:
 
 def fix_hint(ctx: Ctx) -> str:
     """The one-line fix, for messages elsewhere (verify, the wrappers)."""
-    repo, v = checkout(ctx), venv_dir(ctx)
-    return (
-        f"run `inv bootstrap --node {ctx.node.name} --steps venv` "
-        f"(or on the node: python3 -m venv {v} && {v}/bin/pip install -e {repo})"
-    )
+    here = f"python3 {checkout(ctx)}/scripts/venv"
+    return f"run `inv bootstrap --node {ctx.node.name} --steps venv` (or on the node: {here})"
 
 
 def python_for_venv(ctx: Ctx) -> Step:
@@ -78,7 +65,7 @@ def project_venv(ctx: Ctx) -> Step:
     repo, v = checkout(ctx), venv_dir(ctx)
 
     def check(r: Runner) -> str | None:
-        res = probe(r, _CHECK, repo, v, HASH_PY, STAMP)
+        res = probe(r, _CHECK, repo, v, *tool(ctx, "python3"))
         if not res.ok:
             return f"could not look at {v} on {r.node} ({last_line(res)})"
         reason = res.stdout.strip()
@@ -90,11 +77,9 @@ def project_venv(ctx: Ctx) -> Step:
         return reason or None
 
     def act(r: Runner) -> None:
-        r.run(*tool(ctx, "python3", "-m", "venv", v), timeout=300)
-        r.run(f"{v}/bin/pip", "install", "--disable-pip-version-check", "-q", "-e", repo, timeout=1800)
-        r.run(f"{v}/bin/python", "-c", STAMP_PY, f"{repo}/pyproject.toml", f"{v}/{STAMP}")
+        r.run(*tool(ctx, "python3", f"{repo}/scripts/venv", "--venv", v), timeout=1800)
 
-    return Step(f"virtualenv {v} (pip install -e {repo})", check, act)
+    return Step(f"virtualenv {v} (from {repo}/uv.lock)", check, act)
 
 
 def inv_lists_tasks(ctx: Ctx) -> Step:

@@ -1,18 +1,19 @@
-"""The venv group's check, run for real by a local Runner against a checkout in a temporary folder whose
-.venv holds fakes: each state it must find (no checkout, no virtualenv, inv broken, colab not importable,
-pyproject.toml changed since the install) and the state it must leave alone. Creating the virtualenv for
-real (python3 -m venv, pip install -e) is tested in a Debian container: tests/integration/test_bootstrap.py."""
+"""The venv group's check, run for real by a local Runner against a checkout in a temporary folder (the real
+scripts/venv and lock code, copied in) whose .venv holds fakes: each state it must find (no checkout, no
+virtualenv, inv broken, colab not importable or another checkout's, uv.lock changed since the install) and the
+state it must leave alone. Installing for real from the lock is tested in tests/integration/test_checkout_venv.py
+(this machine's python) and in a Debian container (tests/integration/test_bootstrap.py)."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from colab import inventory
+from colab import checkout_venv, inventory
 from colab.bootstrap import plan, venv
 from colab.bootstrap.common import Ctx
 from colab.errors import ColabError
@@ -21,11 +22,9 @@ from colab.steps import Status, run_step
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = shutil.which("python3") or sys.executable
-# A fake virtualenv python: `-c "import colab"` fails when IMPORT_FAILS exists next to it; anything else
-# (the stamp's hash) is the real python's.
-FAKE_PYTHON = (
-    f'#!/bin/sh\n[ "$2" = "import colab" ] && [ -e "$(dirname "$0")/IMPORT_FAILS" ] && exit 1\nexec {PYTHON} "$@"\n'
-)
+# What `scripts/venv --check` needs of a checkout: the script, the two standard-library modules, the lock.
+CHECKOUT_FILES = ("pyproject.toml", "uv.lock", "scripts/venv", "src/colab/__init__.py", "src/colab/lockfile.py",
+                  "src/colab/checkout_venv.py")  # fmt: skip
 
 
 def exe(path: Path, body: str) -> None:
@@ -34,11 +33,31 @@ def exe(path: Path, body: str) -> None:
     path.chmod(0o755)
 
 
+def fake_python(colab_at: Path) -> str:
+    """A virtualenv python: `import colab` prints where colab is (fails when IMPORT_FAILS is next to it), the
+    listing of what is installed prints installed.json next to it; anything else is the real python's."""
+    return (
+        '#!/bin/sh\ncase "$2" in\n'
+        f'  *"import colab"*) [ -e "$(dirname "$0")/IMPORT_FAILS" ] && exit 1; echo "{colab_at}"; exit 0;;\n'
+        '  *importlib.metadata*) cat "$(dirname "$0")/installed.json"; exit 0;;\n'
+        f'esac\nexec {PYTHON} "$@"\n'
+    )
+
+
+def set_installed(repo: Path, packages: dict[str, str]) -> None:
+    (repo / ".venv/bin/installed.json").write_text(json.dumps(sorted(packages.items())))
+
+
+def lock_pins(repo: Path) -> dict[str, str]:
+    return {p.name: p.version for p in checkout_venv.Target(repo, repo / ".venv", dev=False).pins()}
+
+
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     repo = tmp_path / "colab"
-    repo.mkdir()
-    (repo / "pyproject.toml").write_text('[project]\nname = "colab"\n')
+    for rel in CHECKOUT_FILES:
+        (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, repo / rel)
     return repo
 
 
@@ -50,10 +69,11 @@ def ctx_for(repo: Path) -> tuple[Ctx, Runner]:
 
 
 def good_venv(repo: Path) -> None:
-    exe(repo / ".venv/bin/python", FAKE_PYTHON)
+    exe(repo / ".venv/bin/python", fake_python(repo / "src/colab/__init__.py"))
     exe(repo / ".venv/bin/inv", "#!/bin/sh\necho 'Invoke 2.2.0'\n")
-    digest = hashlib.sha256((repo / "pyproject.toml").read_bytes()).hexdigest()
-    (repo / ".venv" / venv.STAMP).write_text(digest + "\n")
+    t = checkout_venv.Target(repo, repo / ".venv", dev=False)
+    (repo / ".venv" / checkout_venv.STAMP).write_text(t.stamp())
+    set_installed(repo, {**lock_pins(repo), "pip": "25.0", "colab": "0.1.0"})
 
 
 def check(repo: Path) -> str | None:
@@ -67,7 +87,7 @@ def test_a_ready_virtualenv_is_ok(checkout: Path) -> None:
     assert run_step(venv.project_venv(ctx), r).status == Status.OK
 
 
-def test_each_missing_piece_is_found(checkout: Path) -> None:
+def test_each_missing_piece_is_found(checkout: Path, tmp_path: Path) -> None:
     v = checkout / ".venv"
     assert check(checkout) == f"no virtualenv at {v}"
     good_venv(checkout)
@@ -78,20 +98,38 @@ def test_each_missing_piece_is_found(checkout: Path) -> None:
     assert check(checkout) == f"colab does not import in {v}"
     (v / "bin/IMPORT_FAILS").unlink()
     assert check(checkout) is None
-    (checkout / "pyproject.toml").write_text('[project]\nname = "colab"\ndependencies = ["httpx"]\n')
-    assert check(checkout) == f"pyproject.toml changed since {v} was installed"
-    (v / venv.STAMP).unlink()  # an install that was interrupted before the stamp
-    assert check(checkout) == f"pyproject.toml changed since {v} was installed"
-
-
-def test_the_stamp_the_act_writes_is_the_one_the_check_reads(checkout: Path) -> None:
+    exe(v / "bin/python", fake_python(tmp_path / "elsewhere/src/colab/__init__.py"))  # a moved checkout
+    assert check(checkout) == (
+        f"{v} runs colab from {tmp_path}/elsewhere/src/colab/__init__.py, not from this checkout ({checkout}/src)"
+    )
     good_venv(checkout)
-    (checkout / "pyproject.toml").write_text('[project]\nname = "colab"\nversion = "2"\n')
-    assert check(checkout) is not None
-    _, r = ctx_for(checkout)
-    v = checkout / ".venv"
-    r.run(f"{v}/bin/python", "-c", venv.STAMP_PY, f"{checkout}/pyproject.toml", f"{v}/{venv.STAMP}")
+    with (checkout / "uv.lock").open("a") as f:  # a `chezmoi update` pulled new pins
+        f.write("\n# changed\n")
+    stale = f"uv.lock or pyproject.toml changed since {v} was installed (runtime + build)"
+    assert check(checkout) == stale
+    (v / checkout_venv.STAMP).unlink()  # an install that was interrupted before the stamp
+    assert check(checkout) == stale
+    good_venv(checkout)
     assert check(checkout) is None
+
+
+def test_a_package_changed_by_hand_is_found(checkout: Path) -> None:
+    good_venv(checkout)
+    v = checkout / ".venv"
+    pins = lock_pins(checkout)
+    set_installed(checkout, {**pins, "rich": "13.0.0"})
+    assert check(checkout) == f"rich is 13.0.0 in {v}; uv.lock pins {pins['rich']}"
+    set_installed(checkout, {k: ver for k, ver in pins.items() if k != "tomlkit"})
+    assert check(checkout) == f"tomlkit {pins['tomlkit']} is missing from {v}"
+    set_installed(checkout, {**pins, "requests": "2.0"})
+    assert check(checkout) == f"{v} has packages uv.lock does not pin: requests"
+
+
+def test_a_dev_install_is_not_a_node_install(checkout: Path) -> None:
+    good_venv(checkout)
+    dev = checkout_venv.Target(checkout, checkout / ".venv", dev=True)
+    (checkout / ".venv" / checkout_venv.STAMP).write_text(dev.stamp())
+    assert check(checkout) == f"{checkout}/.venv holds runtime + build + dev, not runtime + build"
 
 
 def test_without_a_checkout_it_fails_saying_to_run_the_chezmoi_step(tmp_path: Path) -> None:
@@ -111,7 +149,7 @@ def test_the_venv_group_comes_after_the_checkout_and_before_verify() -> None:
 def test_verify_runs_the_checkouts_inv(checkout: Path) -> None:
     ctx, r = ctx_for(checkout)
     step = venv.inv_lists_tasks(ctx)
-    with pytest.raises(ColabError, match=r"--steps venv` \(or on the node: python3 -m venv "):
+    with pytest.raises(ColabError, match=r"--steps venv` \(or on the node: python3 \S+/scripts/venv\)"):
         step.check(r)
     exe(checkout / ".venv/bin/inv", '#!/bin/sh\n[ "$1" = --list ] && [ "$(pwd)" = "$REPO" ] && echo "  bootstrap"\n')
     with pytest.MonkeyPatch.context() as mp:

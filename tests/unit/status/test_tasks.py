@@ -22,7 +22,7 @@ LOOPBACK = ROOT / "tests" / "fixtures" / "inventories" / "loopback.toml"
 def inv(*args: str, node: str = "nowhere") -> subprocess.CompletedProcess[str]:
     binary = shutil.which("inv")
     if binary is None:
-        unavailable("`inv` is not on PATH (pip install -e .)")
+        unavailable("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
     env = {**os.environ, "COLAB_NODE": node, "COLUMNS": "200", "COLAB_NETGUARD": "1"}
     return subprocess.run(
         [binary, "status", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False

@@ -27,7 +27,7 @@ if [ -x "$repo/.venv/bin/inv" ]; then
 elif command -v inv >/dev/null 2>&1; then
   inv=inv
 else
-  printf '%s\n' "colab: no inv in $repo/.venv/bin or on PATH; make the checkout's virtualenv: \`inv bootstrap --node projector --steps venv\` (or here: python3 -m venv $repo/.venv && $repo/.venv/bin/pip install -e $repo), then run this again" >&2
+  printf '%s\n' "colab: no inv in $repo/.venv/bin or on PATH; make the checkout's virtualenv: \`inv bootstrap --node projector --steps venv\` (or here: python3 $repo/scripts/venv), then run this again" >&2
   exit 1
 fi
 cd "$repo"
