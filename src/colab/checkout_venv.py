@@ -138,7 +138,10 @@ def drift(t: Target) -> str | None:
 def _pip(t: Target, *args: str) -> None:
     proc = _run([str(t.python), "-m", "pip", "--disable-pip-version-check", "--no-input", *args])
     if proc.returncode != 0:
-        raise VenvError(f"pip {args[0]} in {t.venv} failed: {_last_line(proc)}")
+        hint = ""
+        if "No matching distribution" in proc.stderr or "NewConnectionError" in proc.stderr:
+            hint = " (no package index with that file answered: check the network, or the index in /etc/pip.conf)"
+        raise VenvError(f"pip {args[0]} in {t.venv} failed: {_last_line(proc)}{hint}")
 
 
 def install(t: Target, say: Say) -> bool:
