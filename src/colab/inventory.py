@@ -283,7 +283,7 @@ def _with_names(data: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- messages
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: `$` would let a trailing newline through
 
 
 def _loc(loc: Iterable[int | str]) -> str:
@@ -293,7 +293,7 @@ def _loc(loc: Iterable[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            key = part if _BARE_KEY.match(part) else json.dumps(part)
+            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
             out += ("." if out else "") + key
     return out or "(top level)"
 

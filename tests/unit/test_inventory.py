@@ -65,6 +65,7 @@ def test_default_inventory_describes_the_seed_cluster() -> None:
 REJECTIONS = [
     ("nodes.director.lann", "192.168.254.20", "nodes.director.lann: unknown key (typo?); allowed keys: arch,"),
     ("fortress.sever", "cooperator", "fortress.sever: unknown key (typo?)"),
+    ("cluster.0\n", "x", 'cluster."0\\n": unknown key (typo?)'),  # a trailing newline is quoted too
     ("nodes.director.lan", "192.168.254.x", "nodes.director.lan: Input is not a valid IPv4 address"),
     ("networks.lan", "192.168.254.0/33", "networks.lan: "),
     ("nodes.director.mesh", "100.65.0.2", "nodes.director.mesh: 100.65.0.2 is outside the mesh network 100.64.0.0/16"),
