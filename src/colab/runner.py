@@ -2,7 +2,8 @@
 
 Secrets never reach argv: locally they go in the child's environment; over SSH they travel on stdin
 and a bash `read` builtin exports them before `exec`ing the command, so no process lists them.
-Every text the runner prints or returns has secret values replaced by `***`.
+Every text the runner prints, returns or raises has secret values replaced by `***`: the secrets it was
+handed, and the values an `infisical run` in the argv injects, which it reads first (`colab.injection`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from plumbum.machines.ssh_machine import SshMachine
 from rich.console import Console
 from rich.markup import escape
 
-from colab import netguard
+from colab import injection, netguard
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
+from colab.masking import MASK, Masks
 
-MASK = "***"
 ENV_NODE = "COLAB_NODE"
 ENV_SSH_KEY = "COLAB_SSH_KEY"
 ENV_SSH_OPTS = "COLAB_SSH_OPTS"
@@ -186,12 +187,42 @@ class Runner:
     console: Console = field(default_factory=lambda: Console(stderr=True))
     history: list[str] = field(default_factory=list)
     _transport: Transport | None = None
-    _secrets: set[str] = field(default_factory=set)
+    _secrets: set[str] = field(default_factory=set)  # values handed to us: never allowed in an argv
+    _masks: Masks = field(default_factory=Masks)
+    _injected: dict[injection.Scope, dict[str, str]] = field(default_factory=dict)
 
     def redact(self, text: str) -> str:
-        for value in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(value, MASK)
-        return text
+        return self._masks.redact(text)
+
+    def mask(self, value: str | Secret) -> None:
+        """Mask `value` in every text from now on, whatever its length."""
+        self._masks.add(value.reveal() if isinstance(value, Secret) else value)
+
+    def injected(self, scope: injection.Scope, cwd: str | None = None) -> dict[str, Secret]:
+        """What `infisical run` with `scope` injects on this node, read once (`infisical export`) and masked
+        from then on. A dry run reads nothing: it shows the export as a read-only probe and returns {}."""
+        argv = injection.export_argv(scope)
+        if self.dry_run:
+            self.run(*argv, cwd=cwd, mutating=False)
+            return {}
+        if scope not in self._injected:
+            self.history.append(self.display(argv, cwd=cwd))
+            try:
+                res = self.transport().run(argv, {}, None, cwd, injection.EXPORT_TIMEOUT)
+            except (FileNotFoundError, CommandNotFound):
+                res = Result(127, "", f"{argv[0]}: command not found")
+            if not res.ok:
+                last = self.redact(res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
+                raise ColabError(
+                    f"infisical could not read {scope.path} in env {scope.env!r} ({last}); "
+                    "check `infisical login` / INFISICAL_TOKEN and that the path exists"
+                )
+            values = injection.parse_export(res.stdout)
+            for value in values.values():
+                if len(value) >= injection.MIN_MASKED:
+                    self._masks.add(value)
+            self._injected[scope] = values
+        return {name: Secret(value) for name, value in self._injected[scope].items()}
 
     def display(
         self, argv: Sequence[str], env: Mapping[str, EnvValue] | None = None, cwd: str | None = None, stdin: Any = None
@@ -219,9 +250,13 @@ class Runner:
         for value in [*env.values(), stdin]:
             if isinstance(value, Secret) and value.reveal():  # an empty value would mask every text
                 self._secrets.add(value.reveal())
+                self._masks.add(value.reveal())
         for arg in argv:
             if any(s and s in arg for s in self._secrets):
                 raise ColabError(f"[{self.node}] refusing to put a secret in a command line; pass it by env or stdin")
+        scope = injection.scope_of(argv)
+        if scope is not None and not self.dry_run:
+            self.injected(scope, cwd)  # before it runs: whatever it prints is masked
         shown = self.display(argv, env, cwd, stdin)
         self.history.append(shown)
         if self.dry_run:

@@ -3,8 +3,9 @@
 Every secret-consuming command runs as `infisical run --env E --path P --projectId I -- CMD…`, so values
 exist only in the child's environment. `--env` is always passed (the CLI defaults to `dev`) and
 `--projectId` too (without it the CLI needs `.infisical.json` in the working directory).
-Presence checks also go through `infisical run`: the child reports which *names* are unset, and values
-never leave it.
+Presence checks read the folder with `infisical export` into the runner's memory (`Runner.injected`), which
+is also what lets the runner mask every injected value in what the wrapped commands print
+(`colab.injection`); names are compared, values are never shown.
 """
 
 from __future__ import annotations
@@ -12,64 +13,54 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from colab import injection
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Runner
 
-INFISICAL = "infisical"
+INFISICAL = injection.INFISICAL
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Prints each name whose variable is unset or empty. `eval` only ever sees validated identifiers.
-_MISSING = 'for n; do eval "v=\\${$n:-}"; [ -n "$v" ] || echo "$n"; done'
 
 
 class MissingSecrets(ColabError):
     pass
 
 
+def scope(inv: Inventory, path: str) -> injection.Scope:
+    """The folder `path` of the inventory's project and environment."""
+    return injection.Scope(inv.infisical.environment, path, inv.infisical.project_id)
+
+
 def run_argv(inv: Inventory, path: str, command: Sequence[str]) -> list[str]:
     """`infisical run … -- command`: the command sees the secrets at `path` in its environment."""
-    return [
-        INFISICAL,
-        "run",
-        "--env",
-        inv.infisical.environment,
-        "--path",
-        path,
-        "--projectId",
-        inv.infisical.project_id,
-        "--silent",
-        "--",
-        *command,
-    ]
+    return injection.run_argv(scope(inv, path), command)
 
 
-def missing_argv(inv: Inventory, path: str, names: Sequence[str]) -> list[str]:
-    """Command that prints the names among `names` that Infisical does not provide at `path`.
+def check_argv(inv: Inventory, path: str) -> list[str]:
+    """The command `check_present` runs: the folder's secrets as JSON, read into memory only."""
+    return injection.export_argv(scope(inv, path))
 
-    `env -u` clears any same-named variable of the caller first, so only Infisical can provide them.
+
+def check_present(runner: Runner, inv: Inventory, path: str, names: Sequence[str]) -> None:
+    """Raise MissingSecrets naming every required secret absent (or empty) at `path`.
+
+    The present ones are masked from then on whatever their length: the task declared them secrets.
     """
     for name in names:
         if not _NAME.match(name):
             raise ColabError(f"invalid secret name {name!r}; use letters, digits and _")
-    unset = [arg for name in names for arg in ("-u", name)]
-    return ["env", *unset, *run_argv(inv, path, ["sh", "-c", _MISSING, "sh", *names])]
-
-
-def check_present(runner: Runner, inv: Inventory, path: str, names: Sequence[str]) -> None:
-    """Raise MissingSecrets naming every required secret absent at `path`; values are never seen."""
     if not names:
         return
-    res = runner.run(*missing_argv(inv, path, names), check=False, mutating=False)
+    values = runner.injected(scope(inv, path))
     if runner.dry_run:
         return
-    if not res.ok:
-        last = (res.stderr.strip() or res.stdout.strip()).splitlines()
-        why = last[-1] if last else f"exit {res.returncode}"
-        raise ColabError(
-            f"infisical could not read {path} in env {inv.infisical.environment!r} ({why}); "
-            "check `infisical login` / INFISICAL_TOKEN and that the path exists"
-        )
-    missing = [line.strip() for line in res.stdout.splitlines() if line.strip()]
+    missing = []
+    for name in names:
+        value = values.get(name)
+        if value is None or not value.reveal():
+            missing.append(name)
+        else:
+            runner.mask(value)
     if missing:
         raise MissingSecrets(
             f"missing secret(s) {', '.join(missing)} at Infisical path {path} (env {inv.infisical.environment}); "

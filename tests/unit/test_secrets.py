@@ -1,4 +1,4 @@
-"""Infisical wrapping: exact argv, and presence checks that see names only (against the stand-in)."""
+"""Infisical wrapping: exact argv, and presence checks that read the folder into memory only (against the stand-in)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ def test_present_secrets_pass_and_missing_ones_are_named(fake_infisical: FakeInf
         "add them in Infisical, then run again"
     )
     assert CANARY not in " ".join(r.history)
+    assert r.redact(f"it was {CANARY}") == "it was ***"  # from now on masked in every text
+
+
+def test_a_short_required_secret_is_masked_a_short_other_value_is_not(fake_infisical: FakeInfisical) -> None:
+    fake_infisical.set("/gitea", GITEA_DB_PASSWORD="pw42", GITEA_OFFLINE="true")
+    r = runner()
+    secrets.check_present(r, INV, "/gitea", ["GITEA_DB_PASSWORD"])
+    assert r.redact("user pw42 offline true") == "user *** offline true"
 
 
 def test_a_variable_of_the_caller_does_not_count_as_present(
@@ -80,10 +88,13 @@ def test_standin_refuses_like_the_real_cli(fake_infisical: FakeInfisical, tmp_pa
 
 def test_bad_secret_name_is_refused() -> None:
     with pytest.raises(ColabError, match="invalid secret name"):
-        secrets.missing_argv(INV, "/x", ["A;B"])
+        secrets.check_present(runner(), INV, "/x", ["A;B"])
 
 
-def test_dry_run_prints_the_check_and_runs_nothing() -> None:
+def test_dry_run_prints_the_check_and_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # nothing could run
     r = runner(dry_run=True)
     secrets.check_present(r, INV, "/gitea", ["GITEA_DB_PASSWORD"])
-    assert r.history[0].startswith("env -u GITEA_DB_PASSWORD infisical run --env prod --path /gitea")
+    assert r.history == [
+        "infisical export --env prod --path /gitea --projectId 6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5 --format json --silent"
+    ]

@@ -5,7 +5,8 @@ Compose service; the dump streams into a temporary file beside its final name, i
 `pg_restore --list` (run in the same service, so the versions match), and only then renamed into place:
     <target>/dumps/<service>/<database>-YYYYMMDD.dump
 Dumps share the snapshots' retention, each database's series on its own. Secrets stay with Infisical:
-the commands name the secrets path, never a value.
+the commands name the secrets path, never a value; what the injection holds is read first into a runner's
+memory (`Runner.injected`), so a message quoting a tool's error masks every injected value.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from colab import injection
 from colab.backup import snapshots
 from colab.backup.retention import Decision, Policy, decide
 from colab.compose import compose_argv
 from colab.errors import ColabError
 from colab.inventory import Database, Inventory, Service
+from colab.runner import Runner
 
 _FILE = re.compile(r"^(?P<db>[A-Za-z_][A-Za-z0-9_]*)-(?P<day>\d{8})\.dump$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -147,11 +150,21 @@ def _ident(name: str) -> str:
 # --------------------------------------------------------------------------------------------- run
 
 
-def _run(
-    argv: Sequence[str], *, stdin: int | None = None, stdout: int | None = None
-) -> subprocess.CompletedProcess[bytes]:
+@dataclass(frozen=True)
+class _Ran:
+    returncode: int
+    stdout: str  # masked; empty when stdout went to a file
+    stderr: str  # masked
+
+
+def _run(masks: Runner, argv: Sequence[str], *, stdin: int | None = None, stdout: int | None = None) -> _Ran:
+    """Run argv here, its stdin/stdout on file descriptors; `masks` learns the injection first and masks
+    what the command printed (the runner cannot stream a dump to a file, so it only masks here)."""
+    scope = injection.scope_of(argv)
+    if scope is not None:
+        masks.injected(scope)
     try:
-        return subprocess.run(
+        res = subprocess.run(
             list(argv),
             stdin=stdin if stdin is not None else subprocess.DEVNULL,
             stdout=stdout if stdout is not None else subprocess.PIPE,
@@ -163,10 +176,17 @@ def _run(
         raise ColabError(f"{argv[0]} is not installed; it is needed to reach the database") from None
     except subprocess.TimeoutExpired:
         raise ColabError(f"`{' '.join(argv[:2])} …` took longer than {TIMEOUT // 3600} h; stopped") from None
+    text = res.stdout.decode("utf-8", "replace") if res.stdout is not None else ""
+    return _Ran(res.returncode, masks.redact(text), masks.redact(res.stderr.decode("utf-8", "replace")))
 
 
-def _last_line(data: bytes) -> str:
-    lines = [ln.strip() for ln in data.decode("utf-8", "replace").splitlines() if ln.strip()]
+def _masks() -> Runner:
+    """A local runner used for what the injection holds (read once per dump or restore) and for masking it."""
+    return Runner("local")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else "no output"
 
 
@@ -175,10 +195,11 @@ def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
     final = final_path(target, spec, day)
     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = final.with_name(f".{final.name}.tmp")
+    masks = _masks()
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         try:
-            res = _run(dump_argv(inv, spec), stdout=fd)
+            res = _run(masks, dump_argv(inv, spec), stdout=fd)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -187,7 +208,7 @@ def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
         size = tmp.stat().st_size
         if size == 0:
             raise ColabError(f"pg_dump of {spec.key} wrote nothing")
-        entries = verify(inv, spec, tmp)
+        entries = verify(inv, spec, tmp, masks)
         os.replace(tmp, final)
         snapshots.fsync_dir(final.parent)
     except BaseException:
@@ -197,16 +218,16 @@ def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
     return f"{final.name}: {size:,} bytes, {entries} entries (pg_restore --list ok)"
 
 
-def verify(inv: Inventory, spec: DumpSpec, path: Path) -> int:
+def verify(inv: Inventory, spec: DumpSpec, path: Path, masks: Runner | None = None) -> int:
     """`pg_restore --list` reads the whole table of contents; returns how many entries it lists."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        res = _run(list_argv(inv, spec), stdin=fd)
+        res = _run(masks or _masks(), list_argv(inv, spec), stdin=fd)
     finally:
         os.close(fd)
     if res.returncode != 0:
         raise ColabError(f"dump of {spec.key} does not read back (pg_restore --list): {_last_line(res.stderr)}")
-    entries = [ln for ln in res.stdout.decode("utf-8", "replace").splitlines() if ln.strip() and not ln.startswith(";")]
+    entries = [ln for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith(";")]
     if not entries:
         raise ColabError(f"dump of {spec.key} lists no entries (pg_restore --list); not kept")
     return len(entries)
@@ -214,18 +235,19 @@ def verify(inv: Inventory, spec: DumpSpec, path: Path) -> int:
 
 def restore(inv: Inventory, spec: DumpSpec, dump: Path, database: str) -> str:
     """Restore a dump into `database` (created when missing), in one transaction."""
-    exists = _run(exists_argv(inv, spec, database))
+    masks = _masks()
+    exists = _run(masks, exists_argv(inv, spec, database))
     if exists.returncode != 0:
         raise ColabError(f"cannot reach the database of {spec.key}: {_last_line(exists.stderr)}")
     created = ""
-    if exists.stdout.decode().strip() != "1":
-        res = _run(create_argv(inv, spec, database))
+    if exists.stdout.strip() != "1":
+        res = _run(masks, create_argv(inv, spec, database))
         if res.returncode != 0:
             raise ColabError(f"createdb {database} failed: {_last_line(res.stderr)}")
         created = " (created)"
     fd = os.open(dump, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        res = _run(restore_argv(inv, spec, database), stdin=fd)
+        res = _run(masks, restore_argv(inv, spec, database), stdin=fd)
     finally:
         os.close(fd)
     if res.returncode != 0:

@@ -3,8 +3,8 @@
 `tailscale up --login-server <networks.headscale_url> --auth-key=file:/dev/stdin`: the CLI reads a
 `file:` auth key with os.ReadFile (cmd/tailscale/cli/up.go, getAuthKey), so the pre-auth key arrives on
 its standard input and is in no argv and no file. The key is read from Infisical on this machine (the
-controller: a bare node has no Infisical login yet) into memory only, `infisical run … -- sh -c 'printf
-"%s" "$NAME"'` (printf is a shell builtin), and travels to the node on the SSH session's stdin, through
+controller: a bare node has no Infisical login yet) into memory only, with `infisical export --format json`
+(`Runner.injected`, which also masks it), and travels to the node on the SSH session's stdin, through
 `sudo -n`, which passes stdin on.
 
 The node is joined when `tailscale ip -4` prints the inventory's mesh address. Headscale, not the
@@ -14,7 +14,7 @@ client, picks the address: a node that joined with another one fails with what t
 from __future__ import annotations
 
 from colab import secrets
-from colab.bootstrap.common import AptRepo, Ctx, add_apt_repo, apt_install, have_command, last_line, root, tool
+from colab.bootstrap.common import AptRepo, Ctx, add_apt_repo, apt_install, have_command, root, tool
 from colab.errors import ColabError
 from colab.runner import Runner, Secret
 from colab.steps import Step
@@ -80,9 +80,8 @@ def join_argv(ctx: Ctx) -> list[str]:
 
 
 def fetch_argv(ctx: Ctx) -> list[str]:
-    """On the controller: prints the pre-auth key to our pipe (printf is a builtin: no argv holds it)."""
-    n = ctx.inv.networks
-    return secrets.run_argv(ctx.inv, n.headscale_key_path, ["sh", "-c", f'printf "%s" "${n.headscale_key_name}"'])
+    """On the controller: the Headscale folder as JSON on our pipe, read into memory (no argv holds a value)."""
+    return secrets.check_argv(ctx.inv, ctx.inv.networks.headscale_key_path)
 
 
 def fetch_key(ctx: Ctx) -> Secret:
@@ -92,15 +91,9 @@ def fetch_key(ctx: Ctx) -> Secret:
     if local.dry_run:
         local.run(*fetch_argv(ctx))
         return Secret(_PLACEHOLDER)
-    secrets.check_present(local, ctx.inv, n.headscale_key_path, [n.headscale_key_name])
-    res = local.run(*fetch_argv(ctx), check=False, mutating=False)
-    if not res.ok or not res.stdout.strip():
-        why = last_line(res) if not res.ok else "empty value"
-        raise ColabError(
-            f"could not read {n.headscale_key_name} at Infisical {n.headscale_key_path} ({why}); "
-            "check `infisical login` on this machine"
-        )
-    return Secret(res.stdout.strip())
+    secrets.check_present(local, ctx.inv, n.headscale_key_path, [n.headscale_key_name])  # raises when missing
+    key = local.injected(secrets.scope(ctx.inv, n.headscale_key_path))[n.headscale_key_name]
+    return Secret(key.reveal().strip())
 
 
 def joined(ctx: Ctx) -> Step:

@@ -65,8 +65,8 @@ def compose_cmd(inv: Inventory, target: Target, *args: str) -> list[str]:
 
 
 def secrets_check_cmd(inv: Inventory, target: Target) -> list[str]:
-    """The name-only presence check (`colab.secrets.check_present` runs exactly this)."""
-    return secrets.missing_argv(inv, target.service.secrets_path, target.service.secrets)
+    """The presence check (`colab.secrets.check_present` runs exactly this; the values stay in memory)."""
+    return secrets.check_argv(inv, target.service.secrets_path)
 
 
 def config_cmd(inv: Inventory, target: Target) -> list[str]:

@@ -70,7 +70,10 @@ def test_every_compose_verb_runs_under_the_injection_with_the_checkout_file_and_
     assert plan.down_cmd(INV, t) == [*INJECT, *compose, "down", "--remove-orphans"]
     assert plan.pull_cmd(INV, t) == [*INJECT, *compose, "pull", "--quiet"]
     assert plan.logs_cmd(INV, t, 5) == [*INJECT, *compose, "logs", "--no-color", "--timestamps", "--tail", "5"]
-    assert plan.secrets_check_cmd(INV, t)[:3] == ["env", "-u", "GITEA_DB_PASSWORD"]
+    assert plan.secrets_check_cmd(INV, t) == [
+        "infisical", "export", "--env", "prod", "--path", "/gitea", "--projectId", INV.infisical.project_id,
+        "--format", "json", "--silent",
+    ]  # fmt: skip
     assert plan.network_create_cmd(INV) == [
         "docker", "network", "create", "--driver", "bridge", "--subnet", "172.30.0.0/24",
         "--label", "org.colab.managed=true", "colab",
@@ -96,5 +99,5 @@ def test_dry_run_of_pull_pulls_before_up_and_a_moved_service_says_so() -> None:
 
 def test_a_service_without_secrets_skips_the_presence_check() -> None:
     lines, _ = dry_run("caddy", "cooperator")
-    assert not any(line.startswith("[cooperator] $ env -u") for line in lines)
+    assert not any("infisical export" in line for line in lines)
     assert lines[1] == "# files for /media/crtr/fortress/docker/caddy on cooperator: Caddyfile, compose.yaml"
