@@ -19,9 +19,7 @@ from tests.unit.backup.test_dump_masking import DOCKER
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
 
 
-def test_a_failed_dump_in_the_daily_run_shows_no_injected_value(
-    tmp_path: Path, fake_infisical: FakeInfisical
-) -> None:
+def test_a_failed_dump_in_the_daily_run_shows_no_injected_value(tmp_path: Path, fake_infisical: FakeInfisical) -> None:
     require_tool("rsync")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

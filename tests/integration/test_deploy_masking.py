@@ -58,9 +58,7 @@ def inv(cluster: TestCluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def masked(
-    tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical
-) -> Iterator[tuple[TestCluster, str, str]]:
+def masked(tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical) -> Iterator[tuple[TestCluster, str, str]]:
     """A service `mask-<tag>` on cooperator needing TEST_SECRET = CANARY-<tag> (unique: it names a container)."""
     require_tool("docker", "inv")
     tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"

@@ -16,6 +16,7 @@ from tests.conftest import CANARY, FakeInfisical
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = inventory.load(ROOT / "cluster.toml")
+PROJECT = INV.infisical.project_id
 
 
 def runner(dry_run: bool = False) -> Runner:
@@ -95,6 +96,4 @@ def test_dry_run_prints_the_check_and_runs_nothing(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", "/nonexistent")  # nothing could run
     r = runner(dry_run=True)
     secrets.check_present(r, INV, "/gitea", ["GITEA_DB_PASSWORD"])
-    assert r.history == [
-        "infisical export --env prod --path /gitea --projectId 6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5 --format json --silent"
-    ]
+    assert r.history == [f"infisical export --env prod --path /gitea --projectId {PROJECT} --format json --silent"]
