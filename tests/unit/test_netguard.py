@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 
 import pytest
@@ -53,3 +54,56 @@ def test_python_sockets_to_the_real_cluster_fail_under_pytest() -> None:
             s.connect(("100.64.0.1", 22))
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------------------- ssh options (COLAB_SSH_OPTS)
+
+REFUSED = {
+    "-o ProxyCommand=nc %h %p": "ProxyCommand: runs a program on this machine",
+    "-oProxyCommand='sh -c true'": "ProxyCommand: runs a program on this machine",
+    "-o 'proxycommand touch x'": "proxycommand: runs a program on this machine",
+    "-o PermitLocalCommand=yes -o 'LocalCommand touch x'": "PermitLocalCommand: runs a program on this machine",
+    "-o KnownHostsCommand=/bin/true": "KnownHostsCommand: runs a program on this machine",
+    "-o PKCS11Provider=/tmp/x.so": "PKCS11Provider: runs a program on this machine",
+    "-o XAuthLocation=/tmp/x": "XAuthLocation: runs a program on this machine",
+    "-o 'Match exec true'": "Match: belongs in a config file",
+    "-F /tmp/ssh_config": "-F: a config file can run programs",
+    "-J crtr@192.168.254.10": "-J 192.168.254.10: jumps through a host",
+    "-vJ127.0.0.1,[100.64.0.1]:22": "-J 100.64.0.1: jumps through a host",
+    "-o ProxyJump=ssh://crtr@127.0.0.1:2222,cooperator": "ProxyJump cooperator: jumps through a host",
+    "-o HostName=192.168.254.10": "HostName 192.168.254.10: connects to another host",
+    "-R 8080:192.168.254.10:80": "-R: a remote forward",
+    "-o ControlPath=/tmp/elsewhere": "ControlPath: the runner manages its own connection sharing",
+    "-S /tmp/elsewhere": "-S: the runner manages its own control socket",
+    "-I /tmp/pkcs11.so": "-I: loads a PKCS#11 library",
+    "192.168.254.10": "'192.168.254.10': not an option",
+}
+
+
+@pytest.mark.parametrize("opts", REFUSED)
+def test_ssh_options_that_run_programs_or_go_elsewhere_are_refused(opts: str) -> None:
+    with pytest.raises(NetworkGuardError) as info:
+        netguard.ensure_ssh_options(shlex.split(opts), "COLAB_SSH_OPTS")
+    message = str(info.value)
+    assert message.startswith(f"COLAB_SSH_OPTS: {REFUSED[opts]}") and "\n" not in message
+    assert message.endswith("not allowed under the network guard (tests/CI): remove it")
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        "-o UserKnownHostsFile=/tmp/kh -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes "
+        "-o IdentitiesOnly=yes -o LogLevel=ERROR",  # what the test harness passes
+        "-o ProxyCommand=none -o PermitLocalCommand=no -o ProxyJump=none -o SecurityKeyProvider=internal",
+        "-v -4 -C -p 2222 -i /tmp/key -J 127.0.0.1:2222 -o HostName=127.0.20.2 -L 8080:192.168.254.10:80",
+        "",
+    ],
+)
+def test_ordinary_ssh_options_pass(opts: str) -> None:
+    assert netguard.ssh_option_problems(shlex.split(opts)) == []
+    netguard.ensure_ssh_options(shlex.split(opts), "COLAB_SSH_OPTS")
+
+
+def test_ssh_options_are_not_policed_outside_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(netguard, "active", lambda: False)
+    netguard.ensure_ssh_options(["-o", "ProxyCommand=nc %h %p"], "COLAB_SSH_OPTS")

@@ -10,9 +10,10 @@ import pytest
 from rich.console import Console
 
 from colab import runner as runner_mod
-from colab.errors import ColabError
+from colab.errors import ColabError, NetworkGuardError
 from colab.inventory import load
 from colab.runner import CommandError, Runner, Secret, SshTransport, remote_command, runner_for
+from tests.conftest import require_tool
 
 CANARY = "canary-s3cr3t-value-7f1d"
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +121,37 @@ def test_dry_run_on_the_default_inventory_contacts_nothing(monkeypatch: pytest.M
     r.run("systemctl", "restart", "smbd")
     assert r._transport is None  # no connection was even attempted
     assert buf.getvalue().strip() == "[cooperator] $ systemctl restart smbd"
+
+
+def test_ssh_options_that_run_a_program_are_refused_before_ssh_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    require_tool("ssh")
+    marker = tmp_path / "proxy-command-ran"
+    monkeypatch.setenv(runner_mod.ENV_SSH_OPTS, f"-o 'ProxyCommand=touch {marker}' -o ConnectTimeout=2")
+    with pytest.raises(NetworkGuardError) as info:
+        SshTransport("127.0.0.1", "nobody", 9)
+    assert str(info.value).startswith("COLAB_SSH_OPTS: ProxyCommand: runs a program on this machine")
+    assert not marker.exists()
+
+
+def test_under_the_guard_ssh_reads_no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, list[str]] = {}
+
+    class Machine:
+        def __init__(self, host: str, **kwargs: object) -> None:
+            seen["opts"] = list(kwargs["ssh_opts"])  # type: ignore[call-overload]
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(runner_mod, "SshMachine", Machine)
+    monkeypatch.setenv(runner_mod.ENV_SSH_OPTS, "-o LogLevel=ERROR")
+    SshTransport("127.0.0.1", "crtr").close()
+    assert seen["opts"][:4] == ["-F", "/dev/null", "-o", "LogLevel=ERROR"]
+
+
+def test_unbalanced_quotes_in_ssh_options_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(runner_mod.ENV_SSH_OPTS, "-o 'LogLevel=ERROR")
+    with pytest.raises(ColabError, match=r"^COLAB_SSH_OPTS: No closing quotation; quote it as in a shell$"):
+        SshTransport("127.0.0.1", "crtr")
