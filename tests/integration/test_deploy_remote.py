@@ -7,13 +7,16 @@ fortress folder (/mnt/fortress, a Linux client's mount point) through the runner
 
 The Docker CLI's SSH helper takes no ssh options (docker/cli#1463); it reads ~/.ssh/config of the passwd
 home, not $HOME. So the test puts an `ssh` first on PATH that adds `-F <test config>` (the test key, the
-container's pinned host key); deploy itself runs unchanged.
+container's pinned host key); deploy itself runs unchanged. The runner's own SSH reads no config file under
+the network guard (`-F /dev/null` comes after the shim's), so it gets the same key and options through
+$COLAB_SSH_KEY and $COLAB_SSH_OPTS, as in the other SSH tests.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS
 from tests.conftest import CANARY, FakeInfisical, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
@@ -48,6 +52,7 @@ class EngineNode:
     container: str
     port: int
     shim_dir: Path  # holds the `ssh` that adds the test's ssh config
+    runner_env: dict[str, str]  # COLAB_SSH_KEY / COLAB_SSH_OPTS for the runner's own SSH
 
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """`docker ARGS` against the node's own engine (through docker exec, not SSH)."""
@@ -100,7 +105,8 @@ def engine_node(
         shim.mkdir()
         (shim / "ssh").write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F "{config}" "$@"\n')
         (shim / "ssh").chmod(0o755)
-        yield EngineNode(name, port, shim)
+        runner_env = {ENV_SSH_KEY: str(ssh_keypair.private), ENV_SSH_OPTS: shlex.join(options)}
+        yield EngineNode(name, port, shim, runner_env)
     finally:
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
 
@@ -118,6 +124,8 @@ def remote_cluster(
     cluster.compose_dir(name).joinpath("compose.yaml").write_text(web_compose())
     fake_infisical.set("/web", TEST_SECRET=CANARY)
     monkeypatch.setenv("PATH", f"{engine_node.shim_dir}{os.pathsep}{os.environ['PATH']}")
+    for key, value in engine_node.runner_env.items():
+        monkeypatch.setenv(key, value)
     return cluster
 
 
