@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from colab import injection
+from colab import injection, secrets
 from colab.backup import snapshots
 from colab.backup.retention import Decision, Policy, decide
 from colab.compose import compose_argv
@@ -180,9 +180,15 @@ def _run(masks: Runner, argv: Sequence[str], *, stdin: int | None = None, stdout
     return _Ran(res.returncode, masks.redact(text), masks.redact(res.stderr.decode("utf-8", "replace")))
 
 
-def _masks() -> Runner:
-    """A local runner used for what the injection holds (read once per dump or restore) and for masking it."""
-    return Runner("local")
+def _masks(inv: Inventory, spec: DumpSpec) -> Runner:
+    """A local runner that has read what the service's injection holds (once per dump or restore) and masks
+    it; the service's required secrets whatever their length, like `secrets.check_present`."""
+    r = Runner("local")
+    values = r.injected(secrets.scope(inv, spec.service.secrets_path))
+    for name in spec.service.secrets:
+        if values.get(name):
+            r.mask(values[name])
+    return r
 
 
 def _last_line(text: str) -> str:
@@ -195,7 +201,7 @@ def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
     final = final_path(target, spec, day)
     final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = final.with_name(f".{final.name}.tmp")
-    masks = _masks()
+    masks = _masks(inv, spec)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         try:
@@ -222,7 +228,7 @@ def verify(inv: Inventory, spec: DumpSpec, path: Path, masks: Runner | None = No
     """`pg_restore --list` reads the whole table of contents; returns how many entries it lists."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        res = _run(masks or _masks(), list_argv(inv, spec), stdin=fd)
+        res = _run(masks or _masks(inv, spec), list_argv(inv, spec), stdin=fd)
     finally:
         os.close(fd)
     if res.returncode != 0:
@@ -235,7 +241,7 @@ def verify(inv: Inventory, spec: DumpSpec, path: Path, masks: Runner | None = No
 
 def restore(inv: Inventory, spec: DumpSpec, dump: Path, database: str) -> str:
     """Restore a dump into `database` (created when missing), in one transaction."""
-    masks = _masks()
+    masks = _masks(inv, spec)
     exists = _run(masks, exists_argv(inv, spec, database))
     if exists.returncode != 0:
         raise ColabError(f"cannot reach the database of {spec.key}: {_last_line(exists.stderr)}")

@@ -63,3 +63,13 @@ def test_a_failed_restore_masks_what_compose_printed(leaky_docker: Path, tmp_pat
         'cannot reach the database of gitea/gitea: FATAL: password authentication failed (password "***")'
     )
     assert CANARY not in repr(info.value) and leaky_docker.read_text() == "docker match\n"
+
+
+def test_a_short_required_secret_is_masked_too(
+    leaky_docker: Path, tmp_path: Path, fake_infisical: FakeInfisical, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_infisical.set("/gitea", GITEA_DB_PASSWORD="pw42")  # the service's own secret, however short
+    monkeypatch.setenv("EXPECT_SHA", hashlib.sha256(b"pw42").hexdigest())
+    with pytest.raises(ColabError) as info:
+        dumps.take(INV, SPEC, tmp_path / "backup", date(2024, 1, 5))
+    assert str(info.value).endswith('(password "***")') and "pw42" not in str(info.value)
