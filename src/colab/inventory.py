@@ -10,22 +10,44 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic_core import PydanticCustomError
 
+from colab import inventory_paths, quoting
 from colab.errors import InventoryError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = REPO_ROOT / "cluster.toml"
 ENV_INVENTORY = "COLAB_INVENTORY"
 
+
+def _rule(check: Callable[[str], str | None], kind: str) -> AfterValidator:
+    """A string check from `inventory_paths` as a validator whose message is the check's one line."""
+
+    def validate(value: str) -> str:
+        problem = check(value)
+        if problem:
+            raise PydanticCustomError(kind, "{problem}", {"problem": problem})
+        return value
+
+    return AfterValidator(validate)
+
+
 Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
-AbsPath = Annotated[StrictStr, Field(pattern=r"^/")]
+# The character sets are documented in colab.inventory_paths (and the README's inventory section).
+AbsPath = Annotated[StrictStr, _rule(inventory_paths.path_problem, "path")]
+RepoPath = Annotated[StrictStr, _rule(inventory_paths.repo_problem, "path")]
+SharePath = Annotated[StrictStr, _rule(inventory_paths.share_path_problem, "path")]
+DevicePath = Annotated[StrictStr, _rule(inventory_paths.device_problem, "device_path")]
+SecretPath = Annotated[StrictStr, _rule(inventory_paths.secret_path_problem, "secret_path")]
+Text = Annotated[StrictStr, _rule(inventory_paths.text_problem, "text")]
+Url = Annotated[Text, Field(pattern=r"^https?://\S+$")]
 OsFamily = Literal["debian", "wsl", "macos"]
 
 
@@ -38,7 +60,7 @@ class Cluster(_Model):
     domain: Annotated[StrictStr, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")]
     # The git URL a new node clones with `chezmoi init --apply` (inv bootstrap); "" = not set yet.
     repo_url: Annotated[
-        StrictStr, Field(pattern=r"^$|^(https?|ssh|git|file)://\S+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$|^/\S*$")
+        Text, Field(pattern=r"^$|^(https?|ssh|git|file)://\S+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$|^/\S*$")
     ] = ""
 
 
@@ -46,9 +68,9 @@ class Networks(_Model):
     lan: IPv4Network
     mesh: IPv4Network
     dns: IPv4Address
-    headscale_url: Annotated[StrictStr, Field(pattern=r"^https?://\S+$")]
+    headscale_url: Url
     # Infisical path and name of the Headscale pre-auth key `inv bootstrap` joins a node with.
-    headscale_key_path: AbsPath = "/headscale"
+    headscale_key_path: SecretPath = "/headscale"
     headscale_key_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "HEADSCALE_PREAUTH_KEY"
 
 
@@ -66,7 +88,8 @@ class Docker(_Model):
 
 
 class Infisical(_Model):
-    project_id: Annotated[StrictStr, Field(min_length=1)]
+    # On infisical's command line after --projectId: no leading '-' (an option), no white space.
+    project_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     environment: Name
 
 
@@ -80,7 +103,7 @@ class Node(_Model):
     availability: Literal["always", "on-demand"] = "always"
     ssh_user: Name
     ssh_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
-    repo: AbsPath
+    repo: RepoPath
     gpu: StrictBool = False
 
     @property
@@ -97,11 +120,11 @@ class FortressMounts(_Model):
 class Fortress(_Model):
     server: Name
     share: Name
-    device: AbsPath
+    device: DevicePath
     filesystem: Literal["xfs", "ext4", "btrfs"]
-    path: AbsPath
+    path: SharePath
     user: Name
-    password_path: AbsPath
+    password_path: SecretPath
     password_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
     folders: Annotated[list[Name], Field(min_length=1)]
     read_mbps: Annotated[StrictInt, Field(gt=0)] = 91
@@ -110,9 +133,9 @@ class Fortress(_Model):
 
 class Raid(_Model):
     node: Name
-    device: AbsPath
+    device: DevicePath
     level: Literal[1]
-    disks: Annotated[list[AbsPath], Field(min_length=2)]
+    disks: Annotated[list[DevicePath], Field(min_length=2)]
     filesystem: Literal["ext4", "xfs"]
     mount: AbsPath
 
@@ -133,7 +156,7 @@ class Backup(_Model):
     source: AbsPath
     target: AbsPath
     full_copy: StrictBool = False
-    ping_url: Annotated[StrictStr, Field(pattern=r"^(https?://\S+)?$")] = ""
+    ping_url: Annotated[Text, Field(pattern=r"^(https?://\S+)?$")] = ""
     ping_kind: Literal["auto", "healthchecks", "ntfy"] = "auto"  # auto: ntfy when the URL's host names ntfy
     schedule: Schedule
     retention: Retention
@@ -149,11 +172,11 @@ class Service(_Model):
     name: StrictStr = ""  # filled from the table key, which is validated as a Name
     node: Name
     compose: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_./-]+$")]
-    secrets_path: AbsPath
+    secrets_path: SecretPath
     secrets: list[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = []
     domains: list[StrictStr] = []
     port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
-    health: StrictStr = ""
+    health: Text = ""
     requires: list[Literal["gpu"]] = []
     databases: list[Database] = []
 
@@ -175,7 +198,11 @@ class Inventory(_Model):
     backup: Backup
     services: dict[Name, Service] = {}
     routes: list[Route] = []
-    tools: dict[Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")], StrictStr] = {}
+    # tool -> version, both in mise's TOML (which renders values as templates): no quotes, braces or spaces.
+    tools: dict[
+        Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")],
+        Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+:@/-]*$")],
+    ] = {}
 
     def node(self, name: str) -> Node:
         try:
@@ -401,6 +428,12 @@ def _semantic_problems(inv: Inventory) -> Iterator[str]:
         yield "fortress.folders: a folder is listed twice"
     if len(set(inv.raid.disks)) != len(inv.raid.disks):
         yield "raid.disks: a disk is listed twice"
+    unit = quoting.systemd_escape_path(inv.fortress.mounts.linux) + quoting.LONGEST_UNIT_SUFFIX
+    if len(unit) > quoting.UNIT_NAME_MAX:
+        yield (
+            f"fortress.mounts.linux: its systemd unit name ({unit[:24]}…) would be {len(unit)} characters, more "
+            f"than systemd's {quoting.UNIT_NAME_MAX} (each byte of a non-ASCII letter takes 4); use a shorter path"
+        )
 
     domains: dict[str, str] = {}
     for name, svc in inv.services.items():

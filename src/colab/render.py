@@ -25,19 +25,21 @@ import difflib
 import hashlib
 import json
 import os
+import plistlib
 import re
-import shlex
 import shutil
 import tempfile
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from xml.parsers.expat import ExpatError
 from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
-from colab import chezmoi_source, edge, mise_tasks
+from colab import chezmoi_source, edge, mise_tasks, quoting
 from colab.errors import ColabError
 from colab.inventory import REPO_ROOT, Inventory, Node, Service
 
@@ -58,20 +60,7 @@ class RenderError(ColabError):
 # ------------------------------------------------------------------------------------------- facts
 
 
-def systemd_escape_path(path: str) -> str:
-    """`systemd-escape --path`: the unit name stem for a mount point, e.g. /mnt/fortress -> mnt-fortress."""
-    trimmed = "/".join(p for p in path.split("/") if p)
-    if not trimmed:
-        return "-"
-    out = []
-    for i, ch in enumerate(trimmed):
-        if ch == "/":
-            out.append("-")
-        elif ch.isascii() and (ch.isalnum() or ch in ":_" or (ch == "." and i > 0)):
-            out.append(ch)
-        else:
-            out.extend(f"\\x{b:02x}" for b in ch.encode())
-    return "".join(out)
+systemd_escape_path = quoting.systemd_escape_path
 
 
 _CRON_DAYS = {"Sun": 0, "Mon": 1, "Tue": 2, "Wed": 3, "Thu": 4, "Fri": 5, "Sat": 6}
@@ -196,34 +185,36 @@ def global_context(inv: Inventory) -> dict[str, Any]:
 
 
 def _toml(value: object) -> str:
-    """A TOML value: strings as basic strings (JSON escapes are valid TOML), lists of them as arrays."""
+    """A TOML value: strings as TOML strings, lists of them as arrays."""
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    text = str(value)
-    if '"' in text and "'" not in text and "\n" not in text:
-        return f"'{text}'"  # a literal string reads better than one full of \"
-    return json.dumps(text, ensure_ascii=False)
+    return quoting.toml_string(str(value))
 
 
 def _tomlkey(value: object) -> str:
     text = str(value)
-    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else json.dumps(text, ensure_ascii=False)
+    return text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else quoting.toml_string(text)
 
 
 def _sha256(value: str | bytes) -> str:
     return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
 
 
+# Every inventory value reaches a file through the filter of that file's language (see colab.quoting).
 FILTERS: dict[str, Callable[..., str]] = {
     "toml": _toml,
     "tomlkey": _tomlkey,
-    "sh": lambda v: shlex.quote(str(v)),
+    "tera": lambda v: quoting.tera(str(v)),
+    "sh": lambda v: quoting.sh(str(v)),
+    "cron_word": lambda v: quoting.cron_word(str(v)),
+    "systemd": lambda v: quoting.systemd(str(v)),
     "json": lambda v: json.dumps(v, indent=2, sort_keys=True, ensure_ascii=False),
     "xml": lambda v: xml_escape(str(v), {'"': "&quot;"}),
+    "xml_comment": lambda v: quoting.xml_comment(str(v)),
     "sha256": _sha256,
 }
 
@@ -347,7 +338,31 @@ def render_tree(inv: Inventory, templates: Path = TEMPLATES_DIR) -> Tree:
         for rel in per_node:
             if _phase(rel) == 3:
                 tree[_output_name(rel).replace(NODE, name)] = render(rel, {**ctx, "ignored": hidden})
+    for path, data in tree.items():
+        problem = syntax_problem(path, data)
+        if problem:
+            raise RenderError(f"{path}: {problem}; nothing was written (fix the template or the inventory value)")
     return dict(sorted(tree.items()))
+
+
+# What a rendered file is read as, by its name: it must parse, or render refuses the whole tree.
+_PARSERS: dict[str, tuple[str, Callable[[bytes], object]]] = {
+    ".toml": ("TOML", lambda data: tomllib.loads(data.decode())),
+    ".json": ("JSON", json.loads),
+    ".plist": ("a property list", plistlib.loads),
+}
+
+
+def syntax_problem(path: str, data: bytes) -> str | None:
+    """Why the rendered file at `path` does not parse in its own language, as one line; None when it does
+    (or when it is not a TOML, JSON or plist file)."""
+    for suffix, (what, parse) in _PARSERS.items():
+        if path.endswith(suffix):
+            try:
+                parse(data)
+            except (ValueError, ExpatError) as e:
+                return f"not valid {what} ({' '.join(str(e).split())})"
+    return None
 
 
 def _sources(tree: Mapping[str, bytes]) -> dict[str, bytes]:

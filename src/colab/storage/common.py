@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from colab import quoting
 from colab.runner import Runner
 from colab.steps import Step
 
@@ -103,11 +104,6 @@ _MOUNT_LINE = re.compile(
 )
 
 
-def _unescape(text: str) -> str:
-    """Linux escapes spaces and friends in the mount table as \\040 (octal)."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
-
-
 def parse_mount_table(text: str) -> list[MountEntry]:
     """The output of `mount` (no arguments) on Linux or macOS, one entry per line it understands."""
     entries = []
@@ -115,7 +111,9 @@ def parse_mount_table(text: str) -> list[MountEntry]:
         m = _MOUNT_LINE.match(line.strip())
         if m:
             fstype = m.group("fstype") or m.group("bsdtype") or ""
-            entries.append(MountEntry(_unescape(m.group("source")), _unescape(m.group("target")), fstype.strip()))
+            # Linux escapes spaces and friends in the mount table as \040 (octal), as in fstab.
+            source, target = quoting.fstab_unescape(m.group("source")), quoting.fstab_unescape(m.group("target"))
+            entries.append(MountEntry(source, target, fstype.strip()))
     return entries
 
 

@@ -27,6 +27,7 @@ in argv; the LaunchAgent rendered from `templates/` (`colab.fortress`) mounts th
 from __future__ import annotations
 
 import plistlib
+import shlex
 from typing import Any
 
 import jinja2
@@ -156,7 +157,7 @@ def linux_mount_inner(stem: str) -> str:
     return (
         'IFS= read -r PASSWD || exit 97; [ -n "$PASSWD" ] || exit 97; export PASSWD; '
         "systemctl import-environment PASSWD || exit 1; "
-        f"systemctl start {stem}.mount; rc=$?; "
+        f"systemctl start {shlex.quote(stem + '.mount')}; rc=$?; "  # the stem may hold \x20 (a space)
         "systemctl unset-environment PASSWD; exit $rc"
     )
 

@@ -21,6 +21,7 @@ import posixpath
 import shlex
 from dataclasses import dataclass, field
 
+from colab import quoting
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Runner
@@ -163,8 +164,9 @@ class RaidPlan:
 
     @property
     def label(self) -> str:
+        """The mount point's last name, cut to 12 bytes (XFS labels hold 12, ext4 16) on a character boundary."""
         base = posixpath.basename(self.mount.rstrip("/")) or "backup"
-        return base[:12]  # XFS labels hold 12 characters, ext4 16
+        return base.encode()[:12].decode(errors="ignore")
 
     def create_argv(self) -> list[str]:
         return [
@@ -309,7 +311,8 @@ def conf_step(plan: RaidPlan, sudo: bool) -> Step:
     return Step(f"{plan.device} in {mdstat.MDADM_CONF} and the initramfs", check, act)
 
 
-# $1 device, $2 mount point, $3 file system, $4 options: append `UUID=… mnt fs options 0 2` to fstab.
+# $1 device, $2 mount point (escaped for fstab: \040 for a space), $3 file system, $4 options: append
+# `UUID=… mnt fs options 0 2` to fstab.
 _FSTAB_ADD = r"""
 dev=$1 mnt=$2 fs=$3 opts=$4
 uuid=$(blkid -s UUID -o value "$dev") && [ -n "$uuid" ] || { echo "$dev has no file system UUID" >&2; exit 1; }
@@ -321,10 +324,14 @@ if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 
 def fstab_entry(text: str, mount: str) -> list[str] | None:
-    """The fields of the fstab line that mounts `mount`, if any."""
+    """The fields of the fstab line that mounts `mount`, if any (fields as written: \040 for a space)."""
     for line in text.splitlines():
         fields = line.split()
-        if len(fields) >= 4 and not fields[0].startswith("#") and fields[1].rstrip("/") == mount.rstrip("/"):
+        if (
+            len(fields) >= 4
+            and not fields[0].startswith("#")
+            and quoting.fstab_unescape(fields[1]).rstrip("/") == mount.rstrip("/")
+        ):
             return fields
     return None
 
@@ -346,7 +353,8 @@ def fstab_step(plan: RaidPlan, sudo: bool) -> Step:
         return None
 
     def act(r: Runner) -> None:
-        r.run(*as_root(sudo, "sh", "-c", _FSTAB_ADD, "sh", plan.device, plan.mount, plan.filesystem, FSTAB_OPTIONS))
+        mount = quoting.fstab(plan.mount)
+        r.run(*as_root(sudo, "sh", "-c", _FSTAB_ADD, "sh", plan.device, mount, plan.filesystem, FSTAB_OPTIONS))
 
     return Step(f"{FSTAB}: UUID of {plan.device} at {plan.mount} (nofail)", check, act)
 
