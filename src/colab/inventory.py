@@ -88,8 +88,7 @@ class Docker(_Model):
 
 
 class Infisical(_Model):
-    # On infisical's command line after --projectId: no leading '-' (an option), no white space.
-    project_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    project_id: Annotated[StrictStr, _rule(inventory_paths.project_id_problem, "project_id")]
     environment: Name
 
 
@@ -198,10 +197,9 @@ class Inventory(_Model):
     backup: Backup
     services: dict[Name, Service] = {}
     routes: list[Route] = []
-    # tool -> version, both in mise's TOML (which renders values as templates): no quotes, braces or spaces.
     tools: dict[
         Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")],
-        Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+:@/-]*$")],
+        Annotated[StrictStr, _rule(inventory_paths.version_problem, "version")],
     ] = {}
 
     def node(self, name: str) -> Node:

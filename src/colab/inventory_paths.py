@@ -147,6 +147,8 @@ def device_problem(value: str) -> str | None:
 
 
 _INFISICAL_PATH = re.compile(r"/|(/[A-Za-z0-9_-]+)+")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:@/-]*")
+_PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def secret_path_problem(value: str) -> str | None:
@@ -154,3 +156,17 @@ def secret_path_problem(value: str) -> str | None:
     if _INFISICAL_PATH.fullmatch(value):
         return None
     return "must be an Infisical folder path: '/' or /-separated folder names of letters, digits, '-' and '_'"
+
+
+def version_problem(value: str) -> str | None:
+    """A tool version pinned in mise's TOML (which renders values as templates): `3.11`, `lts`, `ref:main`."""
+    if _VERSION.fullmatch(value):
+        return None
+    return "must be a version of letters, digits and ._+:@/- (mise reads it as a template), e.g. 3.11 or lts"
+
+
+def project_id_problem(value: str) -> str | None:
+    """An Infisical project id, passed after --projectId: no leading '-' (an option) and no white space."""
+    if _PROJECT_ID.fullmatch(value):
+        return None
+    return "must be an Infisical project id: letters, digits and ._-, not starting with '-'"

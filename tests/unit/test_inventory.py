@@ -84,7 +84,7 @@ REJECTIONS = [
     ("nodes.director.arch", "sparc", "nodes.director.arch: Input should be 'arm64' or 'amd64' (got 'sparc')"),
     ("nodes.director.os", "windows", "nodes.director.os: Input should be 'debian', 'wsl' or 'macos'"),
     ("nodes.director.gpu", "yes", "nodes.director.gpu: Input should be a valid boolean (got 'yes')"),
-    ("nodes.director.repo", "colab", "nodes.director.repo: String should match pattern '^/'"),
+    ("nodes.director.repo", "colab", "nodes.director.repo: must be an absolute path, starting with '/'"),
     ("nodes.director.ssh_user", DELETE, "nodes.director.ssh_user: required key is missing"),
     ("nodes.director.name", "other", "nodes.director.name: not allowed, the table key is the name"),
     ("backup.schedule.daily", "25:00", "backup.schedule.daily: String should match pattern"),

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tasks.render
+from invoke import Context
+from invoke.exceptions import Exit
 
 from colab import chezmoi_source, inventory, mise_tasks, render
 from colab.render import RenderError
@@ -472,6 +475,57 @@ def test_a_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     (templates / "mise.toml.j2").write_text("line one\n{% if %}\n")
     with pytest.raises(RenderError, match=r"^templates/mise.toml.j2:2: "):
         render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+
+
+@pytest.mark.parametrize(
+    ("template", "added", "output", "problem"),
+    [
+        ("mise.toml.j2", 'x = "a\x7fb"\n', "mise.toml", "not valid TOML (Illegal character '\\x7f' (at line "),
+        (
+            "chezmoi/.nodes/{node}/dot_config/colab/docker/daemon.json.j2",
+            "{% if node.os != 'macos' %}\n,\n{% endif %}",
+            "chezmoi/.nodes/cooperator/dot_config/colab/docker/daemon.json",
+            "not valid JSON (Extra data: line ",
+        ),
+        (
+            "chezmoi/.nodes/{node}/Library/LaunchAgents/colab.fortress.plist.j2",
+            "{% if node.os == 'macos' %}<junk>{% endif %}\n",
+            "chezmoi/.nodes/terminator/Library/LaunchAgents/colab.fortress.plist",
+            "not valid a property list (junk after document element: line ",
+        ),
+    ],
+)
+def test_a_rendered_file_that_does_not_parse_is_refused_naming_it(
+    tmp_path: Path, template: str, added: str, output: str, problem: str
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    with (templates / template).open("a") as fh:
+        fh.write(added)
+    with pytest.raises(RenderError) as info:
+        render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+    (line,) = str(info.value).splitlines()
+    assert line.startswith(f"{output}: {problem}"), line
+    assert line.endswith("; nothing was written (fix the template or the inventory value)")
+
+
+def test_inv_render_exits_1_in_one_line_when_a_rendered_file_does_not_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task itself: exit 1, one line naming the file, nothing written."""
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    with (templates / "mise.toml.j2").open("a") as fh:
+        fh.write('x = "a\x7fb"\n')
+    original = render.render_tree
+    monkeypatch.setattr(render, "render_tree", lambda inv: original(inv, templates))
+    out = tmp_path / "out"
+    with pytest.raises(Exit) as info:
+        tasks.render.render(Context(), output=str(out))
+    assert info.value.code == 1
+    (line,) = str(info.value.message).splitlines()
+    assert line.startswith("error: mise.toml: not valid TOML (Illegal character")
+    assert not out.exists()
 
 
 def test_a_wrapper_clash_is_refused(tmp_path: Path) -> None:

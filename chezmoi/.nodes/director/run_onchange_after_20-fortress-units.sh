@@ -7,10 +7,13 @@ set -eu
 src="${CHEZMOI_DEST_DIR:-$HOME}/.config/colab/fortress"
 dst=/etc/systemd/system
 unit=mnt-fortress
+mount=/mnt/fortress
+# As a shell word, for the commands the messages show: the unit name holds backslashes (\x20 for a space).
+shown=mnt-fortress
 if cmp -s "$src/fortress.mount" "$dst/$unit.mount" && cmp -s "$src/fortress.automount" "$dst/$unit.automount"; then
   exit 0
 fi
-manual="sudo install -m 0644 $src/fortress.mount $dst/$unit.mount && sudo install -m 0644 $src/fortress.automount $dst/$unit.automount && sudo systemctl daemon-reload && sudo systemctl enable --now $unit.automount"
+manual="sudo install -m 0644 $src/fortress.mount $dst/$shown.mount && sudo install -m 0644 $src/fortress.automount $dst/$shown.automount && sudo systemctl daemon-reload && sudo systemctl enable --now $shown.automount"
 # Root for /etc: be root, or sudo without a password. Otherwise say what to run and stop: never prompt,
 # never hang. ($manual is the command that does the same by hand.)
 if [ "$(id -u)" -eq 0 ]; then
@@ -18,7 +21,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   sudo="sudo -n"
 else
-  echo "colab: not root, no passwordless sudo; to finish, run: $manual"
+  printf '%s\n' "colab: not root, no passwordless sudo; to finish, run: $manual"
   exit 0
 fi
 $sudo install -D -m 0644 "$src/fortress.mount" "$dst/$unit.mount"
@@ -26,7 +29,7 @@ $sudo install -D -m 0644 "$src/fortress.automount" "$dst/$unit.automount"
 if [ -d /run/systemd/system ]; then
   $sudo systemctl daemon-reload
   $sudo systemctl enable --now "$unit.automount"
-  echo "colab: installed and enabled $unit.automount (/mnt/fortress)"
+  printf '%s\n' "colab: installed and enabled $unit.automount ($mount)"
 else
-  echo "colab: installed $dst/$unit.mount and .automount; systemd is not running, so later run: sudo systemctl enable --now $unit.automount"
+  printf '%s\n' "colab: installed $dst/$unit.mount and .automount; systemd is not running, so later run: sudo systemctl enable --now $shown.automount"
 fi

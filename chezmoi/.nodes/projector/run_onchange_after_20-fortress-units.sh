@@ -7,15 +7,18 @@ set -eu
 src="${CHEZMOI_DEST_DIR:-$HOME}/.config/colab/fortress"
 dst=/etc/systemd/system
 unit=mnt-fortress
+mount=/mnt/fortress
+# As a shell word, for the commands the messages show: the unit name holds backslashes (\x20 for a space).
+shown=mnt-fortress
 # WSL runs systemd only when /etc/wsl.conf asks for it; without it these units would never start.
 if [ ! -d /run/systemd/system ]; then
-  echo "colab: systemd is off in this WSL distribution, so fortress is not mounted at /mnt/fortress: set [boot] systemd=true in /etc/wsl.conf, run \`wsl --shutdown\` on Windows, then run ~/.config/colab/fortress/mount-fortress.sh"
+  printf '%s\n' "colab: systemd is off in this WSL distribution, so fortress is not mounted at $mount: set [boot] systemd=true in /etc/wsl.conf, run \`wsl --shutdown\` on Windows, then run ~/.config/colab/fortress/mount-fortress.sh"
   exit 0
 fi
 if cmp -s "$src/fortress.mount" "$dst/$unit.mount" && cmp -s "$src/fortress.automount" "$dst/$unit.automount"; then
   exit 0
 fi
-manual="sudo install -m 0644 $src/fortress.mount $dst/$unit.mount && sudo install -m 0644 $src/fortress.automount $dst/$unit.automount && sudo systemctl daemon-reload && sudo systemctl enable --now $unit.automount"
+manual="sudo install -m 0644 $src/fortress.mount $dst/$shown.mount && sudo install -m 0644 $src/fortress.automount $dst/$shown.automount && sudo systemctl daemon-reload && sudo systemctl enable --now $shown.automount"
 # Root for /etc: be root, or sudo without a password. Otherwise say what to run and stop: never prompt,
 # never hang. ($manual is the command that does the same by hand.)
 if [ "$(id -u)" -eq 0 ]; then
@@ -23,7 +26,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   sudo="sudo -n"
 else
-  echo "colab: not root, no passwordless sudo; to finish, run: $manual"
+  printf '%s\n' "colab: not root, no passwordless sudo; to finish, run: $manual"
   exit 0
 fi
 $sudo install -D -m 0644 "$src/fortress.mount" "$dst/$unit.mount"
@@ -31,7 +34,7 @@ $sudo install -D -m 0644 "$src/fortress.automount" "$dst/$unit.automount"
 if [ -d /run/systemd/system ]; then
   $sudo systemctl daemon-reload
   $sudo systemctl enable --now "$unit.automount"
-  echo "colab: installed and enabled $unit.automount (/mnt/fortress)"
+  printf '%s\n' "colab: installed and enabled $unit.automount ($mount)"
 else
-  echo "colab: installed $dst/$unit.mount and .automount; systemd is not running, so later run: sudo systemctl enable --now $unit.automount"
+  printf '%s\n' "colab: installed $dst/$unit.mount and .automount; systemd is not running, so later run: sudo systemctl enable --now $shown.automount"
 fi

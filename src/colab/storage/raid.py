@@ -311,14 +311,14 @@ def conf_step(plan: RaidPlan, sudo: bool) -> Step:
     return Step(f"{plan.device} in {mdstat.MDADM_CONF} and the initramfs", check, act)
 
 
-# $1 device, $2 mount point (escaped for fstab: \040 for a space), $3 file system, $4 options: append
-# `UUID=… mnt fs options 0 2` to fstab.
+# $1 device, $2 mount point (escaped for fstab: \040 for a space), $3 file system, $4 options, $5 the fstab:
+# append `UUID=… mnt fs options 0 2` to it.
 _FSTAB_ADD = r"""
-dev=$1 mnt=$2 fs=$3 opts=$4
+dev=$1 mnt=$2 fs=$3 opts=$4 fstab=$5
 uuid=$(blkid -s UUID -o value "$dev") && [ -n "$uuid" ] || { echo "$dev has no file system UUID" >&2; exit 1; }
 line="UUID=$uuid $mnt $fs $opts 0 2"
-next=/etc/fstab.colab-next.$$; trap 'rm -f "$next"' EXIT
-cp -p /etc/fstab "$next" && printf '%s\n' "$line" >> "$next" && mv -f "$next" /etc/fstab || exit 1
+next="$fstab.colab-next.$$"; trap 'rm -f "$next"' EXIT
+cp -p "$fstab" "$next" && printf '%s\n' "$line" >> "$next" && mv -f "$next" "$fstab" || exit 1
 if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 """.strip()
 
@@ -334,6 +334,11 @@ def fstab_entry(text: str, mount: str) -> list[str] | None:
         ):
             return fields
     return None
+
+
+def fstab_add_args(plan: RaidPlan, fstab: str = FSTAB) -> list[str]:
+    """The arguments of `_FSTAB_ADD`: the mount point escaped as fstab reads it (a space is \\040)."""
+    return [plan.device, quoting.fstab(plan.mount), plan.filesystem, FSTAB_OPTIONS, fstab]
 
 
 def fstab_step(plan: RaidPlan, sudo: bool) -> Step:
@@ -353,8 +358,7 @@ def fstab_step(plan: RaidPlan, sudo: bool) -> Step:
         return None
 
     def act(r: Runner) -> None:
-        mount = quoting.fstab(plan.mount)
-        r.run(*as_root(sudo, "sh", "-c", _FSTAB_ADD, "sh", plan.device, mount, plan.filesystem, FSTAB_OPTIONS))
+        r.run(*as_root(sudo, "sh", "-c", _FSTAB_ADD, "sh", *fstab_add_args(plan)))
 
     return Step(f"{FSTAB}: UUID of {plan.device} at {plan.mount} (nofail)", check, act)
 

@@ -226,6 +226,45 @@ def test_another_cluster_needs_no_code_change() -> None:
     assert mounts.units(OTHER, client)[f"{stem}.mount"].count(f"What=//{OTHER.nodes[OTHER.fortress.server].mesh}/")
 
 
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        (
+            "/srv/fortress\n   guest ok = yes",
+            "a newline (U+000A) is not allowed in a path: control characters never are",
+        ),
+        ("/srv/100%U", "'%' is not allowed in the share's path: Samba expands %-variables"),
+    ],
+)
+def test_share_config_refuses_a_path_smb_conf_cannot_carry(path: str, why: str) -> None:
+    """The inventory refuses these; a model built without validation is refused here too, in one line."""
+    unchecked = INV.model_copy(update={"fortress": INV.fortress.model_copy(update={"path": path})})
+    with pytest.raises(ColabError) as info:
+        samba.render(unchecked)
+    assert str(info.value).startswith(f"fortress.path: {why}") and "\n" not in str(info.value)
+
+
+def test_mount_with_a_space_starts_the_escaped_unit_as_one_word() -> None:
+    stem = render.systemd_escape_path("/mnt/my fortress")
+    assert stem == "mnt-my\\x20fortress"
+    assert "systemctl start 'mnt-my\\x20fortress.mount'; rc=$?" in mounts.linux_mount_inner(stem)
+
+
+def test_fstab_line_escapes_the_mount_point_and_the_label_fits() -> None:
+    spaced = INV.model_copy(update={"raid": INV.raid.model_copy(update={"mount": "/mnt/my backups \\ ü"})})
+    p = raid.plan_from(spaced)
+    argv, _ = plan(raid.create_steps(spaced, p, sudo=True), "cooperator")
+    fstab = next(a for a in argv if a[4:5] == [raid._FSTAB_ADD])
+    assert fstab[6:] == ["/dev/md0", "/mnt/my\\040backups\\040\\134\\040ü", "ext4", raid.FSTAB_OPTIONS, "/etc/fstab"]
+    line = "UUID=0d6f /mnt/my\\040backups\\040\\134\\040ü ext4 defaults,nofail 0 2\n"
+    assert raid.fstab_entry(line, "/mnt/my backups \\ ü") == line.split()
+    assert (
+        raid.plan_from(INV.model_copy(update={"raid": INV.raid.model_copy(update={"mount": "/mnt/" + "ü" * 8})})).label
+        == "üüüüüü"
+    )
+    assert p.label == "my backups \\"
+
+
 def test_raid_plan_for_the_default_inventory() -> None:
     p = raid.plan_from(INV)
     argv, printed = plan(raid.create_steps(INV, p, sudo=True), "cooperator")
@@ -237,7 +276,7 @@ def test_raid_plan_for_the_default_inventory() -> None:
         ["sudo", "-n", "sh", "-c", raid._CONF_ARRAY, "sh", "/etc/mdadm/mdadm.conf", "/dev/md0"],
         ["sudo", "-n", "update-initramfs", "-u"],
         ["sudo", "-n", "sh", "-c", raid._FSTAB_ADD, "sh", "/dev/md0", "/mnt/backup", "ext4",
-         "defaults,nofail,x-systemd.device-timeout=30s"],
+         "defaults,nofail,x-systemd.device-timeout=30s", "/etc/fstab"],
         ["sudo", "-n", "mkdir", "-p", "/mnt/backup"],
         ["sudo", "-n", "mount", "/mnt/backup"],
         ["sudo", "-n", "sh", "-c", common._WRITE, "sh", "/usr/local/sbin/colab-mdadm-alert", "755"],
