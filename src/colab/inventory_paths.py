@@ -16,8 +16,9 @@ Some keys have a rule of their own, each with the reason in its message: `nodes.
 renders a task's `dir` twice, so no escape of `{{ }}` survives) and no `:` (its `.venv/bin` goes on PATH);
 `fortress.path` holds no `%` (Samba expands `%U`, `%$(NAME)` … in smb.conf and has no escape). Device paths
 (`fortress.device`, `raid.device`, `raid.disks`) are names under /dev/ in udev's characters; Infisical folder
-paths (`*password_path`, `secrets_path`, `headscale_key_path`) are Infisical's folder names. Other free text
-(URLs, health URLs) may hold no control character either.
+paths (`*password_path`, `secrets_path`, `headscale_key_path`) are Infisical's folder names; tool versions
+and the Infisical project id have small character sets of their own. Other free text (URLs, health URLs)
+may hold no control character either.
 
 Each check returns the problem as one line (what is wrong, why, what to write), or None.
 """

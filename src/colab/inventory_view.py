@@ -7,8 +7,14 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from colab.inventory import Inventory
+
+
+def _row(t: Table, *cells: str) -> None:
+    """A row of plain text: inventory values (a path may hold `[x]`) are never read as rich markup."""
+    t.add_row(*(Text(cell) for cell in cells))
 
 
 def nodes_table(inv: Inventory) -> Table:
@@ -16,7 +22,8 @@ def nodes_table(inv: Inventory) -> Table:
     for col in ("node", "arch", "os", "roles", "lan", "mesh", "availability", "ssh", "gpu", "fortress"):
         t.add_column(col)
     for n in inv.nodes.values():
-        t.add_row(
+        _row(
+            t,
             n.name,
             n.arch,
             n.os,
@@ -36,7 +43,8 @@ def services_table(inv: Inventory) -> Table:
     for col in ("service", "node", "compose", "secrets", "domains", "databases", "health"):
         t.add_column(col, overflow="fold")
     for s in inv.services.values():
-        t.add_row(
+        _row(
+            t,
             s.name,
             s.node,
             s.compose,
@@ -54,15 +62,17 @@ def storage_table(inv: Inventory) -> Table:
     t.add_column("what")
     t.add_column("node")
     t.add_column("details", overflow="fold")
-    t.add_row(
+    _row(
+        t,
         f"fortress share '{f.share}'",
         f.server,
         f"{f.device} ({f.filesystem}) at {f.path}; user {f.user}; password {f.password_path}/{f.password_name}; "
         f"folders {', '.join(f.folders)}",
     )
-    t.add_row("fortress clients", "", f"linux {f.mounts.linux}, windows {f.mounts.windows}, macos {f.mounts.macos}")
-    t.add_row(f"raid{r.level} {r.device}", r.node, f"{r.filesystem} at {r.mount}; disks {', '.join(r.disks)}")
-    t.add_row(
+    _row(t, "fortress clients", "", f"linux {f.mounts.linux}, windows {f.mounts.windows}, macos {f.mounts.macos}")
+    _row(t, f"raid{r.level} {r.device}", r.node, f"{r.filesystem} at {r.mount}; disks {', '.join(r.disks)}")
+    _row(
+        t,
         "backup",
         b.node,
         f"{b.source} -> {b.target}; daily {b.schedule.daily}, weekly {b.schedule.weekly}; keep "

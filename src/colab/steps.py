@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from colab.errors import ColabError
 from colab.runner import Runner
@@ -98,7 +99,8 @@ class Report:
             table.add_column(col, overflow="fold")
         for o in self.outcomes:
             colour = colours[o.status]
-            table.add_row(o.node, o.step, f"[{colour}]{o.status}[/{colour}]", o.detail)
+            # Step names and details hold inventory values (paths with `[`…`]`): plain text, never markup.
+            table.add_row(Text(o.node), Text(o.step), f"[{colour}]{o.status}[/{colour}]", Text(o.detail))
         return table
 
 

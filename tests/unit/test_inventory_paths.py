@@ -8,6 +8,7 @@ and the hostile ones every rendered file quotes for its own language (test_hosti
 from __future__ import annotations
 
 import copy
+import io
 import subprocess
 import sys
 import tomllib
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from colab import inventory
+from colab import inventory, inventory_view
 from colab.errors import InventoryError
+from colab.steps import Outcome, Report, Status
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = tomllib.loads((ROOT / "cluster.toml").read_text())
@@ -237,3 +240,16 @@ def test_inventory_set_takes_a_path_with_spaces(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert inventory.load(path).nodes["terminator"].repo == "/Users/Jane Doe/colab"
+
+
+def test_tables_print_a_path_with_brackets_as_written() -> None:
+    """Rich reads `[x]` as markup (`[/b]` even raises): inventory values are printed as plain text."""
+    path = "/srv/[/b]fortress [red]x[/red]"
+    inv = inventory.from_dict(with_value("fortress.path", path), "cluster.toml")
+    report = Report("share")
+    report.outcomes.append(Outcome("cooperator", f"folder {path}/data", Status.CHANGED, f"created {path}/data"))
+    out = io.StringIO()
+    console = Console(file=out, width=400)
+    console.print(inventory_view.tables(inv))
+    console.print(report.table())
+    assert out.getvalue().count(path) == 4  # the server's fortress, the share, the step and its detail
