@@ -349,7 +349,7 @@ def render_tree(inv: Inventory, templates: Path = TEMPLATES_DIR) -> Tree:
 _PARSERS: dict[str, tuple[str, Callable[[bytes], object]]] = {
     ".toml": ("TOML", lambda data: tomllib.loads(data.decode())),
     ".json": ("JSON", json.loads),
-    ".plist": ("a property list", plistlib.loads),
+    ".plist": ("plist XML", plistlib.loads),
 }
 
 

@@ -491,7 +491,7 @@ def test_a_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
             "chezmoi/.nodes/{node}/Library/LaunchAgents/colab.fortress.plist.j2",
             "{% if node.os == 'macos' %}<junk>{% endif %}\n",
             "chezmoi/.nodes/terminator/Library/LaunchAgents/colab.fortress.plist",
-            "not valid a property list (junk after document element: line ",
+            "not valid plist XML (junk after document element: line ",
         ),
     ],
 )
