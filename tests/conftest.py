@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 from collections.abc import Iterator
@@ -91,7 +92,9 @@ def other_inventory() -> Path:
 
 
 STANDINS = ROOT / "tests" / "standins"
-CANARY = "canary-7Qx9-never-on-disk"
+# Unique per test run: a canary search (argv sampling, grep) sees only this run's canary, never another test
+# run's on the same machine.
+CANARY = f"canary-7Qx9-{os.getpid()}-{secrets.token_hex(4)}-never-on-disk"
 
 
 class FakeInfisical:
