@@ -16,6 +16,7 @@ from colab.backup import restore as restores
 from colab.backup.output import report_json, retention_table, verdicts_json
 from colab.cli import HELP, conclude, err, finish, load_inventory, out, user_errors
 from colab.errors import ColabError
+from colab.metrics import backup as backup_metrics
 from colab.steps import Report, print_report
 
 H = {
@@ -63,7 +64,9 @@ def _snapshot_task(kind: engine.Kind, inventory, source, target, now, dry_run, j
         finish(remote.delegate(inv, name, opts, dry_run=dry_run, console=err()))
         return
     cfg = config.make(inv, source=source, target=target, now=now, dry_run=dry_run, wait=wait)
-    result = engine.run(cfg, task=name, kind=kind, with_dumps=dumps and kind == "daily", console=err())
+    with backup_metrics.recording(cfg, name, warn=lambda text: err().print(f"warning: {text}")) as metrics:
+        result = engine.run(cfg, task=name, kind=kind, with_dumps=dumps and kind == "daily", console=err())
+        metrics.done(result.report)  # colab-backup.prom for Prometheus, written whatever the outcome
     if dry_run and result.verdicts:
         if json:
             print(report_json(result.report, retention=verdicts_json(result.verdicts), **result.data))

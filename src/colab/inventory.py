@@ -186,6 +186,21 @@ class Route(_Model):
     port: Annotated[StrictInt, Field(ge=1, le=65535)]
 
 
+class Monitoring(_Model):
+    """Prometheus, Alertmanager and node-exporter run as ordinary services (compose/prometheus, …); this table
+    holds what is not a service: where the cluster's own metrics go, how often `inv status` exports them, the
+    status page's domain, and where alerts are sent (their token or password: Infisical, see docs/monitoring.md)."""
+
+    textfile_dir: AbsPath = "/var/lib/colab/metrics"  # node-exporter's textfile collector reads it
+    status_every: Annotated[StrictInt, Field(ge=1, le=60)] = 5  # minutes between `inv status` exports
+    status_domain: StrictStr = ""  # the status page, served by Caddy to the LAN and the mesh; "" for none
+    ntfy_url: Annotated[StrictStr, Field(pattern=r"^(https?://[^\s?#]+)?$")] = ""  # a topic URL, no query
+    email_to: Annotated[StrictStr, Field(pattern=r"^([^@\s]+@[^@\s]+)?$")] = ""
+    email_from: Annotated[StrictStr, Field(pattern=r"^([^@\s]+@[^@\s]+)?$")] = ""
+    smtp: Annotated[StrictStr, Field(pattern=r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$")] = ""  # host:port
+    smtp_user: StrictStr = ""
+
+
 class Inventory(_Model):
     cluster: Cluster
     networks: Networks
@@ -201,6 +216,7 @@ class Inventory(_Model):
         Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")],
         Annotated[StrictStr, _rule(inventory_paths.version_problem, "version")],
     ] = {}
+    monitoring: Monitoring | None = None
 
     def node(self, name: str) -> Node:
         try:
@@ -449,6 +465,16 @@ def _semantic_problems(inv: Inventory) -> Iterator[str]:
     for i, route in enumerate(inv.routes):
         yield from need_node(f"routes[{i}].node", route.node)
         yield from _domain_problems(f"routes[{i}].domain", route.domain, domains)
+    yield from _monitoring_problems(inv.monitoring, domains)
+
+
+def _monitoring_problems(mon: Monitoring | None, domains: dict[str, str]) -> Iterator[str]:
+    if mon is None:
+        return
+    if mon.status_domain:
+        yield from _domain_problems("monitoring.status_domain", mon.status_domain, domains)
+    if mon.email_to and not (mon.email_from and mon.smtp):
+        yield "monitoring.email_to: e-mail alerts need monitoring.email_from and monitoring.smtp (host:port) too"
 
 
 _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")

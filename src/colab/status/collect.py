@@ -36,6 +36,7 @@ class Context:
     here: str
     now: datetime
     timeout: float
+    read_sample: bool = False  # also time a read of fortress on every node that has it (inv status --read-sample)
 
 
 class Recorder:
@@ -173,7 +174,7 @@ def _probe(ctx: Context, node: Node, rec: Recorder) -> None:
                 rec.put("services", Check(Level.UNKNOWN, "? (engine down)"))
         free: list[Check] = []
         if "fortress" in cols:
-            rec.put("fortress", volumes.fortress(r, inv, node))
+            rec.put("fortress", volumes.fortress(r, inv, node, measure=ctx.read_sample))
             if node.name == inv.fortress.server and rec.checks["fortress"].level == Level.OK:
                 free.append(volumes.space_check("fortress", volumes.df(r, inv.fortress.path, rec.left())))
         if "raid" in cols:
@@ -249,11 +250,16 @@ class Collector:
 
 
 def collect(
-    inv: Inventory, *, now: datetime, timeout: float = DEFAULT_TIMEOUT, here: str | None = None
+    inv: Inventory,
+    *,
+    now: datetime,
+    timeout: float = DEFAULT_TIMEOUT,
+    here: str | None = None,
+    read_sample: bool = False,
 ) -> ClusterStatus:
     """The status of the whole cluster; never takes much longer than `timeout` seconds."""
     if timeout <= 0:
         raise ColabError(f"--timeout {timeout:g}: must be more than 0 seconds")
     where = here or this_node()
     check_addresses(inv, where)
-    return Collector(Context(inv, where, now, timeout)).run()
+    return Collector(Context(inv, where, now, timeout, read_sample)).run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from colab.backup.space import human
 from colab.errors import ColabError
@@ -43,13 +44,24 @@ def should_have_fortress(inv: Inventory, node: Node) -> bool:
     return node.name == inv.fortress.server or bool(fortress_client(inv, node))
 
 
-def fortress(r: Runner, inv: Inventory, node: Node) -> Check:
-    """Mounted where the inventory says (and writable); any problem is critical."""
+def fortress(r: Runner, inv: Inventory, node: Node, measure: bool = False) -> Check:
+    """Mounted where the inventory says (and writable); any problem is critical. `measure`: also time a read
+    (the data's `read_mbps` or `read_error`; monitoring exports it, the verdict does not depend on it)."""
     try:
         st = fortress_status.probe(r, inv, node, measure=False)
     except ColabError as e:
         return Check(Level.CRIT, str(e))
-    data = {"mountpoint": st.mountpoint, "mounted": st.mounted, "source": st.source, "fstype": st.fstype}
+    data: dict[str, Any] = {
+        "mountpoint": st.mountpoint,
+        "mounted": st.mounted,
+        "source": st.source,
+        "fstype": st.fstype,
+    }
+    if measure and st.mounted and not st.problems:
+        try:
+            data["read_mbps"] = fortress_status.read_sample(r, inv, node)
+        except ColabError as e:
+            data["read_error"] = str(e)
     if not st.mounted:
         return Check(Level.CRIT, f"not mounted at {st.mountpoint}", data)
     if st.problems:
@@ -106,5 +118,5 @@ def raid(r: Runner, inv: Inventory, timeout: float) -> Check:
     if text.strip() == "@none":
         return Check(Level.CRIT, f"{device}: no {source} (md driver not loaded?)", {"health": mdstat.MISSING})
     st = mdstat.raid_status(device, text, None, resolved.strip())
-    data = {"device": device, "health": st.health, "members": st.members}
+    data = {"device": device, "health": st.health, "members": st.members, "percent": st.percent}
     return Check(RAID_LEVELS[st.health], st.detail, data)

@@ -157,6 +157,11 @@ def probe(r: Runner, inv: Inventory, node: Node, *, measure: bool = True) -> For
     return st
 
 
+def read_sample(r: Runner, inv: Inventory, node: Node) -> float | None:
+    """MB/s of one timed read of the probe file in this node's fortress (`inv status --read-sample`)."""
+    return _read_sample(r, f"{inv.fortress_mount(node)}/{inv.fortress.folders[-1]}/{PROBE_NAME}")
+
+
 def _read_sample(r: Runner, path: str) -> float | None:
     res = r.run("sh", "-c", _READ_PROBE, "sh", path, str(PROBE_MB), env={"LC_ALL": "C"}, check=False, timeout=300)
     parsed = parse_dd(res.stdout + res.stderr)
