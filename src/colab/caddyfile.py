@@ -22,10 +22,13 @@ HEADER = (
 )
 
 
+STATUS_ROOT = "/srv/status"  # the status page's folder in Caddy's container (compose/caddy mounts it)
+
+
 @dataclass(frozen=True, order=True)
 class Site:
     domain: str
-    upstream: str
+    upstream: str  # "" for a static site (the status page)
     source: str  # what the route comes from, e.g. "services.gitea" or "routes[0]"
 
 
@@ -40,7 +43,16 @@ def sites(inv: Inventory, caddy_node: str) -> list[Site]:
     for i, route in enumerate(inv.routes):
         host = HOST_ALIAS if route.node == caddy_node else str(inv.node(route.node).mesh)
         found.append(Site(route.domain, f"{host}:{route.port}", f"routes[{i}]"))
+    if inv.monitoring and inv.monitoring.status_domain:
+        found.append(Site(inv.monitoring.status_domain, "", "monitoring.status_domain"))
     return sorted(found)
+
+
+def private_ranges(inv: Inventory) -> list[str]:
+    """Who may see the status page: the LAN, the mesh, this host and its Docker networks (a request from the
+    host itself reaches Caddy from a Docker gateway address)."""
+    nets = [inv.networks.lan, inv.networks.mesh, inv.docker.cluster_subnet, *(p.base for p in inv.docker.address_pools)]
+    return ["127.0.0.0/8", *(str(n) for n in nets)]
 
 
 def render(inv: Inventory, caddy_node: str, service: str = "caddy") -> str:
@@ -48,5 +60,10 @@ def render(inv: Inventory, caddy_node: str, service: str = "caddy") -> str:
     lines = [HEADER.format(service=service), "{", "\tadmin localhost:2019", "}"]
     for site in sites(inv, caddy_node):
         lines += ["", f"# {site.source}", f"{site.domain} {{", "\tencode zstd gzip"]
-        lines += [f"\treverse_proxy {site.upstream}", "}"]
+        if site.upstream:
+            lines += [f"\treverse_proxy {site.upstream}", "}"]
+            continue
+        # the status page (inv status --html, docs/monitoring.md): private, a static file
+        lines += [f"\t@outside not remote_ip {' '.join(private_ranges(inv))}", "\trespond @outside 403"]
+        lines += [f"\troot * {STATUS_ROOT}", "\tfile_server", "}"]
     return "\n".join(lines) + "\n"

@@ -87,6 +87,8 @@ def dns_records(inv: Inventory) -> list[Record]:
     for i, route in enumerate(inv.routes):
         host = edge or inv.node(route.node)
         domains.append(Record(str(host.lan), route.domain, f"routes[{i}]"))
+    if edge and inv.monitoring and inv.monitoring.status_domain:  # the status page, a static site of Caddy's
+        domains.append(Record(str(edge.lan), inv.monitoring.status_domain, "monitoring.status_domain"))
     records += sorted(domains, key=lambda r: r.name)
     seen: dict[str, Record] = {}
     for r in records:
@@ -154,6 +156,15 @@ def acl_rules(inv: Inventory) -> list[Rule]:
         )
         if upstreams:
             rules.append(Rule("Caddy reaches the services it proxies on other nodes", [caddy.node], upstreams))
+    prometheus = by_kind(inv, "prometheus")
+    if prometheus:
+        exporters = [
+            f"{s.node}:{s.port}"
+            for s in services_in(inv, "compose/node-exporter")
+            if s.port is not None and s.node != prometheus.node
+        ]
+        if exporters:
+            rules.append(Rule(f"Prometheus on {prometheus.node} scrapes node-exporter", [prometheus.node], exporters))
     admins = [n.name for n in inv.nodes.values() if ADMIN_ROLE in n.roles]
     if admins:
         rules.append(Rule(f"nodes with the {ADMIN_ROLE!r} role reach every port of every node", admins, ["*:*"]))

@@ -39,7 +39,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
-from colab import chezmoi_source, edge, mise_tasks, quoting
+from colab import chezmoi_source, edge, mise_tasks, monitoring, quoting
 from colab.errors import ColabError
 from colab.inventory import REPO_ROOT, Inventory, Node, Service
 
@@ -155,6 +155,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         "tasks": mise_tasks.node_tasks(inv, node),
         "env": {mise_tasks.ENV_NODE: node.name, mise_tasks.ENV_REPO: node.repo},
         "venv_bin": mise_tasks.VENV_BIN,
+        "monitoring": monitoring.node_facts(inv, node),
     }
 
 
@@ -165,8 +166,10 @@ def service_folder(rel: str) -> str | None:
 
 
 def service_context(inv: Inventory, shared: Mapping[str, Any], svc: Service) -> dict[str, Any]:
-    """A service file's context: the shared one plus the service and the edge facts (computed on use)."""
-    return {**shared, "service": svc, "edge": edge.Facts(inv, svc)}
+    """A service file's context: the shared one plus the service, the edge facts (computed on use) and, when the
+    inventory has a Prometheus, the monitoring facts."""
+    facts = monitoring.Facts(inv, svc) if monitoring.prometheus(inv) else None
+    return {**shared, "service": svc, "edge": edge.Facts(inv, svc), "monitoring": facts}
 
 
 def global_context(inv: Inventory) -> dict[str, Any]:

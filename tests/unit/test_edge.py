@@ -26,6 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "cluster.toml"
 OTHER = ROOT / "tests" / "fixtures" / "inventories" / "other.toml"
 EDGE_FILES = ["compose/caddy/Caddyfile", "compose/headscale/acl.hujson", "compose/pihole/custom.list"]
+# rendered into compose/ too, by the monitoring templates (tests/unit/monitoring)
+MONITORING_FILES = [
+    "compose/alertmanager/alertmanager.yml",
+    "compose/prometheus/alerts.yml",
+    "compose/prometheus/prometheus.yml",
+]
 
 
 def hujson(text: str) -> Any:
@@ -70,10 +76,10 @@ def tree_of(d: dict[str, Any]) -> dict[str, bytes]:
 
 def test_render_writes_the_three_edge_files_of_the_default_cluster_as_committed() -> None:
     tree = render.render_tree(inventory.load(DEFAULT))
-    assert [p for p in tree if p.startswith("compose/")] == EDGE_FILES
+    assert [p for p in tree if p.startswith("compose/")] == sorted(EDGE_FILES + MONITORING_FILES)
     for path in EDGE_FILES:
         assert (ROOT / path).read_bytes() == tree[path], f"{path} is stale: run `inv render`"
-    assert render.owned() == [".chezmoiroot", "chezmoi", *EDGE_FILES, "mise.toml"]
+    assert render.owned() == [".chezmoiroot", "chezmoi", *sorted(EDGE_FILES + MONITORING_FILES), "mise.toml"]
 
 
 def test_the_caddyfile_is_caddyfile_py_output_for_the_node_running_caddy() -> None:
@@ -105,6 +111,7 @@ def test_pihole_records_exactly() -> None:
         "192.168.254.10 hs.ism.la\n"
         "192.168.254.10 mcp.ism.la\n"
         "192.168.254.10 mng.ism.la\n"
+        "192.168.254.10 status.ism.la\n"
         "192.168.254.10 vault.ism.la\n"
     )
 
@@ -128,6 +135,7 @@ def test_pihole_records_are_v5_hosts_lines_naming_only_inventory_addresses(which
         names.append(name)
     assert len(names) == len(set(names))
     domains = {d for s in inv.services.values() for d in s.domains} | {r.domain for r in inv.routes}
+    domains.add(inv.monitoring.status_domain if inv.monitoring else "")
     assert set(names) == {f"{n}.colab.ism.la" for n in inv.nodes} | domains
     # every domain is served by Caddy: it points at Caddy's node, wherever the service runs
     caddy_lan = str(inv.node(inv.service("caddy").node).lan)
@@ -249,6 +257,7 @@ def test_acl_rules_exactly() -> None:
         {"action": "accept", "src": everyone, "dst": ["cooperator:53"]},
         {"action": "accept", "src": everyone, "dst": ["cooperator:80,443"]},
         {"action": "accept", "src": ["cooperator"], "dst": ["director:3000"]},  # Caddy → gitea on director
+        {"action": "accept", "src": ["cooperator"], "dst": ["director:9100"]},  # Prometheus → node-exporter
         {"action": "accept", "src": ["terminator"], "dst": ["*:*"]},  # the admin workstation
     ]
 

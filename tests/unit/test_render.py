@@ -35,12 +35,14 @@ UNITS = [".config/colab/fortress/fortress.automount", ".config/colab/fortress/fo
 WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
 AGENT = "Library/LaunchAgents/colab.fortress.plist"
 CRON = ".config/colab/backup/colab-backup.cron"
-S_DOCKER, S_DESKTOP, S_UNITS, S_AGENT, S_CRON = (
+STATUS_CRON = ".config/colab/monitoring/colab-status.cron"
+S_DOCKER, S_DESKTOP, S_UNITS, S_AGENT, S_CRON, S_MONITORING = (
     "10-docker-daemon.sh",
     "10-docker-desktop.sh",
     "20-fortress-units.sh",
     "20-fortress-agent.sh",
     "30-backup-cron.sh",
+    "31-monitoring.sh",
 )
 LINUX = [BASH, ENV, MISE, MISE_NODE, DOCKER_STAGED, S_DOCKER]
 # WSL: the Linux side mounts fortress with the same units as Debian; Docker is Docker Desktop on Windows.
@@ -49,8 +51,9 @@ MACOS = [ZSH, ENV, MISE, MISE_NODE, DOCKER_MAC, AGENT, S_AGENT]
 
 EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
     "default": {
-        "cooperator": [*LINUX, CRON, S_CRON],  # fortress server (no mount files), backup node
-        "director": [*LINUX, *UNITS, S_UNITS],
+        # fortress server (no mount files), backup node, Prometheus's node (the status export)
+        "cooperator": [*LINUX, CRON, S_CRON, STATUS_CRON, S_MONITORING],
+        "director": [*LINUX, *UNITS, S_UNITS, S_MONITORING],  # node-exporter: its textfile directory
         "writer": WSL,
         "projector": WSL,
         "terminator": MACOS,
@@ -63,7 +66,10 @@ EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
 }
 
 SERVICES = {
-    "default": ["caddy", "pihole", "headscale", "infisical", "gitea", "mcp-files"],
+    "default": [
+        *("caddy", "pihole", "headscale", "infisical", "gitea", "mcp-files", "prometheus", "alertmanager"),
+        *("node-exporter-cooperator", "node-exporter-director"),
+    ],
     "other": ["forgejo", "llm"],
 }
 BACKUP_NODE = {"default": "cooperator", "other": "forge"}

@@ -26,6 +26,7 @@ ENV_NAMES = (
     "COLAB_DB_NAME",
     "COLAB_DB_USER",
     "COLAB_FILES_HASH",
+    "COLAB_TEXTFILE_DIR",
     "DOCKER_HOST",
 )
 MANAGED_LABEL = "org.colab.managed=true"
@@ -50,6 +51,8 @@ def compose_env(inv: Inventory, target: Target, files_hash: str) -> dict[str, st
         env["COLAB_DB_NAME"] = svc.databases[0].name
         env["COLAB_DB_USER"] = svc.databases[0].user
     env["COLAB_FILES_HASH"] = files_hash
+    if inv.monitoring is not None and target.source.name == "node-exporter":  # its textfile collector's folder
+        env["COLAB_TEXTFILE_DIR"] = inv.monitoring.textfile_dir
     env.update(engine_env(target))
     return env
 

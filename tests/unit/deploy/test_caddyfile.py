@@ -18,6 +18,7 @@ def test_routes_for_a_caddy_on_cooperator() -> None:
         ("hs.ism.la", "headscale:8080", "services.headscale"),
         ("mcp.ism.la", "mcp-files:8765", "services.mcp-files"),
         ("mng.ism.la", "host.docker.internal:9090", "routes[0]"),
+        ("status.ism.la", "", "monitoring.status_domain"),  # a static site: the status page
         ("vault.ism.la", "infisical:8088", "services.infisical"),
     ]
 
@@ -33,6 +34,11 @@ def test_rendered_file_has_one_site_block_per_domain() -> None:
     assert text.startswith("# Rendered by `inv render` from the inventory (services.caddy runs it)")
     assert "{\n\tadmin localhost:2019\n}\n" in text
     assert "git.ism.la {\n\tencode zstd gzip\n\treverse_proxy gitea:3000\n}\n" in text
-    assert text.count(" {\n") == 6  # six site blocks (the global options block starts its line)
+    assert text.count(" {\n") == 7  # seven site blocks (the global options block starts its line)
+    assert (
+        "status.ism.la {\n\tencode zstd gzip\n"
+        "\t@outside not remote_ip 127.0.0.0/8 192.168.254.0/24 100.64.0.0/16 172.30.0.0/24 172.31.0.0/16\n"
+        "\trespond @outside 403\n\troot * /srv/status\n\tfile_server\n}\n"
+    ) in text
     other = inventory.load(ROOT / "tests/fixtures/inventories/other.toml")
     assert "code.lab.example {\n\tencode zstd gzip\n\treverse_proxy forgejo:3000\n}" in caddyfile.render(other, "hub")

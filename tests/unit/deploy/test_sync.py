@@ -113,7 +113,7 @@ def test_an_unwritable_fortress_is_one_clear_error(target: Target, tmp_path: Pat
 
 def test_generated_files_exist_only_for_headscale() -> None:
     inv = inventory.load(ROOT / "cluster.toml")
-    rendered = {name: generated.render(inv, resolve(inv, name, here="cooperator")) for name in inv.services}
+    rendered = {name: generated.render(inv, resolve(inv, name, here=svc.node)) for name, svc in inv.services.items()}
     assert {k: sorted(v) for k, v in rendered.items() if v} == {"headscale": ["config.yaml"]}  # Caddyfile: inv render
     headscale = rendered["headscale"]["config.yaml"]
     assert '"server_url": "https://hs.ism.la"' in headscale and '"v4": "100.64.0.0/16"' in headscale
