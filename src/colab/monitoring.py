@@ -115,11 +115,11 @@ def check(inv: Inventory) -> None:
         )
     if am is not None and am.port is None:
         raise MonitoringError(f"services.{am.name}.port: Alertmanager needs its port")
-    for role, node in (("Prometheus's node (the status export)", prom.node), ("the backup node", inv.backup.node)):
-        if exporter_on(inv, node) is None:
+    for role, name in (("Prometheus's node (the status export)", prom.node), ("the backup node", inv.backup.node)):
+        if exporter_on(inv, name) is None:
             raise MonitoringError(
-                f"monitoring: {role} {node} runs no node-exporter, so its metrics would not be scraped; add a "
-                f'[services.node-exporter-{node}] with compose = "compose/{NODE_EXPORTER}"'
+                f"monitoring: {role} {name} runs no node-exporter, so its metrics would not be scraped; add a "
+                f'[services.node-exporter-{name}] with compose = "compose/{NODE_EXPORTER}"'
             )
     if inv.node(prom.node).os == "macos":
         raise MonitoringError(f"{where}.node: the status export needs cron; {prom.node} runs macOS")
