@@ -78,6 +78,7 @@ def test_the_committed_caddyfile_is_valid_and_formatted(tmp_path: Path) -> None:
         "hs.ism.la": ["headscale:8080"],
         "mcp.ism.la": ["mcp-files:8765"],
         "mng.ism.la": ["host.docker.internal:9090"],  # Cockpit on the host
+        "status.ism.la": [],  # the status page: static files (tests/integration/test_status_page.py)
         "vault.ism.la": ["infisical:8088"],
     }
 
