@@ -176,6 +176,16 @@ def wait_http(url: str, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
+def wait_for_alertmanager(prom: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{prom}/api/v1/alertmanagers", timeout=5) as resp:
+            if json.load(resp)["data"]["activeAlertmanagers"]:
+                return
+        assert time.monotonic() < deadline, "Prometheus did not find Alertmanager"
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_tool("prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "rsync", "flock")
@@ -248,6 +258,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         wait_http(f"http://{am_address}/-/ready")
         prom = f"http://127.0.0.1:{ports['prometheus']}"
         wait_http(f"{prom}/-/ready")
+        wait_for_alertmanager(prom)  # Prometheus's discovery takes up to 5 s after start; measure after it
         yield Stack(base, path, textfile, secrets, hook, prom, procs)
     finally:
         for proc in procs.values():
