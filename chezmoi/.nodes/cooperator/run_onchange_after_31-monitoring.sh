@@ -6,6 +6,9 @@
 # colab-status.cron sha256: 7c5bdcf5a755ed13d484c1843366eda98d47900475a3c273afb4f2453ed1ea2e
 set -eu
 dir=/var/lib/colab/metrics
+# The page's folder on fortress (when it is there), made as this user before a Caddy deploy's bind mount
+# would make it as root.
+if [ -d /media/crtr/fortress/data ]; then mkdir -p /media/crtr/fortress/data/caddy/status 2>/dev/null || true; fi
 src="${CHEZMOI_DEST_DIR:-$HOME}/.config/colab/monitoring/colab-status.cron"
 dst=/etc/cron.d/colab-status
 if [ -d "$dir" ] && [ "$(stat -c %U "$dir")" = crtr ] && cmp -s "$src" "$dst"; then exit 0; fi
