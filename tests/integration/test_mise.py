@@ -53,6 +53,7 @@ def mise_env(base: Path, **extra: str) -> dict[str, str]:
         "HTTPS_PROXY": CLOSED,
         "ALL_PROXY": CLOSED,
         "NO_COLOR": "1",
+        "COLUMNS": "200",  # mise cuts a task's command line at the terminal's width
         **extra,
     }
 
