@@ -26,6 +26,7 @@ from tests.harness import images
 SYSTEM = {  # file chezmoi places in the home -> where its script installs it (Docker: Debian nodes only)
     "dot_config/colab/docker/daemon.json": "/etc/docker/daemon.json",
     "dot_config/colab/backup/colab-backup.cron": "/etc/cron.d/colab-backup",
+    "dot_config/colab/monitoring/colab-status.cron": "/etc/cron.d/colab-status",
 }
 
 pytestmark = [pytest.mark.docker, pytest.mark.tools, pytest.mark.integration]
@@ -45,7 +46,7 @@ find "$HOME" -type f | sort | comm -13 /tmp/before - | sed "s|^$HOME/||" \
 echo "::changed"
 find "$HOME" -type f | sort | comm -12 /tmp/before - | sed "s|^$HOME/||" || true
 echo "::etc"
-for f in /etc/docker/daemon.json /etc/cron.d/colab-backup /etc/systemd/system/*.mount \
+for f in /etc/docker/daemon.json /etc/cron.d/colab-backup /etc/cron.d/colab-status /etc/systemd/system/*.mount \
   /etc/systemd/system/*.automount; do
   [ -f "$f" ] && sha256sum "$f"
 done
@@ -163,8 +164,9 @@ def test_without_root_or_sudo_the_scripts_say_what_to_run(
     assert log[-1] == "0"
     assert out["source"] == [f"{inv.nodes['cooperator'].repo}/chezmoi"] and out["verify"] == ["0"], out
     hints = [line for line in log if line.startswith("colab: not root")]
-    assert len(hints) == 2  # docker settings and the backup schedule
+    assert len(hints) == 3  # docker settings, the backup schedule, the monitoring folder and schedule
     assert any("sudo install -D -m 0644 /tmp/home/.config/colab/docker/daemon.json /etc/docker/" in h for h in hints)
     assert any("/etc/cron.d/colab-backup" in h for h in hints)
+    assert any("/etc/cron.d/colab-status" in h for h in hints)
     assert out["etc"] == []
     assert ".config/mise/config.toml" in out["files"]

@@ -23,7 +23,12 @@ else
   echo "colab: not root, no passwordless sudo; to finish, run: $manual"
   exit 0
 fi
-$sudo install -d -m 0755 -o crtr "$dir"
+owner=crtr
+if ! id -u "$owner" >/dev/null 2>&1; then
+  echo "colab: warning: no user $owner here (nodes.cooperator.ssh_user runs the status export); $dir is $(id -un)'s"
+  owner=$(id -un)
+fi
+$sudo install -d -m 0755 -o "$owner" "$dir"
 echo "colab: made $dir for node-exporter's textfile collector"
 $sudo install -D -m 0644 "$src" "$dst"
 echo "colab: installed $dst"

@@ -16,5 +16,10 @@ else
   echo "colab: not root, no passwordless sudo; to finish, run: $manual"
   exit 0
 fi
-$sudo install -d -m 0755 -o crtr "$dir"
+owner=crtr
+if ! id -u "$owner" >/dev/null 2>&1; then
+  echo "colab: warning: no user $owner here (nodes.director.ssh_user runs the status export); $dir is $(id -un)'s"
+  owner=$(id -un)
+fi
+$sudo install -d -m 0755 -o "$owner" "$dir"
 echo "colab: made $dir for node-exporter's textfile collector"
