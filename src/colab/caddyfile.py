@@ -1,4 +1,5 @@
-"""Render Caddy's routes from the inventory: one site per service domain and per extra route.
+"""Render Caddy's routes from the inventory: one site per service domain and per extra route, and the status
+page (`monitoring.status_domain`: static files, LAN, mesh and this host only; docs/monitoring.md).
 
 Upstreams, as Caddy sees them from its container on the cluster network:
 - a service on Caddy's own node: `<service>:<port>`, the alias every service's main container has on the
