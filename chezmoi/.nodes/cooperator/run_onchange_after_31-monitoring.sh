@@ -20,7 +20,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
   sudo="sudo -n"
 else
-  echo "colab: not root, no passwordless sudo; to finish, run: $manual"
+  printf '%s\n' "colab: not root, no passwordless sudo; to finish, run: $manual"
   exit 0
 fi
 owner=crtr
