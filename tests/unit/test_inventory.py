@@ -110,7 +110,7 @@ REJECTIONS = [
     ("fortress.folders", ["docker", "docker"], "fortress.folders: a folder is listed twice"),
     ("nodes", {}, "nodes: Dictionary should have at least 1 item"),
     ("monitoring.textfile", "/x", "monitoring.textfile: unknown key (typo?); allowed keys: textfile_dir, status_every"),
-    ("monitoring.textfile_dir", "metrics", "monitoring.textfile_dir: String should match pattern '^/'"),
+    ("monitoring.textfile_dir", "metrics", "monitoring.textfile_dir: must be an absolute path, starting with '/'"),
     ("monitoring.status_every", 0, "monitoring.status_every: Input should be greater than or equal to 1 (got 0)"),
     ("monitoring.status_domain", "git.ism.la", "monitoring.status_domain: 'git.ism.la' is already routed by services."),
     ("monitoring.ntfy_url", "https://ntfy.sh/x?y=1", "monitoring.ntfy_url: String should match pattern"),
