@@ -481,7 +481,7 @@ _DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0
 
 
 def _domain_problems(where: str, domain: str, seen: dict[str, str]) -> Iterator[str]:
-    if not _DOMAIN.match(domain):
+    if not _DOMAIN.fullmatch(domain):
         yield f"{where}: {domain!r} is not a valid domain name"
     elif domain in seen:
         yield f"{where}: {domain!r} is already routed by {seen[domain]}"

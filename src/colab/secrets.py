@@ -47,7 +47,7 @@ def check_present(runner: Runner, inv: Inventory, path: str, names: Sequence[str
     The present ones are masked from then on whatever their length: the task declared them secrets.
     """
     for name in names:
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise ColabError(f"invalid secret name {name!r}; use letters, digits and _")
     if not names:
         return

@@ -105,6 +105,8 @@ REJECTIONS = [
         "services.gitea.domains[0]: 'git.ism.la' is already routed by services.pihole.domains[0]",
     ),
     ("services.pihole.domains", ["not a domain"], "services.pihole.domains[0]: 'not a domain' is not a valid domain"),
+    # a trailing newline would end the Caddyfile's site line and start a directive of the value's choosing
+    ("services.pihole.domains", ["pi.ism.la\n"], "services.pihole.domains[0]: 'pi.ism.la\\n' is not a valid domain"),
     ("raid.disks", ["/dev/disk/by-id/a"], "raid.disks: List should have at least 2 items"),
     ("raid.level", 5, "raid.level: Input should be 1 (got 5)"),
     ("fortress.folders", ["docker", "docker"], "fortress.folders: a folder is listed twice"),

@@ -60,7 +60,7 @@ def exposition(families: Iterable[Family]) -> str:
     lines: list[str] = []
     seen: set[str] = set()
     for fam in families:
-        if not _NAME.match(fam.name) or fam.name in seen:
+        if not _NAME.fullmatch(fam.name) or fam.name in seen:
             raise ValueError(f"bad or repeated metric name {fam.name!r}")
         seen.add(fam.name)
         if not fam.samples:
@@ -68,7 +68,7 @@ def exposition(families: Iterable[Family]) -> str:
         lines += [f"# HELP {fam.name} {_escape_help(fam.help)}", f"# TYPE {fam.name} {fam.kind}"]
         for labels, value in fam.samples:
             for key in labels:
-                if not _LABEL.match(key) or key.startswith("__"):
+                if not _LABEL.fullmatch(key) or key.startswith("__"):
                     raise ValueError(f"bad label name {key!r} on {fam.name}")
             inner = ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items())
             lines.append(f"{fam.name}{{{inner}}} {_value(value)}" if inner else f"{fam.name} {_value(value)}")
