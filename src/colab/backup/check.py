@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from colab.backup import lock, rsync, snapshots, space
+from colab.backup import lock, rsync, snapshots, space, state
 from colab.backup.config import Config, check_source, check_target
 from colab.backup.output import Out, outcome, rsync_progress
 from colab.errors import ColabError
@@ -81,7 +81,8 @@ def spot_check(cfg: Config, *, console: Console, sample: int = 32, seed: int | N
     check_source(cfg)
     snap = _latest(cfg)
     report = Report(f"backup.check {snap.name} against {cfg.source}")
-    with lock.hold(snapshots.lock_path(cfg.target), "backup.check", wait=cfg.wait, on_wait=out.say):
+    with lock.hold(cfg.target, "backup.check", wait=cfg.wait, on_wait=out.say):
+        state.validate(cfg.target)
         since = taken_at(cfg.target, snap)
         out.say(f"counting entries in {cfg.source} and {snap.name}")
         in_source, in_snap = space.usage(cfg.source).files, space.usage(snap.path).files
@@ -147,45 +148,68 @@ def full_check(cfg: Config, *, console: Console, scratch: str | None = None) -> 
     check_source(cfg)
     snap = _latest(cfg)
     report = Report(f"backup.check --full {snap.name}: trial restore and compare")
-    base = Path(os.path.abspath(scratch)) if scratch else snapshots.state_dir(cfg.target)
-    base.mkdir(parents=True, exist_ok=True)
-    room = base / f"scratch-{os.getpid()}"
-    with lock.hold(snapshots.lock_path(cfg.target), "backup.check", wait=cfg.wait, on_wait=out.say):
-        meta = snapshots.read_meta(cfg.target, snap.name)
-        need = int(meta["size"]) if "size" in meta else space.usage(snap.path).bytes
-        free = space.free(base)
-        if not space.room_for(need, free):
-            raise ColabError(
-                f"no room for a trial restore in {base}: needs {space.human(need)}, {space.human(free)} free; "
-                "pass --scratch DIR on a volume with room"
-            )
-        since = taken_at(cfg.target, snap)
-        try:
-            room.mkdir()
-            out.say(f"trial restore of {snap.name} into {room}")
-            with rsync_progress(console, f"trial restore of {snap.name}") as hook:
-                res = rsync.run(rsync.copy_argv(snap.path, room, progress=hook is not None), on_progress=hook)
-            verdict = rsync.classify(res.returncode, res.stderr)
-            if verdict.status != "ok":
-                report.outcomes.append(outcome(cfg.node, "trial restore", Status.FAILED, verdict.message))
-                return report
-            restored = f"{res.stats.files:,} entries, {space.human(res.stats.total_size)}"
-            report.outcomes.append(outcome(cfg.node, "trial restore", Status.OK, restored))
-            out.say("comparing the restored copy with the snapshot, every byte")
-            faithful = rsync.run(rsync.compare_argv(snap.path, room))
-            diffs = [ln for ln in faithful.itemized if not _is_dir_line(ln)]
-            if faithful.returncode != 0 or diffs:
-                detail = f"restored copy differs from {snap.name}: {', '.join(diffs[:5]) or faithful.stderr.strip()}"
-                report.outcomes.append(outcome(cfg.node, "restored = snapshot", Status.FAILED, detail))
-            else:
-                report.outcomes.append(outcome(cfg.node, "restored = snapshot", Status.OK, "every file equal"))
-            out.say(f"comparing the restored copy with the source {cfg.source}, every byte")
-            against = rsync.run(rsync.compare_argv(cfg.source, room))
-            found = classify_differences(against.itemized, cfg.source, since)
-            report.outcomes.append(_source_outcome(cfg, found, against))
-        finally:
-            _remove(room)
+    with lock.hold(cfg.target, "backup.check", wait=cfg.wait, on_wait=out.say):
+        state.validate(cfg.target)
+        with _scratch_base(cfg, scratch) as base:
+            assert base is not None
+            _trial(cfg, out, report, snap, base, console)
     return report
+
+
+def _scratch_base(cfg: Config, scratch: str | None) -> contextlib.AbstractContextManager[state.Folder | None]:
+    """--scratch DIR (made when missing), else the volume's own .colab-backup (reached without following links)."""
+    if scratch:
+        path = Path(os.path.abspath(scratch))
+        path.mkdir(parents=True, exist_ok=True)
+        return state.folder(path)
+    return state.state(cfg.target, create=True)
+
+
+def _trial(
+    cfg: Config, out: Out, report: Report, snap: snapshots.Snapshot, base: state.Folder, console: Console
+) -> None:
+    meta = snapshots.read_meta(cfg.target, snap.name)
+    need = int(meta["size"]) if "size" in meta else space.usage(snap.path).bytes
+    free = space.free(Path(base.proc()))
+    if not space.room_for(need, free):
+        raise ColabError(
+            f"no room for a trial restore in {base.path}: needs {space.human(need)}, {space.human(free)} free; "
+            "pass --scratch DIR on a volume with room"
+        )
+    since = taken_at(cfg.target, snap)
+    name = f"scratch-{os.getpid()}"
+    _remove(base, name)  # left by a killed run that had this pid
+    room = base.sub(name, create=True, mode=0o700)
+    assert room is not None
+    # rsync writes into the folder just made, through its descriptor: a path swapped meanwhile cannot redirect it.
+    into = Path(room.proc())
+    try:
+        out.say(f"trial restore of {snap.name} into {room.path}")
+        with rsync_progress(console, f"trial restore of {snap.name}") as hook:
+            res = rsync.run(
+                rsync.copy_argv(snap.path, into, progress=hook is not None), on_progress=hook, keep_fds=[room.fd]
+            )
+        verdict = rsync.classify(res.returncode, res.stderr)
+        if verdict.status != "ok":
+            report.outcomes.append(outcome(cfg.node, "trial restore", Status.FAILED, verdict.message))
+            return
+        restored = f"{res.stats.files:,} entries, {space.human(res.stats.total_size)}"
+        report.outcomes.append(outcome(cfg.node, "trial restore", Status.OK, restored))
+        out.say("comparing the restored copy with the snapshot, every byte")
+        faithful = rsync.run(rsync.compare_argv(snap.path, into), keep_fds=[room.fd])
+        diffs = [ln for ln in faithful.itemized if not _is_dir_line(ln)]
+        if faithful.returncode != 0 or diffs:
+            detail = f"restored copy differs from {snap.name}: {', '.join(diffs[:5]) or faithful.stderr.strip()}"
+            report.outcomes.append(outcome(cfg.node, "restored = snapshot", Status.FAILED, detail))
+        else:
+            report.outcomes.append(outcome(cfg.node, "restored = snapshot", Status.OK, "every file equal"))
+        out.say(f"comparing the restored copy with the source {cfg.source}, every byte")
+        against = rsync.run(rsync.compare_argv(cfg.source, into), keep_fds=[room.fd])
+        found = classify_differences(against.itemized, cfg.source, since)
+        report.outcomes.append(_source_outcome(cfg, found, against))
+    finally:
+        room.close()
+        _remove(base, name)
 
 
 def _is_dir_line(line: str) -> bool:
@@ -209,11 +233,14 @@ def _source_outcome(cfg: Config, found: Findings, res: rsync.Run) -> Outcome:
     return outcome(cfg.node, step, Status.OK, "; ".join(notes) or "every file equal")
 
 
-def _remove(path: Path) -> None:
-    if path.exists():
-        for root, dirs, _files in os.walk(path):
-            for d in dirs:  # a restored read-only folder must not stop the cleanup
-                p = os.path.join(root, d)
-                with contextlib.suppress(OSError):
-                    os.chmod(p, stat.S_IRWXU | os.stat(p).st_mode)
-        shutil.rmtree(path, ignore_errors=True)
+def _remove(base: state.Folder, name: str) -> None:
+    """Delete base/name without following any symlink in it (it holds a restored tree, links and all)."""
+    try:
+        base.lstat(name)
+    except FileNotFoundError:
+        return
+    with contextlib.suppress(OSError):
+        for _root, _dirs, _files, dfd in os.fwalk(name, dir_fd=base.fd):
+            # a restored read-only folder must not stop the cleanup (root needs no write bit; a user does)
+            os.fchmod(dfd, stat.S_IMODE(os.fstat(dfd).st_mode) | stat.S_IRWXU)
+    shutil.rmtree(name, dir_fd=base.fd, ignore_errors=True)

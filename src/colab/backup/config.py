@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from colab.backup import snapshots
+from colab.backup import snapshots, state
 from colab.backup.retention import Policy
 from colab.errors import ColabError
 from colab.inventory import Inventory
@@ -84,12 +84,14 @@ def runs_elsewhere(inv: Inventory, source: str | None, target: str | None) -> bo
 
 def check_target(cfg: Config) -> None:
     """The backup volume is there: a directory, and when it comes from the inventory, a mounted volume
-    (or one this project already uses), so an unmounted /mnt/backup never fills the root file system."""
+    (or one this project already uses), so an unmounted /mnt/backup never fills the root file system; and
+    nobody but its owner can write its top folder (`state.check_target`)."""
     t = cfg.target
     if not t.is_dir():
         how = "pass --target" if cfg.overridden else f"mount the backup volume at {t} (or fix backup.target)"
         raise ColabError(f"backup target {t} is not a directory; {how}")
     if cfg.overridden or os.path.ismount(t) or snapshots.state_dir(t).is_dir():
+        state.check_target(t)
         return
     raise ColabError(
         f"backup target {t} is not a mounted volume and holds no backups: is the RAID mounted? "

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from colab import injection, secrets
-from colab.backup import snapshots
+from colab.backup import snapshots, state
 from colab.backup.retention import Decision, Policy, decide
 from colab.compose import compose_argv
 from colab.errors import ColabError
@@ -197,30 +197,34 @@ def _last_line(text: str) -> str:
 
 
 def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
-    """Dump one database atomically; returns a one-line summary or raises ColabError."""
+    """Dump one database atomically; returns a one-line summary or raises ColabError. The dump folders are
+    reached without following symlinks (`state.py`), so the dump lands on the volume and nowhere else."""
     final = final_path(target, spec, day)
-    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = final.with_name(f".{final.name}.tmp")
+    tmp = f".{final.name}.tmp"
     masks = _masks(inv, spec)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            res = _run(masks, dump_argv(inv, spec), stdout=fd)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if res.returncode != 0:
-            raise ColabError(f"pg_dump of {spec.key} failed (exit {res.returncode}): {_last_line(res.stderr)}")
-        size = tmp.stat().st_size
-        if size == 0:
-            raise ColabError(f"pg_dump of {spec.key} wrote nothing")
-        entries = verify(inv, spec, tmp, masks)
-        os.replace(tmp, final)
-        snapshots.fsync_dir(final.parent)
-    except BaseException:
+    with state.folder(target, snapshots.DUMPS, spec.service.name, create=True, mode=0o700) as folder:
+        assert folder is not None
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+            os.unlink(tmp, dir_fd=folder.fd)
+        fd = folder.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            try:
+                res = _run(masks, dump_argv(inv, spec), stdout=fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if res.returncode != 0:
+                raise ColabError(f"pg_dump of {spec.key} failed (exit {res.returncode}): {_last_line(res.stderr)}")
+            size = folder.lstat(tmp).st_size
+            if size == 0:
+                raise ColabError(f"pg_dump of {spec.key} wrote nothing")
+            entries = verify(inv, spec, Path(folder.proc(tmp)), masks)
+            os.replace(tmp, final.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+            os.fsync(folder.fd)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=folder.fd)
+            raise
     return f"{final.name}: {size:,} bytes, {entries} entries (pg_restore --list ok)"
 
 
@@ -251,7 +255,7 @@ def restore(inv: Inventory, spec: DumpSpec, dump: Path, database: str) -> str:
         if res.returncode != 0:
             raise ColabError(f"createdb {database} failed: {_last_line(res.stderr)}")
         created = " (created)"
-    fd = os.open(dump, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(dump, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
         res = _run(masks, restore_argv(inv, spec, database), stdin=fd)
     finally:

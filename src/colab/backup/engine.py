@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from colab.backup import dumps, lock, ping, prune, rsync, snapshots, space
+from colab.backup import dumps, lock, ping, prune, rsync, snapshots, space, state
 from colab.backup.config import Config, check_source, check_target
 from colab.backup.output import Out, outcome, rsync_progress
 from colab.backup.plan import SnapshotPlan, plan_snapshot
@@ -80,7 +80,8 @@ def run(cfg: Config, *, task: str, kind: Kind, with_dumps: bool, console: Consol
         try:
             check_target(cfg)
             check_source(cfg)
-            with lock.hold(snapshots.lock_path(cfg.target), task, wait=cfg.wait, on_wait=out.say) as held:
+            with lock.hold(cfg.target, task, wait=cfg.wait, on_wait=out.say) as held:
+                state.validate(cfg.target)
                 if held.took_over:
                     out.warn(held.took_over)
                     report.outcomes.append(outcome(cfg.node, "lock", Status.WARNING, held.took_over))
@@ -321,6 +322,9 @@ def _empty_trash(cfg: Config, out: Out, report: Report) -> None:
     started = time.monotonic()
     try:
         deleted = prune.empty_trash(cfg.target)
+    except state.Unsafe as e:
+        report.outcomes.append(outcome(cfg.node, "delete expired", Status.FAILED, str(e)))
+        return
     except OSError as e:
         report.outcomes.append(outcome(cfg.node, "delete expired", Status.WARNING, f"{e}; the next run retries"))
         return
@@ -339,7 +343,7 @@ def _dry_run(cfg: Config, out: Out, *, task: str, kind: Kind, with_dumps: bool, 
     report = Report(f"{task} {snapshots.name_for(day)} on {cfg.node} (dry run: nothing changed)")
     node = cfg.node
     planned = Status.PLANNED
-    holder = lock.holder(snapshots.lock_path(t))
+    holder = lock.holder(lock.path_of(t))
     report.outcomes.append(outcome(node, "lock", planned, f"now held by {holder}" if holder else "free"))
     if cfg.ping_url:
         report.outcomes.append(outcome(node, "ping start", planned, ping.kind_of(cfg.ping_url, cfg.ping_kind)))
@@ -447,7 +451,8 @@ def prune_run(cfg: Config, *, task: str, console: Console) -> RunResult:
         return RunResult(report, {"task": task}, verdicts)
     report = Report(f"{task} on {cfg.node}")
     with sigterm_interrupts():
-        with lock.hold(snapshots.lock_path(t), task, wait=cfg.wait, on_wait=out.say) as held:
+        with lock.hold(t, task, wait=cfg.wait, on_wait=out.say) as held:
+            state.validate(t)
             if held.took_over:
                 out.warn(held.took_over)
                 report.outcomes.append(outcome(cfg.node, "lock", Status.WARNING, held.took_over))

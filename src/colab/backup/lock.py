@@ -1,5 +1,8 @@
 """One backup run at a time: an flock on <target>/.colab-backup/lock, with the holder's pid written in it.
 
+The lock file is opened without following symlinks and must be a regular file of the user running the backup
+(`state.py`): a symlink there would otherwise make the run truncate the file it points to.
+
 The kernel drops an flock when its last holder dies, so a crashed run never blocks the next one. The pid
 in the file says who holds it; a run that finds a pid there after taking the lock knows the previous run
 ended without cleaning up (killed, power loss) and reports it as a warning. rsync inherits the lock's
@@ -11,13 +14,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from colab.backup import state
 from colab.errors import ColabError
+
+LOCK = "lock"
 
 
 class Busy(ColabError):
@@ -69,16 +76,23 @@ def _busy_message(path: Path, info: dict[str, str]) -> str:
     return f"{who} holds {path}; wait for it to finish, or pass --wait to queue behind it"
 
 
+def path_of(target: Path) -> Path:
+    return target / state.STATE / LOCK
+
+
 def acquire(
-    path: Path,
+    target: Path,
     task: str,
     *,
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
 ) -> Held:
-    """Take the lock, or raise Busy (or block until it is free with `wait`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """Take the lock of the backup volume `target`, or raise Busy (or block until it is free with `wait`);
+    state.Unsafe when the lock or its folder is a symlink or someone else's."""
+    path = path_of(target)
+    with state.state(target, create=True) as folder:
+        assert folder is not None
+        fd = folder.open_file(LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -117,8 +131,10 @@ def release(held: Held) -> None:
 
 
 @contextlib.contextmanager
-def hold(path: Path, task: str, *, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[Held]:
-    held = acquire(path, task, wait=wait, on_wait=on_wait)
+def hold(
+    target: Path, task: str, *, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> Iterator[Held]:
+    held = acquire(target, task, wait=wait, on_wait=on_wait)
     try:
         yield held
     finally:
@@ -126,10 +142,13 @@ def hold(path: Path, task: str, *, wait: bool = False, on_wait: Callable[[str], 
 
 
 def holder(path: Path) -> str | None:
-    """Who holds the lock right now (None when it is free or missing); changes nothing."""
+    """Who holds the lock right now (None when it is free, missing or not a regular file); changes nothing."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
     try:
         try:

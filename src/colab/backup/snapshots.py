@@ -23,13 +23,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from colab.backup import state
+
 PREFIX = "fortress-"
 LATEST = "fortress-latest"
-STATE = ".colab-backup"
+STATE = state.STATE
+TRASH = "trash"
+META = "meta"
 DUMPS = "dumps"
 _NAME = re.compile(r"^fortress-(\d{8})$")
 _TEMP = re.compile(r"^\.fortress-(\d{8})\.tmp$")
-_DELETING = re.compile(r"\.deleting-(\d+)$")
+DELETING = re.compile(r"\.deleting-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -69,16 +73,12 @@ def state_dir(target: Path) -> Path:
     return target / STATE
 
 
-def lock_path(target: Path) -> Path:
-    return state_dir(target) / "lock"
-
-
 def trash_dir(target: Path) -> Path:
-    return state_dir(target) / "trash"
+    return state_dir(target) / TRASH
 
 
 def meta_path(target: Path, name: str) -> Path:
-    return state_dir(target) / "meta" / f"{name}.json"
+    return state_dir(target) / META / f"{name}.json"
 
 
 def complete(target: Path) -> list[Snapshot]:
@@ -110,26 +110,13 @@ def leftovers(target: Path) -> list[str]:
 
 
 def trash_entries(target: Path) -> list[str]:
-    """Trash entries nobody is deleting right now (claimable), newest name first."""
-    try:
-        names = [e.name for e in os.scandir(trash_dir(target)) if e.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
-        return []
-    return sorted((n for n in names if not _DELETING.search(n)), reverse=True)
-
-
-def deleting_entries(target: Path) -> list[tuple[str, int]]:
-    """Trash entries being deleted, with the pid deleting each."""
-    try:
-        names = [e.name for e in os.scandir(trash_dir(target))]
-    except FileNotFoundError:
-        return []
-    out = []
-    for n in names:
-        m = _DELETING.search(n)
-        if m:
-            out.append((n, int(m.group(1))))
-    return out
+    """Trash entries nobody is deleting right now (claimable), newest name first; state.Unsafe when the trash
+    folder is a symlink or someone else's."""
+    with state.state(target, TRASH) as trash:
+        if trash is None:
+            return []
+        names = [e.name for e in trash.entries() if e.is_dir(follow_symlinks=False)]
+    return sorted((n for n in names if not DELETING.search(n)), reverse=True)
 
 
 def resolve(target: Path, which: str) -> Snapshot:
@@ -175,16 +162,21 @@ def keeps_nanoseconds(target: Path) -> bool:
     """Whether the volume stores file times to the nanosecond (ext4 with 256-byte inodes, XFS, btrfs do;
     ext4 with 128-byte inodes or FAT do not). Only then may rsync compare times to the nanosecond: a volume
     that rounds them would make every file look changed on every run."""
-    folder = state_dir(target) if state_dir(target).is_dir() else target
-    probe = folder / f".mtime-probe.{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-        want = 1_700_000_000_123_456_789
-        os.utime(probe, ns=(want, want))
-        return probe.stat().st_mtime_ns == want
-    finally:
+    with state.state(target) as folder, state.folder(target) as top:
+        here = folder or top
+        assert here is not None
+        probe = f".mtime-probe.{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
-            probe.unlink()
+            os.unlink(probe, dir_fd=here.fd)
+        fd = here.open_file(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            want = 1_700_000_000_123_456_789
+            os.utime(fd, ns=(want, want))
+            return os.fstat(fd).st_mtime_ns == want
+        finally:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(probe, dir_fd=here.fd)
 
 
 def fsync_dir(path: Path) -> None:
@@ -230,21 +222,34 @@ def exchange(a: Path, b: Path) -> bool:
 
 
 def write_meta(target: Path, name: str, meta: dict[str, Any]) -> None:
-    path = meta_path(target, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """<target>/.colab-backup/meta/<name>.json, replaced atomically (never through a symlink)."""
+    with state.state(target, META, create=True) as folder:
+        assert folder is not None
+        tmp = f".{name}.json.{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=folder.fd)
+        fd = folder.open_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, f"{name}.json", src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
 
 
 def read_meta(target: Path, name: str) -> dict[str, Any]:
+    """The record of a snapshot; {} when there is none (or it is not a plain file of ours: then it is ignored)."""
     try:
-        data = json.loads(meta_path(target, name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with state.state(target, META) as folder:
+            if folder is None:
+                return {}
+            fd = folder.open_file(f"{name}.json", os.O_RDONLY)
+            with os.fdopen(fd, encoding="utf-8") as fh:
+                data = json.loads(fh.read())
+    except (OSError, ValueError, state.Unsafe):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def drop_meta(target: Path, name: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        meta_path(target, name).unlink()
+    with state.state(target, META) as folder:
+        if folder is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{name}.json", dir_fd=folder.fd)

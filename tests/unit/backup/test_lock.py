@@ -1,7 +1,9 @@
-"""One run at a time: busy, wait, stale lock of a dead process taken over with a warning."""
+"""One run at a time: busy, wait, stale lock of a dead process taken over with a warning; a lock file (or its
+folder) that is a symlink, a hard link or someone else's is refused without touching what it points to."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -9,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from colab.backup import lock
+from colab.backup import lock, state
+from tests.conftest import require_root
 
 
 def dead_pid() -> int:
@@ -19,8 +22,8 @@ def dead_pid() -> int:
 
 
 def test_acquire_writes_pid_and_release_clears_it(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "lock"
-    held = lock.acquire(path, "backup.daily")
+    path = tmp_path / ".colab-backup" / "lock"
+    held = lock.acquire(tmp_path, "backup.daily")
     text = path.read_text()
     assert f"pid={__import__('os').getpid()}\n" in text and "task=backup.daily" in text
     assert held.took_over is None
@@ -30,18 +33,19 @@ def test_acquire_writes_pid_and_release_clears_it(tmp_path: Path) -> None:
 
 
 def test_second_run_is_refused_with_who_holds_it(tmp_path: Path) -> None:
-    path = tmp_path / "lock"
-    with lock.hold(path, "backup.daily"):
+    path = tmp_path / ".colab-backup" / "lock"
+    with lock.hold(tmp_path, "backup.daily"):
         with pytest.raises(lock.Busy, match=r"backup\.daily \(pid \d+, started .*\) holds .*lock; wait for it"):
-            lock.acquire(path, "backup.weekly")
+            lock.acquire(tmp_path, "backup.weekly")
         assert lock.holder(path) is not None
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path: Path) -> None:
-    path = tmp_path / "lock"
+    path = tmp_path / ".colab-backup" / "lock"
+    path.parent.mkdir()
     pid = dead_pid()
     path.write_text(f"pid={pid}\nstarted=2024-01-05T03:15:00\ntask=backup.daily\n")
-    held = lock.acquire(path, "backup.daily")
+    held = lock.acquire(tmp_path, "backup.daily")
     try:
         assert held.took_over == (
             f"took over the stale lock of backup.daily (pid {pid}, started 2024-01-05T03:15:00), "
@@ -52,7 +56,7 @@ def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path: Pat
 
 
 def test_wait_queues_behind_the_holder(tmp_path: Path) -> None:
-    path = tmp_path / "lock"
+    path = tmp_path
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys,time; from colab.backup import lock; "
          "h = lock.acquire(__import__('pathlib').Path(sys.argv[1]), 'backup.daily'); "
@@ -71,3 +75,70 @@ def test_wait_queues_behind_the_holder(tmp_path: Path) -> None:
     assert said and said[0].startswith("waiting: backup.daily (pid")
     assert waited > 0.3
     assert held.took_over is None  # the holder released cleanly
+
+
+def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    """Issue 12 #3: with .colab-backup/lock a symlink, the run truncated the file it pointed to."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "vol" / ".colab-backup").mkdir(parents=True)
+    (tmp_path / "vol" / ".colab-backup" / "lock").symlink_to(victim)
+    with pytest.raises(state.Unsafe) as e:
+        lock.acquire(tmp_path / "vol", "backup.daily")
+    assert str(e.value) == (
+        f"{tmp_path}/vol/.colab-backup/lock is a symlink (to {victim}), not a real entry: the backup keeps its "
+        "state only in real folders and files that no other user can change; move it aside (it may have been put "
+        "there to redirect the backup) and run again"
+    )
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_dangling_lock_symlink_creates_nothing(tmp_path: Path) -> None:
+    (tmp_path / ".colab-backup").mkdir()
+    (tmp_path / ".colab-backup" / "lock").symlink_to(tmp_path / "made-by-root")
+    with pytest.raises(state.Unsafe, match="is a symlink"):
+        lock.acquire(tmp_path, "backup.daily")
+    assert not (tmp_path / "made-by-root").exists()
+
+
+def test_a_state_folder_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "vol").mkdir()
+    (tmp_path / "vol" / ".colab-backup").symlink_to(elsewhere)
+    with pytest.raises(state.Unsafe, match=r"vol/\.colab-backup is a symlink \(to .*elsewhere\)"):
+        lock.acquire(tmp_path / "vol", "backup.daily")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_hard_linked_lock_is_refused(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / "vol" / ".colab-backup").mkdir(parents=True)
+    os.link(victim, tmp_path / "vol" / ".colab-backup" / "lock")
+    with pytest.raises(state.Unsafe, match="has 2 hard links"):
+        lock.acquire(tmp_path / "vol", "backup.daily")
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_lock_of_another_user_or_writable_by_others_is_refused(tmp_path: Path) -> None:
+    require_root("chown the lock to another uid")
+    path = tmp_path / ".colab-backup" / "lock"
+    path.parent.mkdir()
+    path.write_text("")
+    os.chown(path, 65534, 65534)
+    with pytest.raises(state.Unsafe, match=r"lock is owned by (nobody \(uid 65534\)|uid 65534), not by root"):
+        lock.acquire(tmp_path, "backup.daily")
+    os.chown(path, 0, 0)
+    path.chmod(0o666)
+    with pytest.raises(state.Unsafe, match=r"lock is writable by every user \(mode 0666\)"):
+        lock.acquire(tmp_path, "backup.daily")
+    path.chmod(0o644)
+    lock.release(lock.acquire(tmp_path, "backup.daily"))
+
+
+def test_holder_does_not_follow_a_symlink(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.write_text("pid=1\ntask=secret\n")
+    (tmp_path / "lock").symlink_to(other)
+    assert lock.holder(tmp_path / "lock") is None
