@@ -157,6 +157,8 @@ class Backup(_Model):
     full_copy: StrictBool = False
     ping_url: Annotated[Text, Field(pattern=r"^(https?://\S+)?$")] = ""
     ping_kind: Literal["auto", "healthchecks", "ntfy"] = "auto"  # auto: ntfy when the URL's host names ntfy
+    # A snapshot missing this percentage of the previous one's files after rsync 23/24 is held back.
+    vanish_threshold: Annotated[StrictInt, Field(ge=1, le=100)] = 25
     schedule: Schedule
     retention: Retention
 

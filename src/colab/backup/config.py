@@ -27,6 +27,7 @@ class Config:
     full_copy: bool = False
     ping_url: str = ""
     ping_kind: str = "auto"
+    vanish_threshold: int = 25  # percent of the previous snapshot's files (backup.vanish_threshold)
     overridden: bool = False  # --source or --target was given
     dry_run: bool = False
     wait: bool = False
@@ -71,6 +72,7 @@ def make(
         full_copy=b.full_copy,
         ping_url=b.ping_url,
         ping_kind=b.ping_kind,
+        vanish_threshold=b.vanish_threshold,
         overridden=bool(source or target),
         dry_run=dry_run,
         wait=wait,

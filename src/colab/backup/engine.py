@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from colab.backup import dumps, lock, ping, prune, rsync, snapshots, space, state
+from colab.backup import dumps, lock, ping, prune, rsync, snapshots, space, state, vanish
 from colab.backup.config import Config, check_source, check_target
 from colab.backup.output import Out, outcome, rsync_progress
 from colab.backup.plan import SnapshotPlan, plan_snapshot
@@ -233,7 +233,13 @@ def _snapshot(
             report.outcomes.append(outcome(cfg.node, step, Status.FAILED, detail))
             info["error"] = detail
             return info
-        _finalize(cfg, plan)
+        loss = _loss(cfg, plan, res.returncode)
+        name = plan.name
+        if loss is not None:
+            name = _hold_back(cfg, plan)
+            info["name"], info["partial"] = name, True
+        else:
+            _finalize(cfg, plan)
         st = res.stats
         meta = {
             "kind": label,
@@ -250,7 +256,9 @@ def _snapshot(
             "rsync_exit": res.returncode,
             "seconds": round(elapsed, 2),
         }
-        snapshots.write_meta(t, plan.name, meta)
+        if loss is not None:
+            meta["partial"] = {"compared_with": loss.previous, "files_before": loss.before, "files_after": loss.after}
+        snapshots.write_meta(t, name, meta)
         info.update(meta, made=True)
         detail = (
             f"{label}: {st.files:,} entries, {space.human(st.total_size)}; copied {st.transferred:,} files "
@@ -258,7 +266,9 @@ def _snapshot(
         )
         status = Status.CHANGED
         warnings = []
-        if verdict.status == "warning":
+        if loss is not None:
+            warnings.append(f"{verdict.message}; {vanish.message(loss, cfg.vanish_threshold, name)}")
+        elif verdict.status == "warning":
             warnings.append(verdict.message + "; the snapshot is kept")
         changed = rsync.content_changes(res.itemized)
         if changed:
@@ -274,7 +284,7 @@ def _snapshot(
                 out.warn(w)
             detail = "; ".join(warnings) + f". {detail}"
         report.outcomes.append(outcome(cfg.node, step, status, detail))
-        out.say(f"{plan.name}: complete")
+        out.say(f"{name}: held back" if loss is not None else f"{plan.name}: complete")
     except Interrupted:
         raise
     except ColabError as e:
@@ -285,6 +295,37 @@ def _snapshot(
         report.outcomes.append(outcome(cfg.node, step, Status.FAILED, detail))
         info["error"] = detail
     return info
+
+
+def _loss(cfg: Config, plan: SnapshotPlan, returncode: int) -> vanish.Loss | None:
+    """After rsync 23/24: how much of the newest complete snapshot the new tree lacks, when that is at least
+    the threshold (None otherwise, or when there is nothing to compare with)."""
+    if returncode not in vanish.CODES:
+        return None
+    previous = snapshots.newest(cfg.target)
+    if previous is None:
+        return None
+    loss = vanish.measure(previous.path, cfg.target / plan.temp)
+    return loss if vanish.judge(loss.before, loss.after, cfg.vanish_threshold) else None
+
+
+def _hold_back(cfg: Config, plan: SnapshotPlan) -> str:
+    """Keep the tree as fortress-partial-YYYYMMDD (replacing one of the same day); fortress-latest stays."""
+    t = cfg.target
+    name = snapshots.partial_name(plan.day)
+    temp, final = t / plan.temp, t / name
+    if final.is_dir() and not final.is_symlink():
+        if snapshots.exchange(temp, final):
+            prune.to_trash(t, plan.temp)
+        else:
+            aside = f".{name}.replaced"
+            os.rename(final, t / aside)
+            os.rename(temp, final)
+            prune.to_trash(t, aside)
+    else:
+        os.rename(temp, final)
+    snapshots.fsync_dir(t)
+    return name
 
 
 def _finalize(cfg: Config, plan: SnapshotPlan) -> None:
@@ -413,6 +454,7 @@ def _verdicts_after(cfg: Config, plan: SnapshotPlan) -> list[prune.Verdict]:
         out.append(prune.Verdict(name, "snapshot", d.keep, d.reason))
     if plan.reuse_kind == "expired" and plan.reuse:
         out.append(prune.Verdict(plan.reuse, "snapshot", False, "expired: reused as the new snapshot's starting tree"))
+    out += prune.partial_verdicts(cfg.target, cfg.policy, days)
     return out + prune.dump_verdicts(cfg.target, cfg.policy)
 
 

@@ -1,7 +1,8 @@
 """`backup.list`: the snapshots and dumps on the volume, as a table or JSON.
 
 Size and file count of a snapshot come from what rsync reported when it was made (kept beside it in
-.colab-backup/meta); a snapshot without that record is measured by walking it.
+.colab-backup/meta); a snapshot without that record is measured by walking it. Held-back snapshots
+(`fortress-partial-…`, see vanish.py) are listed with the kind `partial`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class Entry:
 def entries(target: Path, now: datetime) -> list[Entry]:
     latest = snapshots.latest(target)
     found = []
-    for snap in snapshots.complete(target):
+    held = snapshots.partials(target)
+    for snap in snapshots.complete(target) + held:
         meta = snapshots.read_meta(target, snap.name)
         if "size" in meta and "files" in meta:
             size, files = int(meta["size"]), int(meta["files"])
@@ -42,7 +44,7 @@ def entries(target: Path, now: datetime) -> list[Entry]:
         found.append(
             Entry(
                 snap.name,
-                str(meta.get("kind", "snapshot")),
+                "partial" if snap in held else str(meta.get("kind", "snapshot")),
                 snap.date.isoformat(),
                 size,
                 files,

@@ -16,11 +16,13 @@ import itertools
 import os
 import stat
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from colab.backup import dumps, snapshots, state
-from colab.backup.retention import Decision, Policy, decide
+from colab.backup.retention import Decision, Policy, decide, decide_partials
 
 _counter = itertools.count()
 
@@ -35,7 +37,14 @@ class Verdict:
 
 def snapshot_verdicts(target: Path, policy: Policy) -> list[Verdict]:
     snaps = {s.date: s for s in snapshots.complete(target)}
-    return [Verdict(snaps[d.when].name, "snapshot", d.keep, d.reason) for d in decide(snaps, policy)]
+    verdicts = [Verdict(snaps[d.when].name, "snapshot", d.keep, d.reason) for d in decide(snaps, policy)]
+    return verdicts + partial_verdicts(target, policy, snaps)
+
+
+def partial_verdicts(target: Path, policy: Policy, complete: Iterable[date]) -> list[Verdict]:
+    """Held-back snapshots: not counted by the rules; each goes once `policy.daily` newer complete ones exist."""
+    held = {s.date: s for s in snapshots.partials(target)}
+    return [Verdict(held[d.when].name, "snapshot", d.keep, d.reason) for d in decide_partials(held, complete, policy)]
 
 
 def dump_verdicts(target: Path, policy: Policy) -> list[Verdict]:

@@ -86,3 +86,19 @@ def _why_pruned(policy: Policy) -> str:
 def pruned(dates: Iterable[date], policy: Policy) -> list[date]:
     """The dates retention drops, newest first."""
     return [d.when for d in decide(dates, policy) if not d.keep]
+
+
+def decide_partials(partials: Iterable[date], complete: Iterable[date], policy: Policy) -> list[Decision]:
+    """Held-back (partial) snapshots are not counted by the rules above; each is kept until `policy.daily`
+    complete snapshots newer than it exist (as long as a daily would live), then pruned. Newest first."""
+    days = sorted(set(complete))
+    out = []
+    for d in sorted(set(partials), reverse=True):
+        newer = sum(1 for c in days if c > d)
+        if newer < policy.daily:
+            out.append(
+                Decision(d, True, f"partial, not counted; kept until {policy.daily} newer complete (now {newer})")
+            )
+        else:
+            out.append(Decision(d, False, f"partial, not counted; {newer} newer complete snapshots exist"))
+    return out

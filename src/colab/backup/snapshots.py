@@ -3,6 +3,7 @@
 <target>/fortress-YYYYMMDD/         a complete snapshot (only ever a complete one has this name)
 <target>/fortress-latest            symlink to the newest complete snapshot
 <target>/.fortress-YYYYMMDD.tmp/    a snapshot being built (or left by an interrupted run)
+<target>/fortress-partial-YYYYMMDD/ a snapshot held back: much of the source vanished while it was taken
 <target>/dumps/<service>/<db>-YYYYMMDD.dump
 <target>/.colab-backup/lock         one run at a time (lock.py)
 <target>/.colab-backup/meta/<name>.json   what the run that made <name> saw (kind, files, size)
@@ -18,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -31,7 +33,9 @@ STATE = state.STATE
 TRASH = "trash"
 META = "meta"
 DUMPS = "dumps"
+PARTIAL = "fortress-partial-"
 _NAME = re.compile(r"^fortress-(\d{8})$")
+_PARTIAL = re.compile(r"^fortress-partial-(\d{8})$")
 _TEMP = re.compile(r"^\.fortress-(\d{8})\.tmp$")
 DELETING = re.compile(r"\.deleting-(\d+)$")
 
@@ -45,6 +49,12 @@ class Snapshot:
 
 def name_for(day: date) -> str:
     return f"{PREFIX}{day:%Y%m%d}"
+
+
+def partial_name(day: date) -> str:
+    """A snapshot held back because much of the source vanished while it was taken: kept, not counted by
+    retention, never fortress-latest (the name does not match `fortress-YYYYMMDD`)."""
+    return f"{PARTIAL}{day:%Y%m%d}"
 
 
 def temp_name(day: date) -> str:
@@ -61,6 +71,11 @@ def _parse_day(digits: str) -> date | None:
 def date_of(name: str) -> date | None:
     """The date of a complete snapshot's name, or None when it is not one."""
     m = _NAME.match(name)
+    return _parse_day(m.group(1)) if m else None
+
+
+def partial_date(name: str) -> date | None:
+    m = _PARTIAL.match(name)
     return _parse_day(m.group(1)) if m else None
 
 
@@ -83,13 +98,22 @@ def meta_path(target: Path, name: str) -> Path:
 
 def complete(target: Path) -> list[Snapshot]:
     """Complete snapshots, oldest first (directories with a final name; symlinks and files ignored)."""
+    return _folders(target, date_of)
+
+
+def partials(target: Path) -> list[Snapshot]:
+    """Held-back snapshots (`fortress-partial-YYYYMMDD`), oldest first."""
+    return _folders(target, partial_date)
+
+
+def _folders(target: Path, parse: Callable[[str], date | None]) -> list[Snapshot]:
     found = []
     try:
         entries = list(os.scandir(target))
     except FileNotFoundError:
         return []
     for entry in entries:
-        day = date_of(entry.name)
+        day = parse(entry.name)
         if day is not None and entry.is_dir(follow_symlinks=False):
             found.append(Snapshot(entry.name, day, Path(entry.path)))
     return sorted(found, key=lambda s: s.date)
@@ -130,6 +154,9 @@ def resolve(target: Path, which: str) -> Snapshot:
     digits = which.removeprefix(PREFIX).replace("-", "")
     for s in snaps:
         if s.name == f"{PREFIX}{digits}":
+            return s
+    for s in partials(target):  # a held-back snapshot, by its full name only
+        if s.name == which:
             return s
     have = ", ".join(s.date.isoformat() for s in snaps[-5:])
     raise LookupError(f"no snapshot {which!r} in {target}; newest: {have}")

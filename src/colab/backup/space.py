@@ -47,6 +47,25 @@ def usage(root: Path) -> Usage:
     return Usage(total, files)
 
 
+def files(root: Path) -> int:
+    """Entries below root that are not directories (files, symlinks…): what a vanished folder takes with it
+    (rsync keeps the folder itself, empty)."""
+    count = 0
+    stack = [str(root)]
+    while stack:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    count += 1
+    return count
+
+
 def free(path: Path) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from colab.backup.retention import Policy, decide, pruned
+from colab.backup.retention import Policy, decide, decide_partials, pruned
 
 
 def d(text: str) -> date:
@@ -108,3 +108,17 @@ def test_year_of_daily_snapshots_keeps_7_4_12() -> None:
         "2024-01-07", "2024-01-14", "2024-01-21", "2024-01-28",
         "2024-01-29", "2024-01-30", "2024-01-31", "2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04",
     ]  # fmt: skip
+
+
+def test_partial_snapshots_are_not_counted_and_live_as_long_as_a_daily() -> None:
+    """Held-back snapshots (issue 12 #7) take no daily slot; each goes once `daily` complete ones are newer."""
+    complete = days("2024-01-01", "2024-01-10")
+    partials = [d("2024-01-02"), d("2024-01-05"), d("2024-01-10")]
+    out = decide_partials(partials, complete, Policy(7, 4, 12))
+    assert [(x.when.isoformat(), x.keep, x.reason) for x in out] == [
+        ("2024-01-10", True, "partial, not counted; kept until 7 newer complete (now 0)"),
+        ("2024-01-05", True, "partial, not counted; kept until 7 newer complete (now 5)"),
+        ("2024-01-02", False, "partial, not counted; 8 newer complete snapshots exist"),
+    ]
+    # the complete snapshots' own verdicts do not see the partials at all
+    assert pruned(complete, Policy(7, 4, 12)) == [d("2024-01-03"), d("2024-01-02"), d("2024-01-01")]
