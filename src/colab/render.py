@@ -40,6 +40,7 @@ from xml.sax.saxutils import escape as xml_escape
 import jinja2
 
 from colab import chezmoi_source, edge, mise_tasks, monitoring, quoting
+from colab.backup import install as backup_install
 from colab.errors import ColabError
 from colab.inventory import REPO_ROOT, Inventory, Node, Service
 
@@ -150,6 +151,8 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         "backup_cron": {
             "daily": cron_time(inv.backup.schedule.daily),
             "weekly": cron_time(inv.backup.schedule.weekly),
+            "script": backup_install.cron_script(),  # root's own install, not the node user's checkout
+            "install": backup_install.ROOT,
         },
         "docker_daemon": node_docker_daemon(inv, node),
         "tasks": mise_tasks.node_tasks(inv, node),

@@ -350,9 +350,11 @@ def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inve
     entries = [line.split() for line in cron.splitlines() if line and line[0].isdigit()]
     daily, weekly = render.cron_time(inv.backup.schedule.daily), render.cron_time(inv.backup.schedule.weekly)
     assert entries == [
-        [*daily.split(), "root", f"{node.repo}/scripts/backup-cron", "daily"],  # reads all of fortress, keeps owners
-        [*weekly.split(), "root", f"{node.repo}/scripts/backup-cron", "weekly"],
+        # root (reads all of fortress, keeps owners) runs its own install, never the node user's checkout
+        [*daily.split(), "root", "/opt/colab/current/scripts/backup-cron", "daily"],
+        [*weekly.split(), "root", "/opt/colab/current/scripts/backup-cron", "weekly"],
     ]
+    assert node.repo not in "\n".join(line for line in cron.splitlines() if not line.startswith("#"))
     assert "COLAB_BACKUP_LOG_DIR=/var/log/colab\n" in cron
     script = node_file(tree, node.name, "run_onchange_after_30-backup-cron.sh")
     assert render._sha256(cron) in script  # a new schedule re-runs the installer

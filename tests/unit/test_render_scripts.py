@@ -1,15 +1,13 @@
-"""The scripts render writes (and scripts/backup-cron), run for real with fakes for what they would change."""
+"""The scripts render writes, run for real with fakes for what they would change (scripts/backup-cron: see
+test_backup_cron.py)."""
 
 from __future__ import annotations
 
 import configparser
 import json
-import os
 import plistlib
 import shutil
-import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -352,111 +350,3 @@ def test_launch_agent_is_a_valid_plist(tree: dict[str, bytes]) -> None:
     assert agent["ProgramArguments"][:2] == ["/bin/sh", "-c"]
     assert 'mount volume "smb://crtr@100.64.0.1/fortress"' in agent["ProgramArguments"][2]
     assert " on /Volumes/fortress " in agent["ProgramArguments"][2]
-
-
-# --------------------------------------------------------------------------------------- backup-cron
-
-
-FAKE_INV = '#!/bin/sh\necho "{who} $* in $(pwd)"\nsleep "${{FAKE_INV_SLEEP:-0}}"\nexit "${{FAKE_INV_EXIT:-0}}"\n'
-
-
-@pytest.fixture
-def cron_home(tmp_path: Path) -> Path:
-    """A home with a fake `inv` where mise's shims would be: it logs its arguments and working folder; and a
-    checkout (tmp_path/checkout) holding a copy of scripts/backup-cron, without a virtualenv."""
-    home = tmp_path / "home"
-    write_exe(home / ".local/share/mise/shims/inv", FAKE_INV.format(who="inv"))
-    (tmp_path / "checkout" / "scripts").mkdir(parents=True)
-    shutil.copy2(BACKUP_CRON, tmp_path / "checkout" / "scripts" / "backup-cron")
-    return home
-
-
-def cron_repo(home: Path) -> Path:
-    return home.parent / "checkout"
-
-
-def run_cron(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(cron_repo(home) / "scripts" / "backup-cron"), *args],
-        env={"HOME": str(home), "PATH": "/usr/bin:/bin", **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd="/",
-    )
-
-
-def test_backup_cron_runs_inv_in_the_repo_and_logs(cron_home: Path) -> None:
-    assert os.stat(BACKUP_CRON).st_mode & stat.S_IXUSR
-    proc = run_cron(cron_home, "daily")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == proc.stderr == ""
-    log = (cron_home / ".local/state/colab/backup-daily.log").read_text().splitlines()
-    assert log[0].startswith("=== ") and log[0].endswith(f"backup.daily start (pid {log[0].split('pid ')[1]}")
-    assert log[1] == f"inv backup.daily in {cron_repo(cron_home)}"
-    assert log[2].endswith("backup.daily end: exit 0")
-    run_cron(cron_home, "daily")
-    assert len((cron_home / ".local/state/colab/backup-daily.log").read_text().splitlines()) == 6  # appended
-
-
-def test_backup_cron_passes_the_exit_status_on(cron_home: Path) -> None:
-    proc = run_cron(cron_home, "weekly", FAKE_INV_EXIT="3")
-    assert proc.returncode == 3
-    assert "backup.weekly end: exit 3" in (cron_home / ".local/state/colab/backup-weekly.log").read_text()
-
-
-def test_backup_cron_refuses_an_unknown_kind(cron_home: Path) -> None:
-    proc = run_cron(cron_home, "hourly")
-    assert proc.returncode == 2
-    assert "usage: backup-cron daily|weekly" in proc.stderr
-
-
-def test_backup_cron_waits_for_the_lock_then_gives_up(cron_home: Path) -> None:
-    first = subprocess.Popen(
-        [str(cron_repo(cron_home) / "scripts" / "backup-cron"), "daily"],
-        env={"HOME": str(cron_home), "PATH": "/usr/bin:/bin", "FAKE_INV_SLEEP": "2"},
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        log = cron_home / ".local/state/colab/backup-daily.log"
-        deadline = time.monotonic() + 10
-        while "inv backup.daily" not in (log.read_text() if log.exists() else ""):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        proc = run_cron(cron_home, "weekly", COLAB_BACKUP_LOCK_WAIT="0")
-        assert proc.returncode == 75
-        text = (cron_home / ".local/state/colab/backup-weekly.log").read_text()
-        assert "still held after 0s by another backup" in text and "inv backup.weekly" not in text
-    finally:
-        first.wait(timeout=20)
-    assert first.returncode == 0
-
-
-def test_backup_cron_prefers_the_checkouts_virtualenv(cron_home: Path) -> None:
-    """Cron runs it as root: the checkout's .venv/bin/inv (owned by the node's user) is the one it runs, and it
-    writes no bytecode into the checkout then; the log goes where the cron file says (COLAB_BACKUP_LOG_DIR)."""
-    repo = cron_repo(cron_home)
-    write_exe(
-        repo / ".venv/bin/inv", '#!/bin/sh\necho "venv inv $* in $(pwd) nobytecode=${PYTHONDONTWRITEBYTECODE:-}"\n'
-    )
-    logs = cron_home.parent / "var-log-colab"
-    proc = run_cron(cron_home, "weekly", COLAB_BACKUP_LOG_DIR=str(logs))
-    assert proc.returncode == 0, proc.stderr
-    root = "1" if os.geteuid() == 0 else ""
-    assert (logs / "backup-weekly.log").read_text().splitlines()[1] == (
-        f"venv inv backup.weekly in {repo} nobytecode={root}"
-    )
-    assert not (cron_home / ".local/state").exists()
-
-
-def test_backup_cron_without_any_inv_is_one_clear_line(cron_home: Path) -> None:
-    (cron_home / ".local/share/mise/shims/inv").unlink()
-    repo = cron_repo(cron_home)
-    proc = run_cron(cron_home, "daily")
-    line = (
-        f"colab: no inv in {repo}/.venv/bin or on PATH, so backup.daily cannot run; make the checkout's "
-        f"virtualenv: python3 {repo}/scripts/venv (or `inv bootstrap --node <node> --steps venv`)\n"
-    )
-    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", line)
-    assert (cron_home / ".local/state/colab/backup-daily.log").read_text() == line  # cron mail and the log

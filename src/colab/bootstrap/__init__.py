@@ -1,11 +1,12 @@
 """Bootstrap: take a node from bare to ready (`inv bootstrap --node writer`), idempotently.
 
-- `plan`: the ordered groups of steps by OS family (mesh, install, fortress, chezmoi, venv, verify).
+- `plan`: the ordered groups of steps by OS family (mesh, install, fortress, chezmoi, venv, backup, verify).
 - `mesh`: tailscale joined to Headscale, the pre-auth key from Infisical on stdin only.
 - `install`: Docker, mise, chezmoi the OS's way; Samba and Cockpit + 45Drives extensions on the server.
 - `fortress`: the storage module's share (server) or mount (client) steps.
 - `dotfiles`: `chezmoi init --apply <cluster.repo_url>` as the node.
 - `venv`: the checkout's virtualenv (`<repo>/.venv`, exactly from the checkout's uv.lock).
+- `backup`: on the backup node, the root-owned install /opt/colab the backup cron runs.
 - `verify`: mise tasks, the checkout's inv, fortress, Docker, mesh address.
 - `run`: find the node (offline on-demand nodes say so), run the steps, report.
 """

@@ -6,6 +6,8 @@ fortress  the share on the server, the mount on a client (colab.storage)
 chezmoi   `chezmoi --source <nodes.<node>.repo> init --apply <cluster.repo_url>` as the node: the checkout
           is chezmoi's source
 venv      the checkout's virtualenv (<repo>/.venv from uv.lock, `scripts/venv`): the `inv` every task runs
+backup    on the backup node, the root-owned install /opt/colab the backup cron runs (this checkout's commit,
+          its own virtualenv); elsewhere nothing
 verify    mise tasks present, the checkout's inv lists its tasks, fortress mounted, Docker answering, mesh
           address as in the inventory
 """
@@ -14,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from colab.bootstrap import dotfiles, fortress, install, mesh, venv, verify
+from colab.bootstrap import backup, dotfiles, fortress, install, mesh, venv, verify
 from colab.bootstrap.common import Ctx, Group
 from colab.errors import ColabError
 from colab.steps import Step
 
-GROUPS = ("mesh", "install", "fortress", "chezmoi", "venv", "verify")
+GROUPS = ("mesh", "install", "fortress", "chezmoi", "venv", "backup", "verify")
 
 
 def parse_steps(text: str | None) -> list[str]:
@@ -42,6 +44,7 @@ def groups(ctx: Ctx, chosen: Sequence[str] = GROUPS) -> list[Group]:
         "fortress": lambda: fortress.steps(ctx),
         "chezmoi": lambda: dotfiles.steps(ctx),
         "venv": lambda: venv.steps(ctx),
+        "backup": lambda: backup.steps(ctx, with_python="venv" not in chosen),
         "verify": lambda: verify.steps(ctx),
     }
     return [Group(name, build[name]()) for name in GROUPS if name in chosen]

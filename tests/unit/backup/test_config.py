@@ -57,3 +57,15 @@ def test_missing_target_and_empty_or_overlapping_source_are_refused(tmp_path: Pa
     (tmp_path / "src" / "f").write_text("x")
     with pytest.raises(ColabError, match="overlap"):
         config.check_source(config.make(inv, source=str(tmp_path / "src"), target=str(tmp_path / "src" / "b")))
+
+
+def test_vanish_threshold_comes_from_the_inventory_and_is_a_percentage(tmp_path: Path) -> None:
+    data = tomllib.loads((INVENTORIES / "loopback.toml").read_text())
+    assert config.make(inventory.from_dict(data)).vanish_threshold == 25  # the default
+    data["backup"]["vanish_threshold"] = 60
+    assert config.make(inventory.from_dict(data)).vanish_threshold == 60
+    for bad in (0, 101, "50%"):
+        data["backup"]["vanish_threshold"] = bad
+        with pytest.raises(ColabError) as e:
+            inventory.from_dict(data)
+        assert len(str(e.value).splitlines()) == 1 and "backup.vanish_threshold" in str(e.value)

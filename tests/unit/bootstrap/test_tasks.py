@@ -105,7 +105,7 @@ def test_user_errors_are_one_line() -> None:
         (("bootstrap", "--dry-run"), "error: this machine (controller) is not a node of the inventory; pass --node"),
         (
             ("bootstrap", "--node", "writer", "--steps", "mesh,dns", "--dry-run"),
-            "error: unknown step(s) dns in --steps; choose from mesh, install, fortress, chezmoi, venv, verify",
+            "error: unknown step(s) dns in --steps; choose from mesh, install, fortress, chezmoi, venv, backup, verify",
         ),
     ):
         res = inv(*args)
