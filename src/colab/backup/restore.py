@@ -2,27 +2,18 @@
 --in-place and a confirmation; or a database dump into a named database.
 
 Restore reads only what is inside the snapshot and writes only inside the destination, as root too: the path
-is walked one folder at a time with O_NOFOLLOW on both sides. A symlink on the way in the snapshot is refused
-(it could lead to live files anywhere); asking for the symlink itself restores it as a symlink. A symlink on
-the way in the destination (a live folder replaced by a link since the snapshot) is refused before anything is
-written; missing folders are made with the snapshot's mode and owner. rsync then reads and writes through the
-opened folders' descriptors (/proc/self/fd/N), so a path swapped meanwhile cannot redirect it, and inside the
-tree it copies symlinks as symlinks and replaces, never follows, a symlink where the snapshot has a folder.
+is walked one folder at a time without following symlinks on both sides (`walk.py`), and rsync reads and
+writes through the opened folders, copying symlinks as symlinks.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
-import stat
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from rich.console import Console
 
-from colab.backup import dumps, lock, rsync, snapshots, state
+from colab.backup import dumps, lock, rsync, snapshots, state, walk
 from colab.backup.config import Config, check_target
 from colab.backup.output import Out, outcome, rsync_progress
 from colab.errors import ColabError
@@ -51,124 +42,6 @@ def _fresh_folder(into: Path) -> None:
         raise ColabError(f"--into {into} exists and is not an empty folder; restore into a new folder")
 
 
-_NOT_A_FOLDER = (errno.ELOOP, errno.ENOTDIR)
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-@dataclass
-class _Fds:
-    """Descriptors opened while walking, closed together."""
-
-    fds: list[int] = field(default_factory=list)
-
-    def keep(self, fd: int) -> int:
-        self.fds.append(fd)
-        return fd
-
-
-@contextlib.contextmanager
-def _descriptors() -> Iterator[_Fds]:
-    held = _Fds()
-    try:
-        yield held
-    finally:
-        for fd in held.fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-@dataclass(frozen=True)
-class _Source:
-    parent: int  # the folder holding the entry (the entry itself when it is the whole snapshot)
-    name: str  # "" for a folder's contents
-    st: os.stat_result
-
-    @property
-    def is_dir(self) -> bool:
-        return stat.S_ISDIR(self.st.st_mode)
-
-
-def _walk_snapshot(snap: snapshots.Snapshot, parts: tuple[str, ...], fds: _Fds) -> _Source:
-    """Open the snapshot down to the entry `parts` names, never through a symlink."""
-    target_fd = fds.keep(os.open(snap.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-    here = fds.keep(os.open(snap.name, _DIR, dir_fd=target_fd))
-    if not parts:
-        return _Source(here, "", os.fstat(here))
-    for i, part in enumerate(parts[:-1]):
-        try:
-            here = fds.keep(os.open(part, _DIR, dir_fd=here))
-        except FileNotFoundError:
-            raise ColabError(
-                f"{'/'.join(parts)} is not in {snap.name}; see what it holds with: ls {snap.path}"
-            ) from None
-        except OSError as e:
-            where = "/".join(parts[: i + 1])
-            if e.errno in _NOT_A_FOLDER and state.is_symlink(here, part):
-                to = os.readlink(part, dir_fd=here)
-                raise ColabError(
-                    f"{where} is a symlink in {snap.name} (to {to}): restore reads only what is inside the snapshot; "
-                    f"restore {where} itself (it comes back as the symlink), or the folder it stands for"
-                ) from None
-            if e.errno in _NOT_A_FOLDER:
-                raise ColabError(f"{where} is not a folder in {snap.name}; see ls {snap.path / where}") from None
-            raise
-    try:
-        st = os.stat(parts[-1], dir_fd=here, follow_symlinks=False)
-    except FileNotFoundError:
-        raise ColabError(f"{'/'.join(parts)} is not in {snap.name}; see what it holds with: ls {snap.path}") from None
-    if stat.S_ISDIR(st.st_mode):
-        return _Source(fds.keep(os.open(parts[-1], _DIR, dir_fd=here)), "", st)
-    return _Source(here, parts[-1], st)
-
-
-def _walk_destination(
-    root: Path, parts: tuple[str, ...], snap_dir: int, fds: _Fds, *, make: bool
-) -> tuple[int | None, list[str]]:
-    """Open (with `make`, create) the destination folders `parts` under `root`, never through a symlink; returns
-    the innermost folder's descriptor (None when a dry run stops at a missing one) and the folders to make.
-    `snap_dir` is the snapshot's root: missing folders get the mode (and, as root, the owner) they have there."""
-    here = fds.keep(os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-    src = snap_dir
-    missing: list[str] = []
-    for i, part in enumerate(parts):
-        where = "/".join(parts[: i + 1])
-        src = fds.keep(os.open(part, _DIR, dir_fd=src))
-        if missing and not make:
-            missing.append(where)
-            continue
-        try:
-            here = fds.keep(os.open(part, _DIR, dir_fd=here))
-            continue
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            if e.errno in _NOT_A_FOLDER and state.is_symlink(here, part):
-                to = os.readlink(part, dir_fd=here)
-                raise ColabError(
-                    f"{root / where} is a symlink (to {to}) where {where} is a folder in the snapshot: restoring "
-                    "through it would write outside the destination; move it aside, or restore --into a new folder"
-                ) from None
-            if e.errno in _NOT_A_FOLDER:
-                raise ColabError(
-                    f"{root / where} is not a folder, but {where} is one in the snapshot; move it aside first"
-                ) from None
-            raise
-        missing.append(where)
-        if not make:
-            continue
-        st = os.fstat(src)
-        os.mkdir(part, 0o700, dir_fd=here)
-        here = fds.keep(os.open(part, _DIR, dir_fd=here))
-        if os.geteuid() == 0:
-            os.fchown(here, st.st_uid, st.st_gid)
-        os.fchmod(here, stat.S_IMODE(st.st_mode))
-    return (None if missing and not make else here), missing
-
-
-def _fd_path(fd: int, name: str = "") -> Path:
-    return Path(f"/proc/self/fd/{fd}" + (f"/{name}" if name else ""))
-
-
 def restore_files(
     cfg: Config,
     *,
@@ -190,8 +63,8 @@ def restore_files(
     parts = PurePosixPath(rel).parts if rel else ()
     if in_place and into:
         raise ColabError("--into and --in-place exclude each other; pick one")
-    with _descriptors() as fds:
-        source = _walk_snapshot(snap, parts, fds)
+    with walk.descriptors() as fds:
+        source = walk.snapshot(snap, parts, fds)
         if in_place:
             if not confirmed:
                 raise ColabError("restoring over live data needs a confirmation: run it in a terminal, or add --yes")
@@ -213,45 +86,32 @@ def restore_files(
             if not in_place and not dest_root.exists():
                 missing = [str(dest_root)]
             else:
-                _, missing = _walk_destination(dest_root, folders, _snapshot_root(snap, fds), fds, make=False)
+                _, missing = walk.destination(dest_root, folders, walk.snapshot_root(snap, fds), fds, make=False)
             if missing:
                 out.command(["mkdir", "-p", str(shown_into)])
-            out.command(_argv(shown_src, source.is_dir, shown_into, in_place=in_place))
+            out.command(rsync.copy_argv(shown_src, shown_into, checksum=in_place, is_dir=source.is_dir))
             report.outcomes.append(outcome(cfg.node, f"restore {rel or 'everything'}", Status.PLANNED, where))
             return report
         with lock.hold(cfg.target, task, wait=cfg.wait, on_wait=out.say):
             state.validate(cfg.target)
             dest_root.mkdir(parents=True, exist_ok=True)
-            into_fd, _ = _walk_destination(dest_root, folders, _snapshot_root(snap, fds), fds, make=True)
+            into_fd, _ = walk.destination(dest_root, folders, walk.snapshot_root(snap, fds), fds, make=True)
             assert into_fd is not None
             out.say(f"restoring {snap.name}/{rel} {where}: {dest}")
-            src_arg = _fd_path(source.parent, source.name)
+            argv = rsync.copy_argv(
+                walk.fd_path(source.parent, source.name),
+                walk.fd_path(into_fd),
+                progress=console.is_terminal,
+                checksum=in_place,
+                is_dir=source.is_dir,
+            )
             with rsync_progress(console, f"restore {rel or snap.name}") as hook:
-                res = rsync.run(
-                    _argv(src_arg, source.is_dir, _fd_path(into_fd), in_place=in_place, progress=hook is not None),
-                    on_progress=hook,
-                    keep_fds=[source.parent, into_fd],
-                )
+                res = rsync.run(argv, on_progress=hook, keep_fds=[source.parent, into_fd])
     verdict = rsync.classify(res.returncode, res.stderr)
     status = {"ok": Status.CHANGED, "warning": Status.WARNING, "failed": Status.FAILED}[verdict.status]
     detail = verdict.message or f"{res.stats.files:,} entries, {res.stats.total_size:,} bytes {where}"
     report.outcomes.append(outcome(cfg.node, f"restore {rel or 'everything'} from {snap.name}", status, detail))
     return report
-
-
-def _snapshot_root(snap: snapshots.Snapshot, fds: _Fds) -> int:
-    parent = fds.keep(os.open(snap.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-    return fds.keep(os.open(snap.name, _DIR, dir_fd=parent))
-
-
-def _argv(src: Path, is_dir: bool, into: Path, *, in_place: bool, progress: bool = False) -> list[str]:
-    """A folder's contents into `into`, or one entry (a file, a symlink as a symlink) into the folder `into`."""
-    argv = [rsync.RSYNC, "-a", "--numeric-ids", "--stats"]
-    if in_place:
-        argv.append("--checksum")
-    if progress:
-        argv.append("--info=progress2")
-    return [*argv, f"{src}/" if is_dir else str(src), f"{into}/"]
 
 
 def restore_dump(

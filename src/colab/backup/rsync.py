@@ -100,16 +100,20 @@ def snapshot_argv(
     return [*argv, f"{source}/", f"{dest}/"]
 
 
-def copy_argv(source: Path, dest: Path, *, progress: bool = False, checksum: bool = False) -> list[str]:
+def copy_argv(
+    source: Path, dest: Path, *, progress: bool = False, checksum: bool = False, is_dir: bool | None = None
+) -> list[str]:
     """Plain copy for restores: add and update, never delete at the destination (`checksum` when restoring
-    over live files, so a file is compared by content, not by size and time)."""
+    over live files, so a file is compared by content, not by size and time). A folder's contents go into the
+    folder `dest`; one entry (a file, or a symlink, copied as the symlink) goes into the folder `dest`.
+    `is_dir` says which `source` is (default: ask the file system)."""
     argv = [RSYNC, "-a", "--numeric-ids", "--stats"]
     if checksum:
         argv.append("--checksum")
     if progress:
         argv.append("--info=progress2")
-    src = f"{source}/" if source.is_dir() else str(source)
-    return [*argv, src, f"{dest}/" if source.is_dir() else str(dest)]
+    folder = source.is_dir() if is_dir is None else is_dir
+    return [*argv, f"{source}/" if folder else str(source), f"{dest}/"]
 
 
 def compare_argv(reference: Path, other: Path) -> list[str]:
