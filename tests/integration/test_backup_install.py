@@ -3,7 +3,8 @@ local runner, as root here) makes <tmp>/opt-colab from a commit of a git checkou
 committed), with its own virtualenv made by its scripts/venv from the offline wheelhouse; a second run changes
 nothing. scripts/backup-cron from that install then takes a real snapshot with real rsync, as cron would (bare
 environment, no terminal); made writable by another uid, one file of it stops the cron before any Python runs
-from it (one line in the log, exit 1, no snapshot), the step notices and reinstalls, and the cron runs again.
+from it (one line in the log, exit 1, no snapshot), the step notices and reinstalls, and the cron runs again; the
+cron script itself replaced by another user's is reinstalled without being run.
 A new commit is built beside the running one and switched to; the release before it stays, older ones go.
 """
 
@@ -176,9 +177,20 @@ def test_the_root_owned_install_is_made_runs_the_backup_and_refuses_what_others_
 
     # the step sees it (backup-cron's own check) and reinstalls; cron runs again
     repaired = bootstrap(ctx, where, source, logs)
-    assert statuses(repaired) == [(Status.CHANGED, f"{engine} is owned by uid {NOBODY}, not root")]
+    in_release = release / "src" / "colab" / "backup" / "engine.py"  # the check runs the release's own script
+    assert statuses(repaired) == [(Status.CHANGED, f"{in_release} is owned by uid {NOBODY}, not root")]
     assert engine.stat().st_uid == 0
     assert run_cron(where, inv, logs, home).returncode == 0 and len(snapshot_names(dst)) == 1
+
+    # the cron script itself replaced by another user's: the step's check does not run it, it reinstalls
+    script = release / "scripts" / "backup-cron"
+    marker = tmp_path / "ran-as-root"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    os.chown(script, NOBODY, NOBODY)
+    repaired = bootstrap(ctx, where, source, logs)
+    assert statuses(repaired) == [(Status.CHANGED, f"{script} can be changed by someone other than root")]
+    assert not marker.exists() and script.stat().st_uid == 0
+    assert script.read_bytes() == (source / "scripts" / "backup-cron").read_bytes()
 
     # a new commit: built beside, switched to; the previous release stays, the one before goes
     (source / "NEWS").write_text("second\n")

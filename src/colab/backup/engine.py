@@ -382,6 +382,7 @@ def _dry_run(cfg: Config, out: Out, *, task: str, kind: Kind, with_dumps: bool, 
     t = cfg.target
     day = cfg.now.date()
     report = Report(f"{task} {snapshots.name_for(day)} on {cfg.node} (dry run: nothing changed)")
+    state.validate(t)  # what the real run would refuse, a dry run refuses too
     node = cfg.node
     planned = Status.PLANNED
     holder = lock.holder(lock.path_of(t))
@@ -478,6 +479,7 @@ def prune_run(cfg: Config, *, task: str, console: Console) -> RunResult:
     verdicts = prune.snapshot_verdicts(t, cfg.policy) + prune.dump_verdicts(t, cfg.policy)
     gone = [v.name for v in verdicts if not v.keep]
     if cfg.dry_run:
+        state.validate(t)
         report = Report(f"{task} on {cfg.node} (dry run: nothing changed)")
         for name in gone:
             if name.startswith(snapshots.DUMPS + "/"):

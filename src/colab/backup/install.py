@@ -40,12 +40,18 @@ def cron_script(root: str = ROOT) -> str:
 
 
 # $1 the install root, $2 the commit. Prints why the install is not that commit, complete and root's alone;
-# nothing when it is. Run as root: the last test is backup-cron's own check.
+# nothing when it is. Run as root. backup-cron's own check covers everything it runs but itself: so the script
+# and the folders on the way to it are checked here first, before it is run.
 CHECK = (
     'root=$1 c=$2; cur=$(readlink "$root/current" 2>/dev/null) || { echo "nothing installed at $root"; exit 0; }; '
     'have=$(cat "$root/current/.colab-release" 2>/dev/null || true); '
     'if [ "$have" != "$c" ]; then echo "$root/current is ${have:-an unfinished install ($cur)}, not $c"; exit 0; fi; '
-    'why=$("$root/current/scripts/backup-cron" check 2>&1) || { echo "$why" | tail -n 1; exit 0; }; '
+    "s=$root/releases/$c/scripts/backup-cron; p=$s; set --; "
+    'while [ "$p" != / ]; do set -- "$@" "$p"; p=$(dirname "$p"); done; '
+    'bad=$(find "$@" -maxdepth 0 \\( ! -user 0 -o \\( -perm -0002 ! -perm -1000 \\) '
+    "-o \\( -perm -0020 ! -group 0 \\) \\) -print -quit); "
+    'if [ -n "$bad" ]; then echo "$bad can be changed by someone other than root"; exit 0; fi; '
+    'why=$("$s" check 2>&1) || { echo "$why" | tail -n 1; exit 0; }; '
     'exec python3 "$root/current/scripts/venv" --check --venv "$root/releases/$c/.venv"'
 )
 
