@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from colab import chezmoi_source, inventory, quoting, render
+from colab.backup import install as backup_install
 from colab.errors import InventoryError
 from colab.inventory import Inventory
 from colab.storage import mounts, raid, samba
@@ -192,12 +193,15 @@ def check_files(inv: Inventory, tree: dict[str, bytes], values: dict[str, str]) 
     checkouts = tomllib.loads(tree["chezmoi/.nodes/checkouts.toml"].decode())
     assert set(checkouts["checkout"].values()) == {repo, inv.nodes["terminator"].repo}
 
-    # the backup node's /etc/cron.d file: two entries, each running the checkout's script with one argument
-    env, entries = formats.cron_d(node_file(tree, "cooperator", ".config/colab/backup/colab-backup.cron"))
+    # the backup node's /etc/cron.d file: two entries, each running root's own install (never the checkout: no
+    # inventory path reaches root's cron file) with one argument
+    cron = node_file(tree, "cooperator", ".config/colab/backup/colab-backup.cron")
+    env, entries = formats.cron_d(cron)
     assert env == {"SHELL": "/bin/sh", "PATH": env["PATH"], "COLAB_BACKUP_LOG_DIR": "/var/log/colab"}
     assert [(e.user, shlex.split(formats.cron_command(e.command))) for e in entries] == [
-        ("root", [f"{repo}/scripts/backup-cron", kind]) for kind in ("daily", "weekly")
+        ("root", [backup_install.cron_script(), kind]) for kind in ("daily", "weekly")
     ]
+    assert repo not in cron
 
     # env.sh: every export reads back as the value
     for node, fortress in (("cooperator", inv.fortress.path), ("director", inv.fortress.mounts.linux)):
@@ -285,7 +289,6 @@ def run_scripts(inv: Inventory, tree: dict[str, bytes], work: Path) -> None:
             target.write_bytes(data)
     (repo / "tasks").mkdir(parents=True, exist_ok=True)
     (repo / "tasks/__init__.py").write_text("")
-    exe(repo / "scripts/backup-cron", RECORD)
     exe(repo / ".venv/bin/inv", RECORD)
     for name in ("install", "systemctl"):
         exe(fake / name, RECORD)
@@ -297,12 +300,13 @@ def run_scripts(inv: Inventory, tree: dict[str, bytes], work: Path) -> None:
         res = run(["sh", "-n", str(script)], record, fake, home)
         assert res.returncode == 0, (script, res.stderr)
 
-    # cron hands each command to /bin/sh: the checkout's script runs with one argument, nothing else does
+    # cron hands each command to /bin/sh: root's own install's script with one argument (it is not installed
+    # here, so the command is parsed, not run; no inventory value is in it)
     _, entries = formats.cron_d((home / "cooperator/.config/colab/backup/colab-backup.cron").read_text())
     for entry, kind in zip(entries, ("daily", "weekly"), strict=True):
-        res = run(["/bin/sh", "-c", formats.cron_command(entry.command)], record, fake, home)
+        res = run(["/bin/sh", "-n", "-c", formats.cron_command(entry.command)], record, fake, home)
         assert res.returncode == 0, res.stderr
-        assert calls(record)[:2] == [f"{repo}/scripts/backup-cron", kind]
+        assert shlex.split(formats.cron_command(entry.command)) == [backup_install.cron_script(), kind]
 
     # mount-fortress.sh on the WSL node runs the checkout's inv in the checkout
     res = run(["sh", str(home / "writer/.config/colab/fortress/mount-fortress.sh"), "--dry-run"], record, fake, home)

@@ -44,6 +44,7 @@ def leaky_docker(tmp_path: Path, fake_infisical: FakeInfisical, monkeypatch: pyt
 
 def test_a_failed_dump_masks_what_compose_printed(leaky_docker: Path, tmp_path: Path) -> None:
     target = tmp_path / "backup"
+    target.mkdir()  # the backup volume (a run checks it is there first)
     with pytest.raises(ColabError) as info:
         dumps.take(INV, SPEC, target, date(2024, 1, 5))
     assert str(info.value) == (
@@ -70,6 +71,7 @@ def test_a_short_required_secret_is_masked_too(
 ) -> None:
     fake_infisical.set("/gitea", GITEA_DB_PASSWORD="pw42")  # the service's own secret, however short
     monkeypatch.setenv("EXPECT_SHA", hashlib.sha256(b"pw42").hexdigest())
+    (tmp_path / "backup").mkdir()
     with pytest.raises(ColabError) as info:
         dumps.take(INV, SPEC, tmp_path / "backup", date(2024, 1, 5))
     assert str(info.value).endswith('(password "***")') and "pw42" not in str(info.value)
