@@ -1,11 +1,12 @@
 """Step 5: the checkout's own virtualenv, `<nodes.<node>.repo>/.venv`, installed exactly from the checkout's uv.lock.
 
-Every mise task, the WSL fortress wrapper, `scripts/backup-cron` and the `inv` commands other nodes send run
-`inv` in the node's checkout, and `tasks/__init__.py` imports colab: so `inv` must be the one of a Python
-that has the project and its dependencies. The checkout exists only after the chezmoi step (it clones it), so
-this group comes after that one. On the node it runs the checkout's own `scripts/venv` with the node's python3
-(`colab.checkout_venv`: `python3 -m venv`, `pip install --require-hashes` of the pins in uv.lock, the
-checkout editable, a stamp of uv.lock + pyproject.toml), so every node runs the versions CI ran.
+Every mise task, the WSL fortress wrapper and the `inv` commands other nodes send run `inv` in the node's
+checkout (the backup cron runs root's own install instead: `backup.py`), and `tasks/__init__.py` imports
+colab: so `inv` must be the one of a Python that has the project and its dependencies. The checkout exists
+only after the chezmoi step (it clones it), so this group comes after that one. On the node it runs the
+checkout's own `scripts/venv` with the node's python3 (`colab.checkout_venv`: `python3 -m venv`, `pip install
+--require-hashes` of the pins in uv.lock, the checkout editable, a stamp of uv.lock + pyproject.toml), so every
+node runs the versions CI ran.
 
     python3 <repo>/scripts/venv --check      (prints why .venv is not right; nothing when it is)
     python3 <repo>/scripts/venv              (Debian/WSL: python3-venv from apt; macOS: Homebrew's python)
