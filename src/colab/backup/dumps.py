@@ -86,7 +86,7 @@ def existing(target: Path) -> list[DumpFile]:
         return []
     for svc in services:
         for entry in os.scandir(svc.path):
-            m = _FILE.match(entry.name)
+            m = _FILE.fullmatch(entry.name)
             if not m or not entry.is_file(follow_symlinks=False):
                 continue
             try:
@@ -142,7 +142,7 @@ def restore_argv(inv: Inventory, spec: DumpSpec, database: str) -> list[str]:
 
 
 def _ident(name: str) -> str:
-    if not _IDENT.match(name):
+    if not _IDENT.fullmatch(name):
         raise ColabError(f"database name {name!r} is not valid; use letters, digits and _ (starting with a letter)")
     return name
 

@@ -70,17 +70,17 @@ def _parse_day(digits: str) -> date | None:
 
 def date_of(name: str) -> date | None:
     """The date of a complete snapshot's name, or None when it is not one."""
-    m = _NAME.match(name)
+    m = _NAME.fullmatch(name)
     return _parse_day(m.group(1)) if m else None
 
 
 def partial_date(name: str) -> date | None:
-    m = _PARTIAL.match(name)
+    m = _PARTIAL.fullmatch(name)
     return _parse_day(m.group(1)) if m else None
 
 
 def temp_date(name: str) -> date | None:
-    m = _TEMP.match(name)
+    m = _TEMP.fullmatch(name)
     return _parse_day(m.group(1)) if m else None
 
 

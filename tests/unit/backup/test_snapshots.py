@@ -19,6 +19,9 @@ def test_names() -> None:
     assert snapshots.date_of("fortress-latest") is None
     assert snapshots.date_of(".fortress-20240105.tmp") is None
     assert snapshots.temp_date(".fortress-20240105.tmp") == date(2024, 1, 5)
+    # a folder someone named with a trailing newline is not a snapshot (`$` alone would match before it)
+    assert snapshots.date_of("fortress-20240105\n") is None
+    assert snapshots.temp_date(".fortress-20240105.tmp\n") is None
 
 
 def test_complete_lists_only_finished_directories(tmp_path: Path) -> None:
