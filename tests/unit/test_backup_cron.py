@@ -199,6 +199,23 @@ def test_a_folder_of_the_install_writable_by_others_is_refused(
     refused(install, f"{install}/.venv/bin is {what}")
 
 
+def test_a_checkouts_nox_virtualenvs_are_not_looked_at(install: Path, as_root: None) -> None:
+    """uv makes a nox virtualenv's .lock world-writable on purpose; root never runs a nox virtualenv."""
+    lock = install / ".nox" / "tests" / ".lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    lock.chmod(0o666)
+    assert run_cron(install, "daily").returncode == 0
+
+
+def test_only_the_checkouts_own_nox_folder_is_passed_over(install: Path, as_root: None) -> None:
+    nox_like = install / "nox" / ".lock"
+    nox_like.parent.mkdir()
+    nox_like.touch()
+    nox_like.chmod(0o666)
+    refused(install, f"{nox_like} is writable by every user (mode 666)")
+
+
 def test_group_root_may_write(install: Path, as_root: None) -> None:
     (install / "scripts").chmod(0o775)  # group root: only root's own group
     assert run_cron(install, "daily").returncode == 0
