@@ -2,10 +2,13 @@
 
 from invoke import Collection
 
+from colab import cli
 from tasks import backup, deploy, fortress, inventory, raid
 from tasks import bootstrap as bootstrap_tasks
 from tasks import render as render_tasks
 from tasks import status as status_tasks
+
+cli.option_errors()  # `--wait-timeout abc`: one line, not a traceback
 
 ns = Collection()
 ns.add_collection(Collection.from_module(inventory), name="inventory")

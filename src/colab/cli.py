@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, ParseError
+from invoke.parser.argument import Argument
 from rich.console import Console
 
 from colab import inventory
@@ -45,6 +46,31 @@ def user_errors(fn: F) -> F:
             raise Exit("interrupted", code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+_KINDS = {int: "a whole number", float: "a number"}
+
+
+def option_errors() -> None:
+    """A value of the wrong kind (`--wait-timeout abc`) is one line naming the option, not a traceback.
+
+    Invoke converts an option's value with the option's type while it parses the command line, before any task
+    runs, and lets the ValueError through; raised as ParseError it prints as one line and exits 1.
+    """
+    if getattr(Argument.set_value, "_colab", False):
+        return
+    plain = Argument.set_value
+
+    def set_value(self: Argument, value: Any, cast: bool = True) -> None:
+        try:
+            plain(self, value, cast)
+        except (TypeError, ValueError):
+            flag = "--" + str(self.name).replace("_", "-")
+            wants = _KINDS.get(self.kind, f"a {getattr(self.kind, '__name__', 'value')}")
+            raise ParseError(f"{flag}: {value!r} is not {wants}") from None
+
+    set_value._colab = True  # type: ignore[attr-defined]
+    Argument.set_value = set_value  # type: ignore[method-assign]
 
 
 def load_inventory(path: str | None) -> inventory.Inventory:

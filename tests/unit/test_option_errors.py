@@ -1,0 +1,43 @@
+"""A number option given something else (`--wait-timeout abc`) is one line naming the option, exit 1, for every
+numeric option of every task (Invoke converts values while parsing, before any task code runs)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+from invoke import Collection
+from tasks import ns
+
+from tests.conftest import ROOT, unavailable
+
+KINDS = {int: "a whole number", float: "a number"}
+
+
+def numeric_options(c: Collection, prefix: str = "") -> list[tuple[str, str, type]]:
+    found = [
+        (prefix + name, arg.names[0], arg.kind)
+        for name, task in c.tasks.items()
+        for arg in task.get_arguments()
+        if arg.kind in KINDS
+    ]
+    for name, sub in c.collections.items():
+        found += numeric_options(sub, f"{prefix}{name}.")
+    return found
+
+
+OPTIONS = numeric_options(ns)
+
+
+def test_there_are_numeric_options_to_check() -> None:
+    assert {"deploy.deploy", "backup.check"} <= {task for task, _, _ in OPTIONS}
+
+
+@pytest.mark.parametrize(("task", "option", "kind"), OPTIONS, ids=[f"{t}--{o}" for t, o, _ in OPTIONS])
+def test_a_non_number_is_one_line_naming_the_option(task: str, option: str, kind: type) -> None:
+    inv = shutil.which("inv")
+    if inv is None:
+        unavailable("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
+    res = subprocess.run([inv, task, f"--{option}", "abc"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (res.returncode, res.stdout, res.stderr) == (1, "", f"--{option}: 'abc' is not {KINDS[kind]}\n")
