@@ -39,7 +39,21 @@ def _rule(check: Callable[[str], str | None], kind: str) -> AfterValidator:
     return AfterValidator(validate)
 
 
-Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+# What a value matched against a pattern must look like, said plainly in the one-line error instead of the regex.
+_PATTERN_HINTS: dict[str, str] = {}
+
+
+def matching(pattern: str, hint: str) -> Any:
+    """Field(pattern=...) whose mismatch reads `<key>: '<value>' is not <hint>`."""
+    _PATTERN_HINTS[pattern] = hint
+    return Field(pattern=pattern)
+
+
+IDENTIFIER = matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "a name of letters, digits and '_', not starting with a digit")
+Name = Annotated[
+    StrictStr,
+    matching(r"^[a-z][a-z0-9-]{0,62}$", "a name of lowercase letters, digits and '-', starting with a letter"),
+]
 # The character sets are documented in colab.inventory_paths (and the README's inventory section).
 AbsPath = Annotated[StrictStr, _rule(inventory_paths.path_problem, "path")]
 RepoPath = Annotated[StrictStr, _rule(inventory_paths.repo_problem, "path")]
@@ -47,7 +61,7 @@ SharePath = Annotated[StrictStr, _rule(inventory_paths.share_path_problem, "path
 DevicePath = Annotated[StrictStr, _rule(inventory_paths.device_problem, "device_path")]
 SecretPath = Annotated[StrictStr, _rule(inventory_paths.secret_path_problem, "secret_path")]
 Text = Annotated[StrictStr, _rule(inventory_paths.text_problem, "text")]
-Url = Annotated[Text, Field(pattern=r"^https?://\S+$")]
+Url = Annotated[Text, matching(r"^https?://\S+$", "an http:// or https:// URL without spaces")]
 OsFamily = Literal["debian", "wsl", "macos"]
 
 
@@ -57,10 +71,17 @@ class _Model(BaseModel):
 
 class Cluster(_Model):
     name: Name
-    domain: Annotated[StrictStr, Field(pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")]
+    domain: Annotated[
+        StrictStr,
+        matching(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", "a domain like example.org"),
+    ]
     # The git URL a new node clones with `chezmoi init --apply` (inv bootstrap); "" = not set yet.
     repo_url: Annotated[
-        Text, Field(pattern=r"^$|^(https?|ssh|git|file)://\S+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$|^/\S*$")
+        Text,
+        matching(
+            r"^$|^(https?|ssh|git|file)://\S+$|^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+$|^/\S*$",
+            "a git URL (https://, ssh://, git://, file://, user@host:path or /path)",
+        ),
     ] = ""
 
 
@@ -71,7 +92,7 @@ class Networks(_Model):
     headscale_url: Url
     # Infisical path and name of the Headscale pre-auth key `inv bootstrap` joins a node with.
     headscale_key_path: SecretPath = "/headscale"
-    headscale_key_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "HEADSCALE_PREAUTH_KEY"
+    headscale_key_name: Annotated[StrictStr, IDENTIFIER] = "HEADSCALE_PREAUTH_KEY"
 
 
 class AddressPool(_Model):
@@ -83,7 +104,7 @@ class Docker(_Model):
     cluster_network: Name
     cluster_subnet: IPv4Network
     address_pools: Annotated[list[AddressPool], Field(min_length=1)]
-    log_max_size: Annotated[StrictStr, Field(pattern=r"^[0-9]+[kmg]$")] = "10m"
+    log_max_size: Annotated[StrictStr, matching(r"^[0-9]+[kmg]$", "a size like 10m (digits, then k, m or g)")] = "10m"
     log_max_file: Annotated[StrictInt, Field(ge=1, le=100)] = 3
 
 
@@ -112,7 +133,7 @@ class Node(_Model):
 
 class FortressMounts(_Model):
     linux: AbsPath
-    windows: Annotated[StrictStr, Field(pattern=r"^[A-Z]:$")]
+    windows: Annotated[StrictStr, matching(r"^[A-Z]:$", "a drive letter like Z:")]
     macos: AbsPath
 
 
@@ -124,7 +145,7 @@ class Fortress(_Model):
     path: SharePath
     user: Name
     password_path: SecretPath
-    password_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    password_name: Annotated[StrictStr, IDENTIFIER]
     folders: Annotated[list[Name], Field(min_length=1)]
     read_mbps: Annotated[StrictInt, Field(gt=0)] = 91
     mounts: FortressMounts
@@ -140,8 +161,14 @@ class Raid(_Model):
 
 
 class Schedule(_Model):
-    daily: Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    weekly: Annotated[StrictStr, Field(pattern=r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    daily: Annotated[StrictStr, matching(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a time of day as HH:MM (00:00 to 23:59)")]
+    weekly: Annotated[
+        StrictStr,
+        matching(
+            r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9]$",
+            "a day and time like 'Sun 04:00' (Mon to Sun, HH:MM)",
+        ),
+    ]
 
 
 class Retention(_Model):
@@ -155,7 +182,9 @@ class Backup(_Model):
     source: AbsPath
     target: AbsPath
     full_copy: StrictBool = False
-    ping_url: Annotated[Text, Field(pattern=r"^(https?://\S+)?$")] = ""
+    ping_url: Annotated[Text, matching(r"^(https?://\S+)?$", "an http:// or https:// URL without spaces, or empty")] = (
+        ""
+    )
     ping_kind: Literal["auto", "healthchecks", "ntfy"] = "auto"  # auto: ntfy when the URL's host names ntfy
     # A snapshot missing this percentage of the previous one's files after rsync 23/24 is held back.
     vanish_threshold: Annotated[StrictInt, Field(ge=1, le=100)] = 25
@@ -165,16 +194,18 @@ class Backup(_Model):
 
 class Database(_Model):
     service: Name
-    name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    user: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    name: Annotated[StrictStr, IDENTIFIER]
+    user: Annotated[StrictStr, IDENTIFIER]
 
 
 class Service(_Model):
     name: StrictStr = ""  # filled from the table key, which is validated as a Name
     node: Name
-    compose: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_./-]+$")]
+    compose: Annotated[
+        StrictStr, matching(r"^[A-Za-z0-9_./-]+$", "a folder of compose/ (letters, digits, '_', '.', '-', '/')")
+    ]
     secrets_path: SecretPath
-    secrets: list[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = []
+    secrets: list[Annotated[StrictStr, IDENTIFIER]] = []
     domains: list[StrictStr] = []
     port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
     health: Text = ""
@@ -196,10 +227,12 @@ class Monitoring(_Model):
     textfile_dir: AbsPath = "/var/lib/colab/metrics"  # node-exporter's textfile collector reads it
     status_every: Annotated[StrictInt, Field(ge=1, le=60)] = 5  # minutes between `inv status` exports
     status_domain: StrictStr = ""  # the status page, served by Caddy to the LAN and the mesh; "" for none
-    ntfy_url: Annotated[StrictStr, Field(pattern=r"^(https?://[^\s?#]+)?$")] = ""  # a topic URL, no query
-    email_to: Annotated[StrictStr, Field(pattern=r"^([^@\s]+@[^@\s]+)?$")] = ""
-    email_from: Annotated[StrictStr, Field(pattern=r"^([^@\s]+@[^@\s]+)?$")] = ""
-    smtp: Annotated[StrictStr, Field(pattern=r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$")] = ""  # host:port
+    ntfy_url: Annotated[
+        StrictStr, matching(r"^(https?://[^\s?#]+)?$", "an http(s):// topic URL without a query, or empty")
+    ] = ""  # a topic URL, no query
+    email_to: Annotated[StrictStr, matching(r"^([^@\s]+@[^@\s]+)?$", "an e-mail address, or empty")] = ""
+    email_from: Annotated[StrictStr, matching(r"^([^@\s]+@[^@\s]+)?$", "an e-mail address, or empty")] = ""
+    smtp: Annotated[StrictStr, matching(r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$", "host:port, or empty")] = ""  # host:port
     smtp_user: StrictStr = ""
 
 
@@ -215,7 +248,7 @@ class Inventory(_Model):
     services: dict[Name, Service] = {}
     routes: list[Route] = []
     tools: dict[
-        Annotated[StrictStr, Field(pattern=r"^[a-z0-9:@/_.-]+$")],
+        Annotated[StrictStr, matching(r"^[a-z0-9:@/_.-]+$", "a mise tool name (lowercase letters, digits, ':@/_.-')")],
         Annotated[StrictStr, _rule(inventory_paths.version_problem, "version")],
     ] = {}
     monitoring: Monitoring | None = None
@@ -391,6 +424,8 @@ def _format_errors(exc: ValidationError) -> list[str]:
             problems.append(f"{_loc(loc)}: unknown key (typo?){hint}")
         elif kind == "missing":
             problems.append(f"{_loc(loc)}: required key is missing")
+        elif kind == "string_pattern_mismatch" and (hint := _PATTERN_HINTS.get(str(err.get("ctx", {}).get("pattern")))):
+            problems.append(f"{_loc(loc)}: {_short(err.get('input'))} is not {hint}")
         else:
             got = _short(err.get("input"))
             problems.append(f"{_loc(loc)}: {_one_line(err['msg'])} (got {got})")

@@ -87,7 +87,14 @@ REJECTIONS = [
     ("nodes.director.repo", "colab", "nodes.director.repo: must be an absolute path, starting with '/'"),
     ("nodes.director.ssh_user", DELETE, "nodes.director.ssh_user: required key is missing"),
     ("nodes.director.name", "other", "nodes.director.name: not allowed, the table key is the name"),
-    ("backup.schedule.daily", "25:00", "backup.schedule.daily: String should match pattern"),
+    ("backup.schedule.daily", "25:00", "backup.schedule.daily: '25:00' is not a time of day as HH:MM (00:00 to 23:59)"),
+    (
+        "backup.schedule.weekly",
+        "Sunday 4:00",
+        "backup.schedule.weekly: 'Sunday 4:00' is not a day and time like 'Sun 04:00'",
+    ),
+    ("docker.log_max_size", "10MB", "docker.log_max_size: '10MB' is not a size like 10m (digits, then k, m or g)"),
+    ("fortress.mounts.windows", "Z", "fortress.mounts.windows: 'Z' is not a drive letter like Z:"),
     (
         "docker.address_pools",
         [{"base": "192.168.0.0/16", "size": 24}],
@@ -115,7 +122,11 @@ REJECTIONS = [
     ("monitoring.textfile_dir", "metrics", "monitoring.textfile_dir: must be an absolute path, starting with '/'"),
     ("monitoring.status_every", 0, "monitoring.status_every: Input should be greater than or equal to 1 (got 0)"),
     ("monitoring.status_domain", "git.ism.la", "monitoring.status_domain: 'git.ism.la' is already routed by services."),
-    ("monitoring.ntfy_url", "https://ntfy.sh/x?y=1", "monitoring.ntfy_url: String should match pattern"),
+    (
+        "monitoring.ntfy_url",
+        "https://ntfy.sh/x?y=1",
+        "monitoring.ntfy_url: 'https://ntfy.sh/x?y=1' is not an http(s)://",
+    ),
     ("monitoring.email_to", "me@example.org", "monitoring.email_to: e-mail alerts need monitoring.email_from and"),
 ]
 
@@ -127,6 +138,15 @@ def test_rejection_names_key_path_and_problem(key: str, value: Any, expected: st
     found = problems(mutate(default_data(), key, value))
     assert any(p.startswith(expected) for p in found), found
     assert all("\n" not in p for p in found)
+
+
+def test_no_message_shows_a_regular_expression() -> None:
+    """Every pattern has its plain description: a bad value of each patterned key names what it must look like."""
+    from colab import inventory as model
+
+    assert all(hint and "^" not in hint for hint in model._PATTERN_HINTS.values())
+    found = problems(mutate(default_data(), "cluster.domain", "Not A Domain"))
+    assert found == ["cluster.domain: 'Not A Domain' is not a domain like example.org"]
 
 
 def test_several_errors_are_reported_at_once() -> None:

@@ -60,6 +60,8 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
             parent[path[-1]]
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this branch
+        if not isinstance(parent, (dict, list)):
+            continue  # replaced by a string: `"abc"[0]` reads, but cannot be assigned
         action = draw(st.sampled_from(["replace", "delete", "add-key"]))
         if action == "replace":
             parent[path[-1]] = draw(values)
