@@ -5,8 +5,11 @@ that consumes them (the deploy convention: a compose folder's name says what it 
 call the service anything):
 
 - `compose/caddy/Caddyfile`: `colab.caddyfile` (one site per service domain and per `[[routes]]` entry);
+- `compose/caddy/bearer-tokens.yaml`: the names of the bearer tokens Caddy checks, for its container's environment;
 - `compose/pihole/custom.list`: Pi-hole v5 local DNS records, hosts format (`IP name`, one a line);
-- `compose/headscale/acl.hujson`: the Headscale ACL policy, hosts = the nodes' mesh addresses.
+- `compose/headscale/acl.hujson`: the Headscale ACL policy, hosts = the nodes' mesh addresses;
+- on a node with a `kind = "cockpit"` route, `/etc/cockpit/cockpit.conf` (`cockpit_conf`; a chezmoi script
+  installs it): what Cockpit needs behind Caddy.
 
 Names: a node is `<node>.<cluster.name>.<cluster.domain>` (the MagicDNS name headscale gives it, see
 `colab.deploy.generated`), on its LAN address in Pi-hole; a service domain points at the LAN address of
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import PurePosixPath
 from typing import Any
 
 from colab import caddyfile
@@ -39,7 +41,7 @@ class EdgeError(ColabError):
 
 def folder_of(svc: Service) -> str:
     """The service's compose folder as a clean relative posix path (`./compose/caddy/` -> `compose/caddy`)."""
-    return PurePosixPath(svc.compose).as_posix().removeprefix("./").rstrip("/")
+    return svc.folder
 
 
 def services_in(inv: Inventory, folder: str) -> list[Service]:
@@ -109,6 +111,44 @@ def hosts_lines(records: list[Record]) -> list[str]:
         if line not in out:
             out.append(line)
     return out
+
+
+# ------------------------------------------------------------------------------------------ Cockpit
+
+COCKPIT_CONF = "/etc/cockpit/cockpit.conf"
+COCKPIT_MARKER = "# colab: rendered by `inv render`"
+
+
+def cockpit_domains(inv: Inventory, node: Node) -> list[str]:
+    """The domains Caddy proxies to this node's Cockpit (`[[routes]]` with kind = "cockpit")."""
+    return sorted(r.domain for r in inv.routes if r.kind == "cockpit" and r.node == node.name)
+
+
+def cockpit_conf(inv: Inventory, node: Node) -> str:
+    """cockpit.conf for Cockpit behind Caddy on this node; "" when no Cockpit route goes to it.
+
+    - Origins: Cockpit accepts WebSocket connections only from the origins it knows; the proxied names.
+    - ProtocolHeader / ForwardedForHeader: Caddy terminates TLS and sets X-Forwarded-Proto and -For (replacing
+      what a client sent), so Cockpit knows the page is https (secure cookies, its CSP) and who the client is.
+    - AllowUnencrypted: Caddy speaks plain HTTP to port 9090 from a Docker address; cockpit-tls redirects every
+      plain connection that is not from localhost to https otherwise (a loop through Caddy).
+    """
+    domains = cockpit_domains(inv, node)
+    if not domains:
+        return ""
+    origins = " ".join(f"{scheme}://{d}" for d in domains for scheme in ("https", "wss"))
+    return "\n".join(
+        [
+            f'{COCKPIT_MARKER} from the inventory ([[routes]] kind = "cockpit" on {node.name}); edits are overwritten.',
+            f"# Cockpit behind Caddy ({', '.join(f'https://{d}' for d in domains)}); docs/edge.md.",
+            "[WebService]",
+            f"Origins = {origins}",
+            "ProtocolHeader = X-Forwarded-Proto",
+            "ForwardedForHeader = X-Forwarded-For",
+            "AllowUnencrypted = true",
+            "",
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------- Headscale
@@ -189,6 +229,10 @@ class Facts:
     @cached_property
     def caddyfile(self) -> str:
         return caddyfile.render(self.inv, self.service.node, self.service.name)
+
+    @cached_property
+    def bearer_tokens(self) -> list[str]:
+        return caddyfile.bearer_tokens(self.inv)
 
     @cached_property
     def records(self) -> list[Record]:

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
@@ -63,6 +63,14 @@ SecretPath = Annotated[StrictStr, _rule(inventory_paths.secret_path_problem, "se
 Text = Annotated[StrictStr, _rule(inventory_paths.text_problem, "text")]
 Url = Annotated[Text, matching(r"^https?://\S+$", "an http:// or https:// URL without spaces")]
 OsFamily = Literal["debian", "wsl", "macos"]
+SecretName = Annotated[StrictStr, IDENTIFIER]
+# Who may reach a proxied domain through Caddy: everyone, or the LAN, the mesh and the host only (docs/edge.md).
+Access = Literal["public", "private"]
+# A Caddy path pattern (`/api/*`): no space, quote or brace can reach the Caddyfile.
+PathPattern = Annotated[
+    StrictStr, matching(r"^/[A-Za-z0-9._~/*-]*$", "a path pattern: '/' then letters, digits and '._~/*-' (e.g. /api/*)")
+]
+UNIX_NAME_MAX = 32  # useradd / groupadd refuse longer names
 
 
 class _Model(BaseModel):
@@ -143,12 +151,19 @@ class Fortress(_Model):
     device: DevicePath
     filesystem: Literal["xfs", "ext4", "btrfs"]
     path: SharePath
-    user: Name
-    password_path: SecretPath
-    password_name: Annotated[StrictStr, IDENTIFIER]
+    group: Name  # the Unix group of everyone on the share: `valid users = @group`, `force group = group`
+    users: Annotated[dict[Name, SecretName], Field(min_length=1)]  # Samba user -> the name of its password
+    password_path: SecretPath  # the Infisical folder holding every user's password
     folders: Annotated[list[Name], Field(min_length=1)]
     read_mbps: Annotated[StrictInt, Field(gt=0)] = 91
     mounts: FortressMounts
+
+
+class FortressLogin(_Model):
+    """Who a node mounts fortress as: its own user (`ssh_user`), and the name of that user's password."""
+
+    user: StrictStr
+    password_name: StrictStr
 
 
 class Raid(_Model):
@@ -205,18 +220,35 @@ class Service(_Model):
         StrictStr, matching(r"^[A-Za-z0-9_./-]+$", "a folder of compose/ (letters, digits, '_', '.', '-', '/')")
     ]
     secrets_path: SecretPath
-    secrets: list[Annotated[StrictStr, IDENTIFIER]] = []
+    secrets: list[SecretName] = []
     domains: list[StrictStr] = []
     port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
     health: Text = ""
     requires: list[Literal["gpu"]] = []
     databases: list[Database] = []
+    access: Access = "private"  # of its domains, through Caddy
+    private_paths: list[PathPattern] = []  # on a public service: these paths stay private (`/api/*`)
+    # a secret Caddy requires as `Authorization: Bearer <it>` on the service's domains (docs/edge.md); "" for none
+    bearer_token: Annotated[
+        StrictStr, matching(r"^([A-Za-z_][A-Za-z0-9_]*)?$", "a secret name (letters, digits and '_') or empty")
+    ] = ""
+
+    @property
+    def folder(self) -> str:
+        """The compose folder as a clean relative posix path (`./compose/caddy/` -> `compose/caddy`)."""
+        return PurePosixPath(self.compose).as_posix().removeprefix("./").rstrip("/")
 
 
 class Route(_Model):
     domain: StrictStr
     node: Name
     port: Annotated[StrictInt, Field(ge=1, le=65535)]
+    access: Access = "private"
+    private_paths: list[PathPattern] = []
+    kind: Literal["http", "cockpit"] = "http"  # cockpit: its cockpit.conf is rendered for the node too
+
+
+COCKPIT_PORT = 9090  # cockpit.socket's; cockpit.conf cannot change it
 
 
 class Monitoring(_Model):
@@ -274,6 +306,13 @@ class Inventory(_Model):
         if node.name == self.fortress.server:
             return self.fortress.path
         return self.fortress.mounts.macos if node.os == "macos" else self.fortress.mounts.linux
+
+    def fortress_login(self, node: Node) -> FortressLogin:
+        """A client mounts fortress as the node's own user, with that user's password (validation guarantees it)."""
+        name = self.fortress.users.get(node.ssh_user)
+        if name is None:
+            raise InventoryError("inventory", [_unlisted_user(node)])
+        return FortressLogin(user=node.ssh_user, password_name=name)
 
     def services_on(self, node: str) -> list[Service]:
         return [s for s in self.services.values() if s.node == node]
@@ -402,6 +441,16 @@ def _unwrap(ann: Any) -> Any:
     return ann
 
 
+_USERS_HINT = (
+    "replaced by fortress.group and [fortress.users] (each Samba user = the name of its password in Infisical at "
+    'fortress.password_path), e.g. group = "fortress" and [fortress.users] crtr = "COLAB_NAS_SAMBA_PASSWORD"'
+)
+_REPLACED: dict[tuple[int | str, ...], str] = {
+    ("fortress", "user"): _USERS_HINT,
+    ("fortress", "password_name"): _USERS_HINT,
+}
+
+
 def _format_errors(exc: ValidationError) -> list[str]:
     problems: list[str] = []
     for err in exc.errors(include_url=False):
@@ -414,6 +463,9 @@ def _format_errors(exc: ValidationError) -> list[str]:
             continue
         if kind == "extra_forbidden":
             key = loc[-1]
+            if loc in _REPLACED:
+                problems.append(f"{_loc(loc)}: {_REPLACED[loc]}")
+                continue
             if key == "name@":
                 problems.append(f"{_loc(loc[:-1])}.name: not allowed, the table key is the name")
                 continue
@@ -486,6 +538,8 @@ def _semantic_problems(inv: Inventory) -> Iterator[str]:
             f"than systemd's {quoting.UNIT_NAME_MAX} (each byte of a non-ASCII letter takes 4); use a shorter path"
         )
 
+    yield from _fortress_user_problems(inv)
+
     domains: dict[str, str] = {}
     for name, svc in inv.services.items():
         where = f"services.{name}"
@@ -499,10 +553,83 @@ def _semantic_problems(inv: Inventory) -> Iterator[str]:
             yield f"{where}.databases: a database is listed twice"
         for i, domain in enumerate(svc.domains):
             yield from _domain_problems(f"{where}.domains[{i}]", domain, domains)
+        yield from _access_problems(where, svc.access, svc.private_paths)
+        yield from _bearer_problems(inv, svc)
     for i, route in enumerate(inv.routes):
         yield from need_node(f"routes[{i}].node", route.node)
         yield from _domain_problems(f"routes[{i}].domain", route.domain, domains)
+        yield from _access_problems(f"routes[{i}]", route.access, route.private_paths)
+        yield from _cockpit_problems(inv, i, route)
     yield from _monitoring_problems(inv.monitoring, domains)
+
+
+def _unlisted_user(node: Node) -> str:
+    return (
+        f"nodes.{node.name}.ssh_user: {node.name} mounts fortress as its own user {node.ssh_user!r}, which "
+        f'fortress.users does not list; add {node.ssh_user} = "<name of its password in Infisical>" there'
+    )
+
+
+def _fortress_user_problems(inv: Inventory) -> Iterator[str]:
+    f = inv.fortress
+    for name in (f.group, *f.users):
+        if len(name) > UNIX_NAME_MAX:
+            key = "fortress.group" if name == f.group else f"fortress.users.{name}"
+            yield f"{key}: {name!r} has more than {UNIX_NAME_MAX} characters, which Unix user and group names cannot"
+    owners: dict[str, str] = {}
+    for user, secret in f.users.items():
+        if secret in owners:
+            yield f"fortress.users.{user}: {secret} is already the password of {owners[secret]}; give each user its own"
+        owners.setdefault(secret, user)
+    for node in inv.nodes.values():
+        if node.name != f.server and node.ssh_user not in f.users:
+            yield _unlisted_user(node)
+
+
+def _access_problems(where: str, access: str, private_paths: list[str]) -> Iterator[str]:
+    if private_paths and access != "public":
+        yield (
+            f"{where}.private_paths: the whole site is private already (access = {access!r}); "
+            'set access = "public" to open everything else, or drop private_paths'
+        )
+
+
+def caddy_services(inv: Inventory) -> list[Service]:
+    """The services deployed from compose/caddy: the edge that terminates HTTPS for every domain."""
+    return [s for s in inv.services.values() if s.folder == "compose/caddy"]
+
+
+def _bearer_problems(inv: Inventory, svc: Service) -> Iterator[str]:
+    token = svc.bearer_token
+    if not token:
+        return
+    where = f"services.{svc.name}.bearer_token"
+    if token not in svc.secrets:
+        yield f"{where}: {token} is not one of services.{svc.name}.secrets; list it there (at {svc.secrets_path})"
+    if not svc.domains:
+        yield f"{where}: the service has no domains, so no request passes Caddy to be checked; add domains or drop it"
+    edges = caddy_services(inv)
+    if not edges:
+        yield f"{where}: no Caddy service (compose/caddy) to check it; add one or drop bearer_token"
+    for edge in edges:
+        if token not in edge.secrets:
+            yield (
+                f"services.{edge.name}.secrets: must list {token} too: Caddy checks {where} (make {token} visible "
+                f"at {edge.secrets_path} in Infisical, e.g. by importing {svc.secrets_path} there)"
+            )
+
+
+def _cockpit_problems(inv: Inventory, i: int, route: Route) -> Iterator[str]:
+    if route.kind != "cockpit":
+        return
+    host = inv.nodes.get(route.node)
+    if host is not None and host.os != "debian":
+        yield f"routes[{i}].kind: Cockpit runs on Debian nodes; {route.node} runs {host.os}"
+    if route.port != COCKPIT_PORT:
+        yield (
+            f"routes[{i}].port: Cockpit listens on {COCKPIT_PORT} (cockpit.socket; cockpit.conf cannot move it), "
+            f"not {route.port}"
+        )
 
 
 def _monitoring_problems(mon: Monitoring | None, domains: dict[str, str]) -> Iterator[str]:

@@ -66,8 +66,9 @@ def storage_table(inv: Inventory) -> Table:
         t,
         f"fortress share '{f.share}'",
         f.server,
-        f"{f.device} ({f.filesystem}) at {f.path}; user {f.user}; password {f.password_path}/{f.password_name}; "
-        f"folders {', '.join(f.folders)}",
+        f"{f.device} ({f.filesystem}) at {f.path}; group {f.group}; users "
+        + ", ".join(f"{user} (password {f.password_path}/{name})" for user, name in f.users.items())
+        + f"; folders {', '.join(f.folders)}",
     )
     _row(t, "fortress clients", "", f"linux {f.mounts.linux}, windows {f.mounts.windows}, macos {f.mounts.macos}")
     _row(t, f"raid{r.level} {r.device}", r.node, f"{r.filesystem} at {r.mount}; disks {', '.join(r.disks)}")

@@ -127,6 +127,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
     server = inv.nodes[inv.fortress.server]
     client = fortress_client(inv, node)
     mount = inv.fortress_mount(node)
+    login = inv.fortress_login(node) if client else None  # a client mounts as its own user
     if client == "macos" and mount != f"/Volumes/{inv.fortress.share}":
         raise RenderError(
             f"fortress.mounts.macos: macOS mounts the share {inv.fortress.share!r} at "
@@ -146,6 +147,8 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
             "unit": systemd_escape_path(mount),
             "units": fortress_units(inv, node),
             "drive": inv.fortress.mounts.windows,
+            "user": login.user if login else "",
+            "password_name": login.password_name if login else "",
         },
         "is_backup_node": node.name == inv.backup.node,
         "backup_cron": {
@@ -159,6 +162,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         "env": {mise_tasks.ENV_NODE: node.name, mise_tasks.ENV_REPO: node.repo},
         "venv_bin": mise_tasks.VENV_BIN,
         "monitoring": monitoring.node_facts(inv, node),
+        "cockpit": {"conf": edge.cockpit_conf(inv, node), "path": edge.COCKPIT_CONF, "marker": edge.COCKPIT_MARKER},
     }
 
 

@@ -1,4 +1,5 @@
-"""The edge files `inv render` writes into compose/: Caddyfile, Pi-hole records, Headscale ACL.
+"""The edge files `inv render` writes: Caddyfile and its bearer-token names, Pi-hole records, Headscale ACL, and
+Cockpit's cockpit.conf with the chezmoi script that installs it.
 
 Inputs (the inventories in tests/fixtures and the default one, edited in memory) → exact expected files;
 the ACL is parsed as HuJSON and may name only the inventory's nodes and mesh addresses; Pi-hole's records
@@ -11,6 +12,7 @@ import copy
 import ipaddress
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,12 @@ from colab.render import RenderError
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "cluster.toml"
 OTHER = ROOT / "tests" / "fixtures" / "inventories" / "other.toml"
-EDGE_FILES = ["compose/caddy/Caddyfile", "compose/headscale/acl.hujson", "compose/pihole/custom.list"]
+EDGE_FILES = [
+    "compose/caddy/Caddyfile",
+    "compose/caddy/bearer-tokens.yaml",
+    "compose/headscale/acl.hujson",
+    "compose/pihole/custom.list",
+]
 # rendered into compose/ too, by the monitoring templates (tests/unit/monitoring)
 MONITORING_FILES = [
     "compose/alertmanager/alertmanager.yml",
@@ -88,7 +95,7 @@ def test_the_caddyfile_is_caddyfile_py_output_for_the_node_running_caddy() -> No
     assert text == caddyfile.render(inv, "cooperator", "caddy")
     assert text.startswith("# Rendered by `inv render` from the inventory (services.caddy runs it)")
     # a route per service domain, Cockpit on mng.<domain> to the host
-    assert re.findall(r"^(\S+) \{\n\tencode zstd gzip\n\treverse_proxy (\S+)\n\}$", text, re.M) == [
+    assert re.findall(r"^(\S+) \{\n\tencode zstd gzip\n(?:\t.*\n)*?\treverse_proxy (\S+)\n\}$", text, re.M) == [
         ("dns.ism.la", "pihole:8053"),
         ("git.ism.la", "gitea:3000"),
         ("hs.ism.la", "headscale:8080"),
@@ -186,9 +193,9 @@ def test_only_a_changed_edge_file_is_replaced(tmp_path: Path) -> None:
     d = data(DEFAULT)
     render.write_tree(tree_of(d), tmp_path, tops)
     before = {p: (tmp_path / p).stat().st_ino for p in EDGE_FILES}
-    d["routes"][0]["port"] = 9091
+    d["routes"][0]["access"] = "public"
     changed = render.write_tree(tree_of(d), tmp_path, tops)
-    assert changed == ["compose/caddy/Caddyfile"]  # a route's port: only the Caddyfile says it
+    assert changed == ["compose/caddy/Caddyfile"]  # a route's access: only the Caddyfile says it
     after = {p: (tmp_path / p).stat().st_ino for p in EDGE_FILES}
     assert [p for p in EDGE_FILES if before[p] != after[p]] == ["compose/caddy/Caddyfile"]
 
@@ -295,3 +302,111 @@ def test_deploy_ships_the_rendered_files_and_points_headscale_at_the_policy() ->
     target = resolve(inv, "headscale", here="cooperator", dry_run=True)
     config = json.loads(generated.render(inv, target)["config.yaml"].split("\n", 1)[1])
     assert config["policy"] == {"mode": "file", "path": generated.ACL_PATH}
+
+
+# ------------------------------------------------------------------------------------ bearer tokens
+
+
+def test_caddy_gets_the_token_names_and_no_value() -> None:
+    text = render.render_tree(inventory.load(DEFAULT))["compose/caddy/bearer-tokens.yaml"].decode()
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    assert body == [
+        "services:",
+        "  caddy:",
+        "    environment:",
+        "      MCP_AUTH_TOKEN: ${MCP_AUTH_TOKEN:?MCP_AUTH_TOKEN must come from Infisical (services.caddy.secrets)}",
+    ]
+    d = data(DEFAULT)
+    del d["services"]["mcp-files"]["bearer_token"]
+    text = tree_of(d)["compose/caddy/bearer-tokens.yaml"].decode()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == ["services:", "  caddy: {}"]
+
+
+# ------------------------------------------------------------------------------------------ Cockpit
+
+COCKPIT_CONF = ".config/colab/cockpit/cockpit.conf"
+COCKPIT_SCRIPT = "run_onchange_after_40-cockpit.sh"
+
+
+def test_cockpit_conf_for_the_node_behind_mng() -> None:
+    tree = render.render_tree(inventory.load(DEFAULT))
+    files = render.node_files(tree, "cooperator")
+    assert files["dot_config/colab/cockpit/cockpit.conf"].decode().splitlines()[2:] == [
+        "[WebService]",
+        "Origins = https://mng.ism.la wss://mng.ism.la",
+        "ProtocolHeader = X-Forwarded-Proto",
+        "ForwardedForHeader = X-Forwarded-For",
+        "AllowUnencrypted = true",
+    ]
+    assert COCKPIT_SCRIPT in files
+    for node in ("director", "writer", "projector", "terminator"):  # no Cockpit route goes there
+        assert COCKPIT_CONF not in render.node_targets(tree, node)
+        ignored = tree[f"chezmoi/.nodes/{node}.chezmoiignore"].decode().splitlines()
+        assert COCKPIT_SCRIPT.removeprefix("run_onchange_after_") in ignored
+
+
+def test_every_cockpit_name_of_a_node_is_an_origin_and_plain_routes_are_not() -> None:
+    d = data(DEFAULT)
+    d["routes"].append({"domain": "admin.ism.la", "node": "cooperator", "port": 9090, "kind": "cockpit"})
+    d["routes"].append({"domain": "files.ism.la", "node": "director", "port": 8080})
+    inv = inventory.from_dict(d)
+    conf = edge.cockpit_conf(inv, inv.node("cooperator"))
+    assert "Origins = https://admin.ism.la wss://admin.ism.la https://mng.ism.la wss://mng.ism.la\n" in conf
+    assert edge.cockpit_conf(inv, inv.node("director")) == ""
+
+
+def write_exe(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def run_cockpit_script(tmp_path: Path, uid: str, existing: str | None = None) -> tuple[int, str, str]:
+    """The chezmoi script for cooperator, with `install`, `cp` and `systemctl` recording what they were asked."""
+    tree = render.render_tree(inventory.load(DEFAULT))
+    home = tmp_path / "home"
+    for source, body in render.node_files(tree, "cooperator").items():
+        target = home / render.chezmoi_source.target_path(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+    fake, log = tmp_path / "bin", tmp_path / "log"
+    script = render.node_files(tree, "cooperator")[COCKPIT_SCRIPT].decode()
+    dst = tmp_path / "etc-cockpit.conf"
+    if existing is not None:
+        dst.write_text(existing)
+    script = script.replace("dst=/etc/cockpit/cockpit.conf", f"dst={dst}")  # the one line a test must move
+    assert str(dst) in script
+    write_exe(fake / "id", f"#!/bin/sh\necho {uid}\n")
+    write_exe(fake / "sudo", "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
+    for tool in ("install", "cp", "systemctl"):
+        write_exe(fake / tool, f'#!/bin/sh\necho "{tool} $*" >> {log}\n')
+    proc = subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(home), "CHEZMOI_DEST_DIR": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    return proc.returncode, proc.stdout, log.read_text() if log.exists() else ""
+
+
+def test_the_cockpit_script_installs_the_file_and_keeps_a_hand_made_one(tmp_path: Path) -> None:
+    src = tmp_path / "home" / COCKPIT_CONF
+    dst = tmp_path / "etc-cockpit.conf"
+    rc, out, log = run_cockpit_script(tmp_path, uid="0", existing="[WebService]\nLoginTitle = mine\n")
+    assert rc == 0, out
+    assert log.splitlines()[:2] == [f"cp -p {dst} {dst}.colab-before", f"install -D -m 0644 {src} {dst}"]
+    assert out.splitlines()[:2] == [f"colab: kept the previous {dst} as {dst}.colab-before", f"colab: installed {dst}"]
+    # a file this script installed before is replaced without a copy
+    rc, out, log = run_cockpit_script(tmp_path / "again", uid="0", existing=edge.COCKPIT_MARKER + " (old)\n")
+    assert rc == 0 and "cp -p" not in log and "install -D -m 0644" in log
+
+
+def test_without_root_the_cockpit_script_says_what_to_run(tmp_path: Path) -> None:
+    rc, out, log = run_cockpit_script(tmp_path, uid="1000")
+    src, dst = tmp_path / "home" / COCKPIT_CONF, tmp_path / "etc-cockpit.conf"
+    assert (rc, log) == (0, "")
+    assert out == (
+        "colab: not root, no passwordless sudo; to finish, run: "
+        f"sudo install -D -m 0644 {src} {dst} && sudo systemctl try-restart cockpit.service\n"
+    )

@@ -51,7 +51,9 @@ def test_default_inventory_describes_the_seed_cluster() -> None:
     assert inv.fortress_mount(inv.nodes["director"]) == "/mnt/fortress"
     assert inv.fortress_mount(inv.nodes["terminator"]) == "/Volumes/fortress"
     assert inv.fortress.mounts.windows == "Z:"
-    assert (inv.fortress.password_path, inv.fortress.password_name) == ("/samba", "COLAB_NAS_SAMBA_PASSWORD")
+    assert (inv.fortress.password_path, inv.fortress.users) == ("/samba", {"crtr": "COLAB_NAS_SAMBA_PASSWORD"})
+    assert inv.fortress.group == "fortress"
+    assert inv.fortress_login(inv.node("director")).password_name == "COLAB_NAS_SAMBA_PASSWORD"
     assert inv.fortress.folders == ["docker", "data", "cache"]
     assert inv.infisical.environment == "prod"
     assert (inv.backup.retention.daily, inv.backup.retention.weekly, inv.backup.retention.monthly) == (7, 4, 12)
@@ -128,6 +130,45 @@ REJECTIONS = [
         "monitoring.ntfy_url: 'https://ntfy.sh/x?y=1' is not an http(s)://",
     ),
     ("monitoring.email_to", "me@example.org", "monitoring.email_to: e-mail alerts need monitoring.email_from and"),
+    # fortress users: one line naming the new keys for an inventory written before them
+    ("fortress.user", "crtr", "fortress.user: replaced by fortress.group and [fortress.users] (each Samba user"),
+    ("fortress.password_name", "X", "fortress.password_name: replaced by fortress.group and [fortress.users]"),
+    ("fortress.users", {}, "fortress.users: Dictionary should have at least 1 item"),
+    ("fortress.users", {"Crtr": "X"}, "fortress.users.Crtr: invalid name"),
+    ("fortress.users", {"crtr": "bad name"}, "fortress.users.crtr: 'bad name' is not a name of letters, digits and"),
+    (
+        "fortress.users",
+        {"crtr": "A", "ann": "A"},
+        "fortress.users.ann: A is already the password of crtr; give each user its own",
+    ),
+    (
+        "fortress.users",
+        {"ann": "A"},
+        "nodes.director.ssh_user: director mounts fortress as its own user 'crtr', which fortress.users does not list",
+    ),
+    ("fortress.group", "g" * 33, "fortress.group: 'ggggggggggggggggggggggggggggggggg' has more than 32 characters"),
+    ("fortress.group", DELETE, "fortress.group: required key is missing"),
+    # who reaches what through Caddy
+    ("services.gitea.access", "open", "services.gitea.access: Input should be 'public' or 'private' (got 'open')"),
+    ("services.infisical.private_paths", ["/api/*"], "services.infisical.private_paths: the whole site is private"),
+    ("services.headscale.private_paths", ["api/*"], "services.headscale.private_paths[0]: 'api/*' is not a path"),
+    ("services.headscale.private_paths", ["/a b"], "services.headscale.private_paths[0]: '/a b' is not a path pattern"),
+    ("services.headscale.private_paths", ['/a"}'], "services.headscale.private_paths[0]: '/a\"}' is not a path"),
+    ("services.mcp-files.bearer_token", "OTHER", "services.mcp-files.bearer_token: OTHER is not one of services.mcp"),
+    ("services.mcp-files.bearer_token", "a b", "services.mcp-files.bearer_token: 'a b' is not a secret name"),
+    ("services.caddy.secrets", [], "services.caddy.secrets: must list MCP_AUTH_TOKEN too: Caddy checks services.mcp"),
+    ("services.mcp-files.domains", [], "services.mcp-files.bearer_token: the service has no domains"),
+    (
+        "routes",
+        [{"domain": "mng.ism.la", "node": "writer", "port": 9090, "kind": "cockpit"}],
+        "routes[0].kind: Cockpit runs on Debian nodes; writer runs wsl",
+    ),
+    (
+        "routes",
+        [{"domain": "mng.ism.la", "node": "cooperator", "port": 9091, "kind": "cockpit"}],
+        "routes[0].port: Cockpit listens on 9090 (cockpit.socket; cockpit.conf cannot move it), not 9091",
+    ),
+    ("routes", [{"domain": "x.ism.la", "node": "cooperator", "port": 1, "kind": "ssh"}], "routes[0].kind: Input"),
 ]
 
 
@@ -147,6 +188,21 @@ def test_no_message_shows_a_regular_expression() -> None:
     assert all(hint and "^" not in hint for hint in model._PATTERN_HINTS.values())
     found = problems(mutate(default_data(), "cluster.domain", "Not A Domain"))
     assert found == ["cluster.domain: 'Not A Domain' is not a domain like example.org"]
+
+
+def test_without_a_caddy_a_bearer_token_cannot_be_checked() -> None:
+    data = default_data()
+    del data["services"]["caddy"]
+    assert "services.mcp-files.bearer_token: no Caddy service (compose/caddy) to check it; add one or drop " \
+        "bearer_token" in problems(data)  # fmt: skip
+
+
+def test_the_default_access_is_private() -> None:
+    inv = inventory.load(ROOT / "cluster.toml")
+    assert {s.name: s.access for s in inv.services.values() if s.domains} == {
+        "pihole": "private", "headscale": "public", "infisical": "private", "gitea": "public", "mcp-files": "private",
+    }  # fmt: skip
+    assert [(r.domain, r.access, r.kind) for r in inv.routes] == [("mng.ism.la", "private", "cockpit")]
 
 
 def test_several_errors_are_reported_at_once() -> None:

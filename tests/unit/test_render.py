@@ -36,6 +36,7 @@ WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
 AGENT = "Library/LaunchAgents/colab.fortress.plist"
 CRON = ".config/colab/backup/colab-backup.cron"
 STATUS_CRON = ".config/colab/monitoring/colab-status.cron"
+COCKPIT, S_COCKPIT = ".config/colab/cockpit/cockpit.conf", "40-cockpit.sh"
 S_DOCKER, S_DESKTOP, S_UNITS, S_AGENT, S_CRON, S_MONITORING = (
     "10-docker-daemon.sh",
     "10-docker-desktop.sh",
@@ -51,8 +52,8 @@ MACOS = [ZSH, ENV, MISE, MISE_NODE, DOCKER_MAC, AGENT, S_AGENT]
 
 EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
     "default": {
-        # fortress server (no mount files), backup node, Prometheus's node (the status export)
-        "cooperator": [*LINUX, CRON, S_CRON, STATUS_CRON, S_MONITORING],
+        # fortress server (no mount files), backup node, Prometheus's node (the status export), Cockpit behind Caddy
+        "cooperator": [*LINUX, CRON, S_CRON, STATUS_CRON, S_MONITORING, COCKPIT, S_COCKPIT],
         "director": [*LINUX, *UNITS, S_UNITS, S_MONITORING],  # node-exporter: its textfile directory
         "writer": WSL,
         "projector": WSL,
@@ -375,7 +376,7 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
         elif node.os in ("debian", "wsl"):  # WSL: the Linux side mounts the share like a Debian client
             mount = files["dot_config/colab/fortress/fortress.mount"].decode()
             assert f"What={unc}\n" in mount and f"Where={inv.fortress.mounts.linux}\n" in mount
-            assert f"username={inv.fortress.user}," in mount and "Type=cifs" in mount
+            assert f"username={node.ssh_user}," in mount and "Type=cifs" in mount  # the node's own Samba user
             auto = files["dot_config/colab/fortress/fortress.automount"].decode()
             assert f"Where={inv.fortress.mounts.linux}\n" in auto
             unit = render.systemd_escape_path(inv.fortress.mounts.linux)
@@ -393,7 +394,7 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
                 assert "dot_config/colab/fortress/executable_mount-fortress.sh" not in files
         else:
             plist = files["Library/LaunchAgents/colab.fortress.plist"].decode()
-            assert f"smb://{inv.fortress.user}@{server.mesh}/{inv.fortress.share}" in plist
+            assert f"smb://{node.ssh_user}@{server.mesh}/{inv.fortress.share}" in plist
             assert inv.fortress.mounts.macos in plist
 
 

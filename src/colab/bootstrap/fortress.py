@@ -20,6 +20,8 @@ from colab.storage.samba import SambaHost
 
 def infisical_ready(ctx: Ctx) -> Step:
     f = ctx.inv.fortress
+    # The server sets every user's password; a client mounts with its own user's.
+    names = list(f.users.values()) if ctx.is_server else [ctx.inv.fortress_login(ctx.node).password_name]
 
     def test(r: Runner) -> str | None:
         if have_command(r, ctx, "infisical"):
@@ -27,11 +29,11 @@ def infisical_ready(ctx: Ctx) -> Step:
                 f"the Infisical CLI is not installed on {r.node}: fortress is mounted with the password it reads; "
                 "install it (infisical.com/docs/cli/overview) and log in (`infisical login`), then run again"
             )
-        secrets.check_present(r, ctx.inv, f.password_path, [f.password_name])  # raises with the fix
+        secrets.check_present(r, ctx.inv, f.password_path, names)  # raises with the fix
         return None
 
     return requirement(
-        "infisical ready on the node", test, f"Infisical has {f.password_name} at {f.password_path} (names only)"
+        "infisical ready on the node", test, f"Infisical has {', '.join(names)} at {f.password_path} (names only)"
     )
 
 

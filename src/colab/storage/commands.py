@@ -39,7 +39,10 @@ def share(
             "fortress.share runs there (fortress.server in the inventory)"
         )
     with _runner(inv, node, dry_run, console) as r:
-        if not dry_run:
+        if dry_run:
+            names = ", ".join(inv.fortress.users.values())
+            note(r, f"check: Infisical has {names} at {inv.fortress.password_path} (names only)")
+        else:
             fortress_share.preflight(r, inv)
         use_sudo = needs_sudo(r) if sudo is None else sudo
         steps = fortress_share.steps(inv, host or SambaHost(), use_sudo)
@@ -55,9 +58,10 @@ def mount(
     with _runner(inv, node, dry_run, console) as r:
         steps = mounts.mount_steps(inv, node, needs_sudo(r) and node.os != "macos")
         if dry_run:
-            note(r, f"check: Infisical has {inv.fortress.password_name} at {inv.fortress.password_path} (names only)")
+            name = inv.fortress_login(node).password_name
+            note(r, f"check: Infisical has {name} at {inv.fortress.password_path} (names only)")
         else:
-            mounts.preflight(r, inv)
+            mounts.preflight(r, inv, node)
         return run_steps(f"fortress mount on {node.name} ({mounts.client_kind(inv, node)})", steps, r)
 
 

@@ -1,14 +1,17 @@
 """`inv fortress.share`: the server side of fortress, as steps on the inventory's fortress server.
 
-In order: the fortress file system is mounted where the inventory says; the folders (docker/, data/,
-cache/ …) exist, owned by the Samba user with mode 2775 (setgid: new files keep the group); the share
-config is in smb.conf (see `samba`); smbd runs; what it serves is exactly our share; the Samba user's
-password is the one in Infisical (`fortress.password_path` / `password_name`).
+In order: the fortress file system is mounted where the inventory says; the share's Unix group
+(`fortress.group`) exists and every Samba user of `fortress.users` is a Unix user in it (made without a
+login when missing); the folders (docker/, data/, cache/ …) belong to that group with mode 2775 (setgid: new
+files keep the group); the share config is in smb.conf (see `samba`: `valid users = @group`, `force group`);
+smbd runs; what it serves is exactly our share; each user's Samba password is the one in Infisical
+(`fortress.password_path` / the name `fortress.users` gives it); Samba users of the group that the inventory
+no longer lists are removed, after saying so.
 
-The password never passes through this process: `infisical run` puts it in the environment of a shell
-on the node, which feeds it to `smbpasswd -s` on stdin (through `sudo` when needed, which passes stdin).
-The check logs in over loopback with it (`smbclient` reads the password from $PASSWD), so a changed
-password in Infisical is noticed and applied, and an unchanged one reports `ok`.
+The passwords never pass through this process: `infisical run` puts them in the environment of a shell on
+the node, which feeds one to `smbpasswd -s` on stdin (through `sudo` when needed, which passes stdin). The
+check logs in over loopback with it (`smbclient` reads the password from $PASSWD), so a changed password in
+Infisical is noticed and applied, and an unchanged one reports `ok`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from colab.storage.common import as_root, is_device_or_partition, note
 from colab.storage.samba import SambaHost
 
 FOLDER_MODE = "2775"
+NOLOGIN = "/usr/sbin/nologin"
+USER_COMMENT = "fortress Samba user (inv fortress.share)"
 
 
 def _sudo_prefix(sudo: bool) -> str:
@@ -50,91 +55,183 @@ def mounted_step(inv: Inventory, sudo: bool) -> Step:
     return Step(f"{f.path} is {f.device}", check, act)
 
 
-# Prints "<owner> <group> <mode>" of $1 and "<primary group of $2>" on a second line.
-_OWNERSHIP = 'stat -c "%U %G %a" "$1" 2>/dev/null || echo missing; id -gn "$2" 2>/dev/null || echo nouser'
+# ------------------------------------------------------------------------------------ group and users
+
+
+def group_step(inv: Inventory, sudo: bool) -> Step:
+    group = inv.fortress.group
+
+    def check(r: Runner) -> str | None:
+        return None if r.ok("getent", "group", group) else f"there is no group {group}"
+
+    def act(r: Runner) -> None:
+        r.run(*as_root(sudo, "groupadd", group))
+
+    return Step(f"group {group}", check, act)
+
+
+# $1 user, $2 group: make the user (no home, no login) when missing, then add it to the group.
+_JOIN = (
+    f'id -u "$1" >/dev/null 2>&1 || useradd --no-create-home --shell {NOLOGIN} --comment "$3" "$1" || exit 1; '
+    'usermod -a -G "$2" "$1"'
+)
+
+
+def unix_user_step(inv: Inventory, user: str, sudo: bool) -> Step:
+    """A Samba user needs a Unix user; each of ours is in the share's group (`valid users = @group`)."""
+    group = inv.fortress.group
+
+    def check(r: Runner) -> str | None:
+        res = r.run("id", "-nG", user, check=False, mutating=False)
+        if not res.ok:
+            return f"there is no Unix user {user}"
+        return None if group in res.stdout.split() else f"{user} is not in group {group}"
+
+    def act(r: Runner) -> None:
+        r.run(*as_root(sudo, "sh", "-c", _JOIN, "sh", user, group, USER_COMMENT))
+
+    return Step(f"Unix user {user} in group {group}", check, act)
+
+
+# Prints "<group> <mode>" of $1, or "missing".
+_OWNERSHIP = 'stat -c "%G %a" "$1" 2>/dev/null || echo missing'
 
 
 def folder_step(inv: Inventory, folder: str, sudo: bool) -> Step:
-    user = inv.fortress.user
+    """The folder belongs to the share's group, group-writable and setgid; its owner is left as it is."""
+    group = inv.fortress.group
     path = f"{inv.fortress.path}/{folder}"
 
     def check(r: Runner) -> str | None:
-        out = r.run("sh", "-c", _OWNERSHIP, "sh", path, user, check=False, mutating=False).stdout.split("\n")
-        have, group = [*out, "", ""][:2]
-        if group.strip() == "nouser":
-            raise ColabError(
-                f"there is no Unix user {user!r} on {r.node}; create it (adduser {user}): Samba users need one"
-            )
-        if have.strip() == "missing":
+        have = r.run("sh", "-c", _OWNERSHIP, "sh", path, check=False, mutating=False).stdout.strip()
+        if have == "missing":
             return f"{path} is missing"
-        want = f"{user} {group.strip()} {FOLDER_MODE}"
-        return None if have.strip() == want else f"{path} is `{have.strip()}`, wants `{want}`"
+        want = f"{group} {FOLDER_MODE}"
+        return None if have == want else f"{path} is `{have}`, wants `{want}`"
 
     def act(r: Runner) -> None:
         r.run(*as_root(sudo, "mkdir", "-p", path))
-        r.run(*as_root(sudo, "chown", f"{user}:", path))  # `user:` = the user's login group
+        r.run(*as_root(sudo, "chgrp", group, path))
         r.run(*as_root(sudo, "chmod", FOLDER_MODE, path))
 
     return Step(f"folder {path}", check, act)
+
+
+# ---------------------------------------------------------------------------------------- passwords
 
 
 def _password_argv(inv: Inventory, script: str, *args: str) -> list[str]:
     return secrets.run_argv(inv, inv.fortress.password_path, ["sh", "-c", script, "sh", *args])
 
 
-def login_script(inv: Inventory) -> str:
-    """Logs in to the share over loopback with the Infisical password (smbclient reads $PASSWD)."""
-    name = inv.fortress.password_name  # validated as an identifier by the inventory
-    return (
+def login_script(name: str) -> str:
+    """Logs in to the share over loopback with the password in $name (smbclient reads $PASSWD)."""
+    return (  # `name` is validated as an identifier by the inventory
         f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
         f'PASSWD="${name}"; export PASSWD; '
         'exec smbclient -p "$1" -U "$2" "//127.0.0.1/$3" -c exit'
     )
 
 
-def set_script(inv: Inventory, sudo: bool) -> str:
-    """Sets the Samba password from the Infisical one, typed twice on smbpasswd's stdin."""
-    name = inv.fortress.password_name
+def set_script(name: str, sudo: bool) -> str:
+    """Sets the Samba password from $name, typed twice on smbpasswd's stdin, and enables the account."""
     return (
         f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
-        f'printf "%s\\n%s\\n" "${name}" "${name}" | {_sudo_prefix(sudo)}smbpasswd -c "$1" -s -a "$2"'
+        f'printf "%s\\n%s\\n" "${name}" "${name}" | {_sudo_prefix(sudo)}smbpasswd -c "$1" -s -a "$2" && '
+        f'{_sudo_prefix(sudo)}smbpasswd -c "$1" -e "$2" </dev/null >/dev/null'
     )
 
 
-def password_step(inv: Inventory, host: SambaHost, sudo: bool) -> Step:
+def password_step(inv: Inventory, user: str, host: SambaHost, sudo: bool) -> Step:
     f = inv.fortress
+    name = f.users[user]
 
     def check(r: Runner) -> str | None:
-        res = r.run(
-            *_password_argv(inv, login_script(inv), str(host.port), f.user, f.share), check=False, mutating=False
-        )
+        argv = _password_argv(inv, login_script(name), str(host.port), user, f.share)
+        res = r.run(*argv, check=False, mutating=False)
         if res.ok:
             return None
         text = res.stdout + res.stderr
-        if "NT_STATUS_LOGON_FAILURE" in text:
-            return f"Samba user {f.user} does not log in with the Infisical password"
+        for status in ("NT_STATUS_LOGON_FAILURE", "NT_STATUS_ACCOUNT_DISABLED"):
+            if status in text:
+                return f"Samba user {user} does not log in with the Infisical password ({status})"
         if "smbclient" in text and ("not found" in text or res.returncode == 127):
             raise ColabError(f"smbclient is missing on {r.node}; install it (apt-get install smbclient)")
         last = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
-        raise ColabError(f"cannot log in to //127.0.0.1/{f.share} port {host.port} on {r.node} to check ({last})")
+        raise ColabError(f"cannot log in to //127.0.0.1/{f.share} port {host.port} as {user} on {r.node} ({last})")
 
     def act(r: Runner) -> None:
-        note(r, f"check: smbclient logs in to //127.0.0.1/{f.share} as {f.user} with $PASSWD from Infisical")
-        r.run(*_password_argv(inv, set_script(inv, sudo), host.smb_conf, f.user))
+        note(r, f"check: smbclient logs in to //127.0.0.1/{f.share} as {user} with $PASSWD from Infisical ({name})")
+        r.run(*_password_argv(inv, set_script(name, sudo), host.smb_conf, user))
 
-    return Step(f"samba password of {f.user}", check, act)
+    return Step(f"samba password of {user}", check, act)
+
+
+# ------------------------------------------------------------------------------------------ removal
+
+
+def group_members(text: str) -> list[str]:
+    """The members of `getent group` output (`name:x:gid:a,b`)."""
+    fields = text.strip().split(":")
+    return [m for m in fields[3].split(",") if m] if len(fields) >= 4 else []
+
+
+def samba_users(text: str) -> list[str]:
+    """The user names of `pdbedit -L` output (`name:uid:full name`, one a line)."""
+    return [line.split(":", 1)[0] for line in text.splitlines() if ":" in line]
+
+
+def removal_step(inv: Inventory, host: SambaHost, sudo: bool) -> Step:
+    """Samba users in the share's group that `fortress.users` no longer lists lose their Samba account and
+    their place in the group. Only those: a Samba user outside the group is another share's business, and a
+    group member without a Samba account is a local user. Unix accounts stay (`userdel` is the owner's call)."""
+    f = inv.fortress
+    stale: list[str] = []
+
+    def check(r: Runner) -> str | None:
+        members = group_members(r.run("getent", "group", f.group, check=False, mutating=False).stdout)
+        res = r.run(*as_root(sudo, "pdbedit", "-s", host.smb_conf, "-L"), check=False, mutating=False)
+        if not res.ok:
+            last = (res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
+            raise ColabError(f"cannot list the Samba users on {r.node} (pdbedit -L: {last})")
+        stale[:] = sorted(set(members) & set(samba_users(res.stdout)) - set(f.users))
+        if not stale:
+            return None
+        return f"removed Samba user(s) {', '.join(stale)}: in group {f.group}, no longer in fortress.users"
+
+    def act(r: Runner) -> None:
+        note(r, f"check: Samba users (pdbedit -L) in group {f.group} that fortress.users does not list are removed:")
+        note(r, f"  smbpasswd -x NAME; gpasswd -d NAME {f.group} (their Unix accounts stay)")
+        for user in stale:
+            r.console.print(
+                f"fortress.share: removing Samba user {user} (in group {f.group}, no longer in fortress.users); "
+                f"the Unix account stays (`userdel {user}` to remove it)",
+                markup=False,
+                highlight=False,
+            )
+            r.run(*as_root(sudo, "smbpasswd", "-c", host.smb_conf, "-x", user))
+            r.run(*as_root(sudo, "gpasswd", "-d", user, f.group))
+
+    return Step(f"no other Samba users in group {f.group}", check, act)
+
+
+# -------------------------------------------------------------------------------------------- steps
 
 
 def steps(inv: Inventory, host: SambaHost, sudo: bool) -> list[Step]:
-    out = [mounted_step(inv, sudo)]
+    users = list(inv.fortress.users)
+    out = [mounted_step(inv, sudo), group_step(inv, sudo)]
+    out += [unix_user_step(inv, user, sudo) for user in users]
     out += [folder_step(inv, folder, sudo) for folder in inv.fortress.folders]
     out += [samba.include_step(inv, host, sudo), samba.include_line_step(host, sudo)]
     if host.systemd:
         out.append(samba.service_step(sudo))
-    out += [samba.effective_step(inv, host, sudo), password_step(inv, host, sudo)]
+    out.append(samba.effective_step(inv, host, sudo))
+    out += [password_step(inv, user, host, sudo) for user in users]
+    out.append(removal_step(inv, host, sudo))
     return out
 
 
 def preflight(r: Runner, inv: Inventory) -> None:
-    """Before changing anything: the password exists in Infisical (names only; raises MissingSecrets)."""
-    secrets.check_present(r, inv, inv.fortress.password_path, [inv.fortress.password_name])
+    """Before changing anything: every user's password exists in Infisical (names only; raises MissingSecrets)."""
+    secrets.check_present(r, inv, inv.fortress.password_path, list(inv.fortress.users.values()))

@@ -162,8 +162,8 @@ def linux_mount_inner(stem: str) -> str:
     )
 
 
-def linux_mount_argv(inv: Inventory, stem: str, sudo: bool) -> list[str]:
-    name = inv.fortress.password_name
+def linux_mount_argv(inv: Inventory, node: Node, stem: str, sudo: bool) -> list[str]:
+    name = inv.fortress_login(node).password_name
     outer = (
         f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
         f'printf "%s\\n" "${name}" | {"sudo -n " if sudo else ""}sh -c "$1"'
@@ -206,7 +206,7 @@ def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]
 
     def mounted_act(r: Runner) -> None:
         note(r, f"{stem}.mount gets PASSWD from Infisical ({inv.fortress.password_path}) on stdin, never argv")
-        r.run(*linux_mount_argv(inv, stem, sudo), timeout=120)
+        r.run(*linux_mount_argv(inv, node, stem, sudo), timeout=120)
 
     out.append(Step(f"mounted {source} at {target}", mounted_check, mounted_act))
     return out
@@ -232,16 +232,16 @@ def linux_unmount_steps(inv: Inventory, node: Node, sudo: bool) -> list[Step]:
 # ----------------------------------------------------------------------------------------- Windows
 
 
-def windows_map_script(inv: Inventory) -> str:
+def windows_map_script(inv: Inventory, node: Node) -> str:
     """PowerShell (one line, no secret): (re)map the drive, persistent, credential saved by Windows."""
-    f = inv.fortress
+    f, login = inv.fortress, inv.fortress_login(node)
     drive = ps_quote(f.mounts.windows)
     return (
         "$ErrorActionPreference = 'Stop'; try { "
-        f"$pw = $env:{f.password_name}; "
-        f"if (-not $pw) {{ throw '{f.password_name} did not reach Windows (WSLENV)' }}; "
+        f"$pw = $env:{login.password_name}; "
+        f"if (-not $pw) {{ throw '{login.password_name} did not reach Windows (WSLENV)' }}; "
         f"Get-SmbMapping -LocalPath {drive} -ErrorAction SilentlyContinue | Remove-SmbMapping -Force -UpdateProfile; "
-        f"New-SmbMapping -LocalPath {drive} -RemotePath {ps_quote(unc(inv))} -UserName {ps_quote(f.user)} "
+        f"New-SmbMapping -LocalPath {drive} -RemotePath {ps_quote(unc(inv))} -UserName {ps_quote(login.user)} "
         "-Password $pw -Persistent $true -SaveCredentials | Out-Null "
         "} catch { [Console]::Error.WriteLine($_.Exception.Message); exit 1 }"
     )
@@ -264,10 +264,10 @@ def powershell(script: str) -> list[str]:
     return [POWERSHELL, *PS_FLAGS, script]
 
 
-def windows_map_argv(inv: Inventory) -> list[str]:
-    name = inv.fortress.password_name
+def windows_map_argv(inv: Inventory, node: Node) -> list[str]:
+    name = inv.fortress_login(node).password_name
     return secrets.run_argv(
-        inv, inv.fortress.password_path, ["env", f"WSLENV={name}/u", *powershell(windows_map_script(inv))]
+        inv, inv.fortress.password_path, ["env", f"WSLENV={name}/u", *powershell(windows_map_script(inv, node))]
     )
 
 
@@ -299,7 +299,7 @@ def interop_step() -> Step:
     return Step("windows interop", check, act)
 
 
-def windows_steps(inv: Inventory) -> list[Step]:
+def windows_steps(inv: Inventory, node: Node) -> list[Step]:
     drive, path = inv.fortress.mounts.windows, unc(inv)
 
     def check(r: Runner) -> str | None:
@@ -312,8 +312,9 @@ def windows_steps(inv: Inventory) -> list[Step]:
         return None if status == "OK" else f"{drive} is {status}"
 
     def act(r: Runner) -> None:
-        note(r, f"the password reaches PowerShell in its environment only (WSLENV={inv.fortress.password_name}/u)")
-        r.run(*windows_map_argv(inv), timeout=120)
+        name = inv.fortress_login(node).password_name
+        note(r, f"the password reaches PowerShell in its environment only (WSLENV={name}/u)")
+        r.run(*windows_map_argv(inv, node), timeout=120)
 
     return [interop_step(), Step(f"drive {drive} = {path} (persistent)", check, act)]
 
@@ -336,9 +337,9 @@ KEYCHAIN_PROTOCOL = "smb "  # SecProtocolType four-character code, with its spac
 TRUSTED_APPS = ("/usr/bin/security", "/System/Library/CoreServices/NetAuthAgent.app")
 
 
-def keychain_check_script(inv: Inventory) -> str:
+def keychain_check_script(inv: Inventory, node: Node) -> str:
     """Exit 0: the Keychain holds the Infisical password; 10: no item; 11: a different password."""
-    name = inv.fortress.password_name
+    name = inv.fortress_login(node).password_name
     return (
         f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
         f'cur=$(security find-internet-password -a "$1" -s "$2" -r "{KEYCHAIN_PROTOCOL}" -w 2>/dev/null) || exit 10; '
@@ -346,9 +347,9 @@ def keychain_check_script(inv: Inventory) -> str:
     )
 
 
-def keychain_store_script(inv: Inventory) -> str:
+def keychain_store_script(inv: Inventory, node: Node) -> str:
     """`security -i` reads the command from stdin; printf is a shell builtin, so no argv holds the password."""
-    name = inv.fortress.password_name
+    name = inv.fortress_login(node).password_name
     trusted = " ".join(f"-T {app}" for app in TRUSTED_APPS)
     return (
         f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
@@ -365,10 +366,11 @@ def macos_steps(inv: Inventory, node: Node) -> list[Step]:
     label, plist = launch_agent(inv, node)
     path = inv.fortress.password_path
     item = f"{f.share} ({inv.cluster.name})"
+    user = inv.fortress_login(node).user  # the node's own Samba user
 
     def key_check(r: Runner) -> str | None:
         res = r.run(
-            *secrets.run_argv(inv, path, ["sh", "-c", keychain_check_script(inv), "sh", f.user, server]),
+            *secrets.run_argv(inv, path, ["sh", "-c", keychain_check_script(inv, node), "sh", user, server]),
             check=False,
             mutating=False,
         )
@@ -381,7 +383,7 @@ def macos_steps(inv: Inventory, node: Node) -> list[Step]:
 
     def key_act(r: Runner) -> None:
         note(r, "the password goes to `security -i` on stdin (hex, -X), never in argv")
-        argv = secrets.run_argv(inv, path, ["sh", "-c", keychain_store_script(inv), "sh", f.user, server, item])
+        argv = secrets.run_argv(inv, path, ["sh", "-c", keychain_store_script(inv, node), "sh", user, server, item])
         res = r.run(*argv, check=False)
         text = (res.stdout + res.stderr).lower()
         if "interaction is not allowed" in text or "keychain is locked" in text:
@@ -417,7 +419,7 @@ def macos_steps(inv: Inventory, node: Node) -> list[Step]:
         r.run("sh", "-c", wait, "sh", label, target, timeout=60)
 
     return [
-        Step(f"keychain item smb://{f.user}@{server}", key_check, key_act),
+        Step(f"keychain item smb://{user}@{server}", key_check, key_act),
         home_file(AGENT_PATH, plist, "644", after=bootout),
         Step(f"LaunchAgent {label} loaded", agent_check, agent_act),
         Step(f"mounted at {target}", mounted_check, mounted_act),
@@ -450,7 +452,7 @@ def mount_steps(inv: Inventory, node: Node, sudo: bool) -> list[Step]:
     if kind == "macos":
         return macos_steps(inv, node)
     steps = linux_steps(inv, node, kind, sudo)
-    return steps + windows_steps(inv) if kind == "wsl" else steps
+    return steps + windows_steps(inv, node) if kind == "wsl" else steps
 
 
 def unmount_steps(inv: Inventory, node: Node, sudo: bool) -> list[Step]:
@@ -461,6 +463,6 @@ def unmount_steps(inv: Inventory, node: Node, sudo: bool) -> list[Step]:
     return windows_unmount_steps(inv) + steps if kind == "wsl" else steps
 
 
-def preflight(r: Runner, inv: Inventory) -> None:
-    """The password exists in Infisical for this node (names only); raises MissingSecrets otherwise."""
-    secrets.check_present(r, inv, inv.fortress.password_path, [inv.fortress.password_name])
+def preflight(r: Runner, inv: Inventory, node: Node) -> None:
+    """The node's user's password exists in Infisical (names only); raises MissingSecrets otherwise."""
+    secrets.check_present(r, inv, inv.fortress.password_path, [inv.fortress_login(node).password_name])

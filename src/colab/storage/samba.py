@@ -21,6 +21,8 @@ from colab.steps import Step
 from colab.storage.common import as_root, note
 
 MIN_PROTOCOL = "SMB3"
+# Group-writable, readable by the server's other users (services read compose files and data as their own
+# uids): a file 0664, a folder 2775 (setgid keeps the group on what is made inside it).
 CREATE_MASK = "0664"
 DIRECTORY_MASK = "2775"
 MARKER = "# colab: the fortress share, managed by `inv fortress.share` (do not edit this line or the next)"
@@ -50,7 +52,8 @@ def share_settings(inv: Inventory) -> dict[str, str]:
     return {
         "comment": f"{inv.cluster.name} fortress",
         "path": f.path,
-        "valid users": f.user,
+        "valid users": f"@{f.group}",
+        "force group": f.group,  # whatever a user's own primary group, files are the share group's
         "read only": "no",
         "guest ok": "no",
         "browseable": "yes",

@@ -98,6 +98,14 @@ def test_dry_run_of_pull_pulls_before_up_and_a_moved_service_says_so() -> None:
 
 
 def test_a_service_without_secrets_skips_the_presence_check() -> None:
-    lines, _ = dry_run("caddy", "cooperator")
+    lines, _ = dry_run("node-exporter-cooperator", "cooperator")
     assert not any("infisical export" in line for line in lines)
-    assert lines[1] == "# files for /media/crtr/fortress/docker/caddy on cooperator: Caddyfile, compose.yaml"
+    assert lines[1] == "# files for /media/crtr/fortress/docker/node-exporter-cooperator on cooperator: compose.yaml"
+
+
+def test_caddy_ships_its_rendered_files_and_checks_the_tokens_it_needs() -> None:
+    lines, _ = dry_run("caddy", "cooperator")
+    assert any("infisical export" in line and "--path /caddy" in line for line in lines)  # MCP_AUTH_TOKEN
+    assert lines[1] == (
+        "# files for /media/crtr/fortress/docker/caddy on cooperator: Caddyfile, bearer-tokens.yaml, compose.yaml"
+    )

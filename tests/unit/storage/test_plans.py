@@ -168,11 +168,13 @@ def test_cooperator_share_plan() -> None:
         for folder in ("docker", "data", "cache")
         for cmd in (
             ["sudo", "-n", "mkdir", "-p", f"/media/crtr/fortress/{folder}"],
-            ["sudo", "-n", "chown", "crtr:", f"/media/crtr/fortress/{folder}"],
+            ["sudo", "-n", "chgrp", "fortress", f"/media/crtr/fortress/{folder}"],
             ["sudo", "-n", "chmod", "2775", f"/media/crtr/fortress/{folder}"],
         )
     ]
     assert argv == [
+        ["sudo", "-n", "groupadd", "fortress"],
+        ["sudo", "-n", "sh", "-c", fortress_share._JOIN, "sh", "crtr", "fortress", fortress_share.USER_COMMENT],
         *folders,
         ["sudo", "-n", "sh", "-c", samba._APPLY_INCLUDE, "sh", "/etc/samba/colab-fortress.conf", "/etc/samba/smb.conf",
          "include = /etc/samba/colab-fortress.conf", samba.MARKER],
@@ -184,9 +186,11 @@ def test_cooperator_share_plan() -> None:
         [*INFISICAL, "sh", "-c",
          '[ -n "${COLAB_NAS_SAMBA_PASSWORD:-}" ] || { echo "COLAB_NAS_SAMBA_PASSWORD is empty" >&2; exit 3; }; '
          'printf "%s\\n%s\\n" "$COLAB_NAS_SAMBA_PASSWORD" "$COLAB_NAS_SAMBA_PASSWORD" '
-         '| sudo -n smbpasswd -c "$1" -s -a "$2"',
+         '| sudo -n smbpasswd -c "$1" -s -a "$2" && sudo -n smbpasswd -c "$1" -e "$2" </dev/null >/dev/null',
          "sh", "/etc/samba/smb.conf", "crtr"],
     ]  # fmt: skip
+    # removing users no longer listed depends on what the server has: the plan says the rule
+    assert "Samba users (pdbedit -L) in group fortress that fortress.users does not list are removed" in printed
     assert "/media/crtr/fortress is the xfs file system of /dev/mmcblk0" in printed
     assert (
         "#   | [fortress]" in printed and "#   |    hosts allow = 192.168.254.0/24 100.64.0.0/16 127.0.0.1" in printed
@@ -203,7 +207,8 @@ def test_share_config_for_the_default_inventory() -> None:
         "[fortress]\n"
         "   comment = colab fortress\n"
         "   path = /media/crtr/fortress\n"
-        "   valid users = crtr\n"
+        "   valid users = @fortress\n"
+        "   force group = fortress\n"
         "   read only = no\n"
         "   guest ok = no\n"
         "   browseable = yes\n"

@@ -78,7 +78,7 @@ def leaky(tmp_path: Path, fake_infisical: FakeInfisical, monkeypatch: pytest.Mon
     for name, text in FAKES.items():
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    fake_infisical.set(INV.fortress.password_path, **{INV.fortress.password_name: CANARY})
+    fake_infisical.set(INV.fortress.password_path, **{INV.fortress.users["crtr"]: CANARY})
     log = tmp_path / "seen.log"
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("LOG", str(log))
@@ -105,14 +105,14 @@ def assert_masked(report: Report, text: str, log: Path, tools: list[str]) -> Non
 
 
 def test_share_login_check_error(leaky: Path) -> None:
-    report, text = run([fortress_share.password_step(INV, SambaHost(), sudo=False)])
-    assert report.outcomes[0].detail.startswith("cannot log in to //127.0.0.1/fortress port 445 on testnode to check (")
+    report, text = run([fortress_share.password_step(INV, "crtr", SambaHost(), sudo=False)])
+    assert report.outcomes[0].detail.startswith("cannot log in to //127.0.0.1/fortress port 445 as crtr on testnode (")
     assert_masked(report, text, leaky, ["smbclient"])
 
 
 def test_share_password_set_error(leaky: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REJECT", "1")
-    report, text = run([fortress_share.password_step(INV, SambaHost(), sudo=True)])
+    report, text = run([fortress_share.password_step(INV, "crtr", SambaHost(), sudo=True)])
     assert report.outcomes[0].detail.endswith("Failed to add entry for user crtr with password ***.")
     assert_masked(report, text, leaky, ["smbclient", "smbpasswd"])
 
@@ -125,7 +125,7 @@ CASES: dict[str, tuple[Callable[[], list[Step]], list[str]]] = {
     "linux mount": (lambda: _named(mounts.linux_steps(INV, INV.node("writer"), "linux", True), "mounted"),
                     ["systemctl"]),
     "macOS keychain": (lambda: mounts.macos_steps(INV, INV.node("terminator"))[:1], ["security"]),
-    "windows drive": (lambda: _named(mounts.windows_steps(INV), "drive"), ["powershell"]),
+    "windows drive": (lambda: _named(mounts.windows_steps(INV, INV.node("writer")), "drive"), ["powershell"]),
 }  # fmt: skip
 
 

@@ -25,6 +25,8 @@ from tests.conftest import CANARY, FakeInfisical
 
 ROOT = Path(__file__).resolve().parents[3]
 INV = inventory.load(ROOT / "cluster.toml")
+OTHER = inventory.load(ROOT / "tests" / "fixtures" / "inventories" / "other.toml")  # two Samba users
+DIRECTOR, TERMINATOR, WRITER = INV.node("director"), INV.node("terminator"), INV.node("writer")
 
 FAKES = {
     "sudo": """#!/bin/sh
@@ -39,8 +41,11 @@ echo "systemctl $* PASSWD=$seen" >> "$LOG"
 exit 0
 """,
     "smbpasswd": """#!/bin/sh
-IFS= read -r one; IFS= read -r two
-[ "$one" = "$EXPECT" ] && [ "$two" = "$EXPECT" ] && seen=match || seen=other
+if IFS= read -r one; then
+  IFS= read -r two; [ "$one" = "$EXPECT" ] && [ "$two" = "$EXPECT" ] && seen=match || seen=other
+else
+  seen=none
+fi
 echo "smbpasswd $* stdin=$seen" >> "$LOG"
 """,
     "smbclient": """#!/bin/sh
@@ -103,7 +108,7 @@ def run(argv: list[str], env: dict[str, str], **kwargs: str) -> tuple[int, list[
 
 
 def test_linux_mount_lends_passwd_to_systemd_only_while_the_unit_starts(fakes: dict[str, str]) -> None:
-    argv = mounts.linux_mount_argv(INV, "mnt-fortress", sudo=True)
+    argv = mounts.linux_mount_argv(INV, DIRECTOR, "mnt-fortress", sudo=True)
     rc, log = run(argv, fakes)
     assert rc == 0
     assert log[0] == f"sudo sh -c {mounts.linux_mount_inner('mnt-fortress')}"
@@ -115,7 +120,7 @@ def test_linux_mount_lends_passwd_to_systemd_only_while_the_unit_starts(fakes: d
 
 
 def test_a_failed_mount_still_takes_the_password_back_from_systemd(fakes: dict[str, str]) -> None:
-    rc, log = run(mounts.linux_mount_argv(INV, "mnt-fortress", sudo=False), fakes, START_RC="32")
+    rc, log = run(mounts.linux_mount_argv(INV, DIRECTOR, "mnt-fortress", sudo=False), fakes, START_RC="32")
     assert rc == 32
     assert log[-1] == "systemctl unset-environment PASSWD PASSWD=match"
 
@@ -123,31 +128,35 @@ def test_a_failed_mount_still_takes_the_password_back_from_systemd(fakes: dict[s
 def test_an_empty_password_mounts_nothing(fakes: dict[str, str], fake_infisical: FakeInfisical) -> None:
     fake_infisical.set("/samba", COLAB_NAS_SAMBA_PASSWORD="")
     rc, log = run(
-        mounts.linux_mount_argv(INV, "mnt-fortress", sudo=True),
+        mounts.linux_mount_argv(INV, DIRECTOR, "mnt-fortress", sudo=True),
         {**fakes, "COLAB_FAKE_INFISICAL_VAULT": os.environ["COLAB_FAKE_INFISICAL_VAULT"]},
     )
     assert rc == 3 and log == []
 
 
 def test_samba_password_is_typed_twice_on_smbpasswd_stdin(fakes: dict[str, str]) -> None:
-    argv = fortress_share._password_argv(INV, fortress_share.set_script(INV, sudo=True), "/etc/samba/smb.conf", "crtr")
+    script = fortress_share.set_script("COLAB_NAS_SAMBA_PASSWORD", sudo=True)
+    argv = fortress_share._password_argv(INV, script, "/etc/samba/smb.conf", "crtr")
     rc, log = run(argv, fakes)
     assert rc == 0
     assert log == [
         "sudo smbpasswd -c /etc/samba/smb.conf -s -a crtr",
         "smbpasswd -c /etc/samba/smb.conf -s -a crtr stdin=match",
+        "sudo smbpasswd -c /etc/samba/smb.conf -e crtr",  # enabled, in case it was disabled
+        "smbpasswd -c /etc/samba/smb.conf -e crtr stdin=none",
     ]
 
 
 def test_samba_login_check_hands_the_password_to_smbclient_in_passwd(fakes: dict[str, str]) -> None:
-    argv = fortress_share._password_argv(INV, fortress_share.login_script(INV), "445", "crtr", "fortress")
+    script = fortress_share.login_script("COLAB_NAS_SAMBA_PASSWORD")
+    argv = fortress_share._password_argv(INV, script, "445", "crtr", "fortress")
     rc, log = run(argv, fakes)
     assert rc == 0
     assert log == ["smbclient -p 445 -U crtr //127.0.0.1/fortress -c exit PASSWD=match"]
 
 
 def test_keychain_gets_the_password_through_security_stdin(fakes: dict[str, str]) -> None:
-    script = mounts.keychain_store_script(INV)
+    script = mounts.keychain_store_script(INV, TERMINATOR)
     argv = mounts.secrets.run_argv(INV, "/samba", ["sh", "-c", script, "sh", "crtr", "100.64.0.1", "fortress (colab)"])
     rc, log = run(argv, fakes)
     assert rc == 0
@@ -160,7 +169,7 @@ def test_keychain_gets_the_password_through_security_stdin(fakes: dict[str, str]
 @pytest.mark.parametrize(("stored", "rc"), [(CANARY, 0), ("an-old-password", 11), (None, 10)])
 def test_keychain_check_compares_without_showing(fakes: dict[str, str], stored: str | None, rc: int) -> None:
     argv = mounts.secrets.run_argv(
-        INV, "/samba", ["sh", "-c", mounts.keychain_check_script(INV), "sh", "crtr", "1.2.3.4"]
+        INV, "/samba", ["sh", "-c", mounts.keychain_check_script(INV, TERMINATOR), "sh", "crtr", "1.2.3.4"]
     )
     env = dict(fakes)
     if stored is not None:
@@ -171,7 +180,7 @@ def test_keychain_check_compares_without_showing(fakes: dict[str, str], stored: 
 
 
 def test_powershell_gets_the_password_only_through_wslenv(fakes: dict[str, str]) -> None:
-    argv = mounts.windows_map_argv(INV)
+    argv = mounts.windows_map_argv(INV, WRITER)
     fake = str(Path(fakes["PATH"].split(":")[0]) / "powershell.exe")
     argv[argv.index(mounts.POWERSHELL)] = fake
     rc, log = run(argv, fakes, WSLENV="USERPROFILE/p")
@@ -191,3 +200,25 @@ def test_a_locked_keychain_is_one_clear_error(fakes: dict[str, str], monkeypatch
         "the login Keychain on terminator is locked; unlock it (`security unlock-keychain` in a terminal there, "
         "or log in at the screen) and run again"
     )
+
+
+@pytest.mark.parametrize(("node", "name"), [("forge", "VAULT_SMB_PASSWORD"), ("studio", "VAULT_SMB_PASSWORD_ME")])
+def test_a_client_mounts_with_its_own_users_password(
+    fakes: dict[str, str], monkeypatch: pytest.MonkeyPatch, node: str, name: str
+) -> None:
+    """Two users' passwords in one folder: only the node's own user's reaches the tool."""
+    vault = FakeInfisical(monkeypatch, OTHER.infisical.project_id)
+    others = {n: "not-this-one-" + n for n in OTHER.fortress.users.values() if n != name}
+    vault.set(OTHER.fortress.password_path, env=OTHER.infisical.environment, **{name: CANARY}, **others)
+    env = {**fakes, "COLAB_FAKE_INFISICAL_VAULT": os.environ["COLAB_FAKE_INFISICAL_VAULT"]}
+    client = OTHER.node(node)
+    assert OTHER.fortress_login(client).password_name == name
+    if client.os == "macos":
+        script = mounts.keychain_store_script(OTHER, client)
+        argv = mounts.secrets.run_argv(OTHER, "/smb", ["sh", "-c", script, "sh", client.ssh_user, "s", "i"])
+        rc, log = run(argv, env)
+        assert rc == 0 and log[0].startswith(f"security -i <<< add-internet-password -U -a {client.ssh_user} ")
+        assert log[0].endswith("password=match")
+    else:
+        rc, log = run(mounts.linux_mount_argv(OTHER, client, "mnt-vault", sudo=False), env)
+        assert rc == 0 and log[1] == "systemctl start mnt-vault.mount PASSWD=match"

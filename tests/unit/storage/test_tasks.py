@@ -91,5 +91,5 @@ def test_share_dry_run_json() -> None:
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["title"] == "fortress share on cooperator"
-    assert [s["status"] for s in data["steps"]] == ["planned"] * 9
+    assert [s["status"] for s in data["steps"]] == ["planned"] * 12
     assert "sudo -n smbpasswd" in res.stderr  # the plan goes to stderr when stdout carries JSON
