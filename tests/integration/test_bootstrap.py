@@ -175,7 +175,7 @@ def node(
         containers.docker("cp", str(repo), f"{name}:/srv/colab.git")
         containers.docker("cp", f"{wheels}/.", f"{name}:/opt/wheelhouse")
         vault = {"project": inv.infisical.project_id, "envs": {inv.infisical.environment: {
-            inv.fortress.password_path: {inv.fortress.password_name: FORTRESS_PASSWORD}}}}  # fmt: skip
+            inv.fortress.password_path: {inv.fortress.users["crtr"]: FORTRESS_PASSWORD}}}}  # fmt: skip
         setup = (
             'printf "%s" "$1" > /etc/colab-test/vault.json && chmod 0644 /etc/colab-test/vault.json && '
             'printf "%s\\n" "$2" > /etc/colab-test/authkey.sha256 && '

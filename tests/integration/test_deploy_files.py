@@ -76,10 +76,17 @@ def test_compose_file_is_valid_and_follows_the_rules(name: str, fake_infisical: 
         assert db.service in config["services"], f"services.{name}.databases names a missing compose service"
 
 
+def compose_text(folder: Path) -> str:
+    """compose.yaml and the files its services extend (caddy's rendered bearer-tokens.yaml): what Compose reads."""
+    text = (folder / "compose.yaml").read_text()
+    extended = re.findall(r"^\s+file:\s*(\S+)\s*$", text, re.M)
+    return "\n".join([text, *((folder / f).read_text() for f in extended)])
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_secrets_appear_only_as_required_placeholders(name: str) -> None:
     svc = INV.service(name)
-    text = (ROOT / svc.compose / "compose.yaml").read_text()
+    text = compose_text(ROOT / svc.compose)
     used = {}
     for m in PLACEHOLDER.finditer(text):
         used.setdefault(m.group(1), set()).add(bool(m.group(2)))

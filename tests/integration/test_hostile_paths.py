@@ -102,7 +102,7 @@ def test_share_include_loads_in_testparm_with_the_path_as_written(tmp_path: Path
         return subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.rstrip("\n")
 
     assert value("path") == path
-    assert (value("guest ok"), value("valid users")) == ("No", inv.fortress.user)
+    assert (value("guest ok"), value("valid users")) == ("No", f"@{inv.fortress.group}")
 
 
 BACKUP_MOUNTS = ["/mnt/my backup", "/mnt/a\\040b\\c", f"/mnt/#x ;y {PLANT}", "/mnt/ü %h 'q'"]

@@ -1,12 +1,14 @@
 """`inv fortress.share` against a real smbd, and real smbclient sessions against what it configured.
 
-The site (module scope, root needed): a throw-away Unix user; a small ext4 file system on a loop device
-mounted as the fortress path; a private smb.conf with private state folders (the system's /etc/samba is
-never touched) and smbd listening on a free high port; two network namespaces, each joined to this host by
-a veth pair the test numbers itself: one address inside the inventory's LAN (hosts allow lets it in), one
-outside it (refused). The inventory is tests/fixtures/inventories/loopback.toml with that LAN and the
-fortress pointed at the loop file system; the Infisical stand-in serves the Samba password (the CANARY).
-`fortress.share` runs through the same code as the task, on a local runner (COLAB_NODE=cooperator).
+The site (module scope, root needed): a small ext4 file system on a loop device mounted as the fortress
+path; a private smb.conf with private state folders (the system's /etc/samba is never touched) and smbd
+listening on a free high port; two network namespaces, each joined to this host by a veth pair the test
+numbers itself: one address inside the inventory's LAN (hosts allow lets it in), one outside it (refused).
+The inventory is tests/fixtures/inventories/loopback.toml with that LAN, the fortress pointed at the loop file
+system, a throw-away group and two throw-away Samba users (`fortress.share` makes the group and both Unix
+users); the Infisical stand-in serves their passwords (the CANARY and a second canary). A third user, made by
+the test with a Samba password but outside the group, must be refused. `fortress.share` runs through the same
+code as the task, on a local runner (COLAB_NODE=cooperator).
 """
 
 from __future__ import annotations
@@ -43,8 +45,13 @@ from tests.conftest import CANARY, INVENTORIES, FakeInfisical, require_root, req
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
 
-TOOLS = ("smbd", "smbclient", "testparm", "smbpasswd", "smbcontrol", "ip", "losetup", "mkfs.ext4", "useradd")
+TOOLS = (
+    *("smbd", "smbclient", "testparm", "smbpasswd", "smbcontrol", "pdbedit", "ip", "losetup", "mkfs.ext4"),
+    *("useradd", "usermod", "userdel", "groupadd", "groupdel", "gpasswd"),
+)
 SHARE = "fortress"
+CANARY_B = "b-" + CANARY[::-1]  # the second user's password: a canary of its own
+NAME_A, NAME_B = "COLAB_NAS_SAMBA_PASSWORD", "SAMBA_PASSWORD_B"
 
 
 def _run(
@@ -115,15 +122,19 @@ def _alive(pid: int) -> bool:
 
 
 def _remove_leftovers() -> None:
-    """Namespaces (their veth pairs go with them) and users of an earlier run killed before its teardown."""
+    """Namespaces (their veth pairs go with them), users and groups of an earlier run killed before its teardown."""
     for line in _run("ip", "netns", "list").stdout.splitlines():
         m = re.match(r"colab-smb-(\d+)-[ab]\b", line)
         if m and not _alive(int(m.group(1))):
             _run("ip", "netns", "del", line.split()[0], check=False)
     for line in Path("/etc/passwd").read_text().splitlines():
-        m = re.match(r"(colab-smb(\d+)):", line)
+        m = re.match(r"(colab-smb(\d+)[a-c]?):", line)
         if m and not _alive(int(m.group(2))):
             _run("userdel", m.group(1), check=False)
+    for line in Path("/etc/group").read_text().splitlines():
+        m = re.match(r"(colab-smb(\d+)[a-c]?):", line)
+        if m and not _alive(int(m.group(2))):
+            _run("groupdel", m.group(1), check=False)
 
 
 def _namespace(tag: str, net: ipaddress.IPv4Network) -> Namespace:
@@ -164,7 +175,10 @@ class Site:
     root: Path
     inv: Inventory
     host: SambaHost
-    user: str
+    user: str  # the first Samba user of the group (password: the CANARY)
+    other: str  # the second one (CANARY_B)
+    outsider: str  # a Samba user outside the group
+    group: str
     fortress: Path
     inside: Namespace
     outside: Namespace
@@ -185,8 +199,12 @@ class Site:
             argv = ["ip", "netns", "exec", netns, *argv]
         return _run(*argv, check=False, env=env, timeout=60)
 
-    def share(self) -> Report:
-        return commands.share(self.inv, host=self.host, sudo=False, console=Console(file=io.StringIO()))
+    def share(self, inv: Inventory | None = None, console: Console | None = None) -> Report:
+        console = console or Console(file=io.StringIO())
+        return commands.share(inv or self.inv, host=self.host, sudo=False, console=console)
+
+    def passwords(self) -> None:
+        self.vault.set("/samba", **{NAME_A: CANARY, NAME_B: CANARY_B})
 
 
 def _scan_argv(stop: threading.Event, hits: list[str]) -> None:
@@ -196,12 +214,14 @@ def _scan_argv(stop: threading.Event, hits: list[str]) -> None:
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             with contextlib.suppress(OSError):
                 data = cmdline.read_bytes()
-                if needle in data:
+                if needle in data or CANARY_B.encode() in data:
                     hits.append(data.replace(b"\0", b" ").decode(errors="replace"))
         time.sleep(0.002)
 
 
-def _inventory(root: Path, lan: ipaddress.IPv4Network, user: str, fortress: Path, device: str) -> Inventory:
+def _inventory(
+    root: Path, lan: ipaddress.IPv4Network, group: str, users: dict[str, str], fortress: Path, device: str
+) -> Inventory:
     text = (INVENTORIES / "loopback.toml").read_text()
     prefix = str(lan.network_address).rsplit(".", 1)[0]
     text = text.replace("127.0.10.", f"{prefix}.")  # the LAN: node addresses, dns, the network itself
@@ -209,8 +229,11 @@ def _inventory(root: Path, lan: ipaddress.IPv4Network, user: str, fortress: Path
     doc["fortress"]["path"] = str(fortress)  # type: ignore[index]
     doc["fortress"]["device"] = device  # type: ignore[index]
     doc["fortress"]["filesystem"] = "ext4"  # type: ignore[index]
-    doc["fortress"]["user"] = user  # type: ignore[index]
-    path = root / "inventory.toml"
+    doc["fortress"]["group"] = group  # type: ignore[index]
+    doc["fortress"]["users"] = users  # type: ignore[index]
+    for node in doc["nodes"].values():  # type: ignore[union-attr]
+        node["ssh_user"] = next(iter(users))  # a client mounts as its own user, which must be listed
+    path = root / f"inventory-{len(users)}.toml"
     path.write_text(tomlkit.dumps(doc))
     return inventory.load(path)
 
@@ -237,7 +260,8 @@ def site() -> Iterator[Site]:
     for sub in ("lock", "state", "cache", "private", "run", "log"):
         (root / sub).mkdir()
     _remove_leftovers()
-    user = f"colab-smb{os.getpid()}"
+    group = f"colab-smb{os.getpid()}"
+    user, other, outsider = f"{group}a", f"{group}b", f"{group}c"
     lan, away = _free_subnets(2)
     inside, outside = _namespace("a", lan), _namespace("b", away)
     fortress = root / "fortress"
@@ -248,8 +272,8 @@ def site() -> Iterator[Site]:
     mp = pytest.MonkeyPatch()
     stack = contextlib.ExitStack()
     try:
-        _run("useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", user)
-        cleanups.append(("userdel", user))
+        # fortress.share makes the group and its users; the test removes them (and the outsider) afterwards
+        cleanups += [("groupdel", group), ("userdel", user), ("userdel", other), ("userdel", outsider)]
         with image.open("wb") as fh:
             fh.truncate(32 * 1024 * 1024)
         _run("mkfs.ext4", "-q", "-F", str(image))
@@ -259,7 +283,7 @@ def site() -> Iterator[Site]:
         cleanups.append(("umount", str(fortress)))
         for ns in (inside, outside):
             ns.create()
-        inv = _inventory(root, lan, user, fortress, device)
+        inv = _inventory(root, lan, group, {user: NAME_A, other: NAME_B}, fortress, device)
         port = _free_port()
         conf = root / "smb.conf"
         interfaces = " ".join(["127.0.0.1", inside.host_ip, outside.host_ip])
@@ -278,7 +302,7 @@ def site() -> Iterator[Site]:
         vault = FakeInfisical(mp, inv.infisical.project_id)
         # The local runner finds programs through plumbum's copy of PATH, taken at import: add the stand-in there.
         stack.enter_context(local.env(PATH=os.environ["PATH"]))
-        vault.set("/samba", COLAB_NAS_SAMBA_PASSWORD=CANARY)
+        vault.set("/samba", **{NAME_A: CANARY, NAME_B: CANARY_B})
         stop, hits = threading.Event(), []
         scanner = threading.Thread(target=_scan_argv, args=(stop, hits), daemon=True)
         scanner.start()
@@ -287,7 +311,14 @@ def site() -> Iterator[Site]:
         finally:
             stop.set()
             scanner.join()
-        yield Site(root, inv, host, user, fortress, inside, outside, first, mp, vault, hits)
+        # a Samba user with a good password, outside the group: smbd knows it, the share must refuse it
+        _run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", outsider)
+        out_pw = subprocess.run(
+            ["smbpasswd", "-c", str(conf), "-s", "-a", outsider], input=f"{CANARY}\n{CANARY}\n", text=True,
+            capture_output=True, check=True,
+        )  # fmt: skip
+        assert out_pw.returncode == 0
+        yield Site(root, inv, host, user, other, outsider, group, fortress, inside, outside, first, mp, vault, hits)
     finally:
         stack.close()
         mp.undo()
@@ -315,22 +346,31 @@ def site() -> Iterator[Site]:
 def test_first_run_configures_everything_and_a_second_changes_nothing(site: Site) -> None:
     first = {o.step: o.status for o in site.first.outcomes}
     assert site.first.exit_code == 0, site.first.to_json()
+    assert first[f"group {site.group}"] == Status.CHANGED
+    assert first[f"Unix user {site.user} in group {site.group}"] == Status.CHANGED  # made, no login
+    assert first[f"Unix user {site.other} in group {site.group}"] == Status.CHANGED
     assert first[f"folder {site.fortress}/data"] == Status.CHANGED
     assert first[f"share config {site.host.include}"] == Status.CHANGED
     assert first[f"include line in {site.host.smb_conf}"] == Status.CHANGED
     assert first[f"samba password of {site.user}"] == Status.CHANGED
+    assert first[f"samba password of {site.other}"] == Status.CHANGED
+    assert first[f"no other Samba users in group {site.group}"] == Status.OK
     assert first[f"{site.fortress} is {site.inv.fortress.device}"] == Status.OK
+    for user in (site.user, site.other):
+        entry = _run("getent", "passwd", user).stdout.strip().split(":")
+        assert entry[-1] == "/usr/sbin/nologin"  # a Samba user, not a login
+        assert site.group in _run("id", "-nG", user).stdout.split()
     second = site.share()
     assert second.exit_code == 0, second.to_json()
     assert [o.status for o in second.outcomes] == [Status.OK] * len(second.outcomes), second.to_json()
     assert Path(site.host.smb_conf).read_text().rstrip("\n").endswith(f"{samba.MARKER}\n{site.host.include_line}")
 
 
-def test_folders_belong_to_the_samba_user_with_setgid(site: Site) -> None:
+def test_folders_belong_to_the_group_with_setgid(site: Site) -> None:
     for folder in site.inv.fortress.folders:
         st = (site.fortress / folder).stat()
         assert oct(st.st_mode & 0o7777) == "0o2775"
-        assert _run("stat", "-c", "%U %G", str(site.fortress / folder)).stdout.split() == [site.user, site.user]
+        assert _run("stat", "-c", "%G", str(site.fortress / folder)).stdout.strip() == site.group
 
 
 def test_list_write_and_read_back(site: Site, tmp_path: Path) -> None:
@@ -349,8 +389,8 @@ def test_list_write_and_read_back(site: Site, tmp_path: Path) -> None:
     assert (tmp_path / "down.bin").read_bytes() == payload
     on_disk = site.fortress / "data" / "up.bin"
     assert on_disk.read_bytes() == payload
-    assert _run("stat", "-c", "%U %G %a", str(on_disk)).stdout.split() == [site.user, site.user, "664"]
-    assert _run("stat", "-c", "%a", str(site.fortress / "data" / "sub")).stdout.strip() == "2775"
+    assert _run("stat", "-c", "%U %G %a", str(on_disk)).stdout.split() == [site.user, site.group, "664"]
+    assert _run("stat", "-c", "%G %a", str(site.fortress / "data" / "sub")).stdout.split() == [site.group, "2775"]
 
 
 def test_wrong_password_is_refused(site: Site) -> None:
@@ -383,21 +423,22 @@ def test_hosts_allow_admits_the_lan_and_refuses_other_addresses(site: Site) -> N
     assert "NT_STATUS_ACCESS_DENIED" in outside.stdout + outside.stderr, outside.stdout + outside.stderr
 
 
-def test_password_exists_only_in_memory(site: Site) -> None:
-    assert site.argv_hits == []  # no process ever had it in argv while the share was applied
+def test_passwords_exist_only_in_memory(site: Site) -> None:
+    assert site.argv_hits == []  # no process ever had one in argv while the share was applied
     leaked = []
     for path in site.root.rglob("*"):
         if path.is_file() and not path.name.endswith(".img"):
             with contextlib.suppress(OSError):
-                if CANARY.encode() in path.read_bytes():
+                data = path.read_bytes()
+                if CANARY.encode() in data or CANARY_B.encode() in data:
                     leaked.append(str(path))
     assert leaked == []  # not in smb.conf, the include, smbd's logs or the passdb (which keeps a hash)
-    assert CANARY not in site.first.to_json()
+    assert CANARY not in site.first.to_json() and CANARY_B not in site.first.to_json()
 
 
 def test_a_rotated_password_is_applied_and_the_old_one_stops_working(site: Site) -> None:
     rotated = "rotated-" + CANARY[::-1]
-    site.vault.set("/samba", COLAB_NAS_SAMBA_PASSWORD=rotated)
+    site.vault.set("/samba", **{NAME_A: rotated})
     try:
         report = site.share()
         statuses = {o.step: o.status for o in report.outcomes}
@@ -406,21 +447,21 @@ def test_a_rotated_password_is_applied_and_the_old_one_stops_working(site: Site)
         old = site.smbclient("//ADDR/fortress", "-U", site.user, "-c", "ls")
         assert "NT_STATUS_LOGON_FAILURE" in old.stdout + old.stderr
     finally:
-        site.vault.set("/samba", COLAB_NAS_SAMBA_PASSWORD=CANARY)
+        site.passwords()
         assert site.share().exit_code == 0
 
 
 def test_a_missing_secret_is_one_clear_error_and_changes_nothing(site: Site) -> None:
     before = Path(site.host.smb_conf).read_bytes(), Path(site.host.include).read_bytes()
-    site.vault.envs["prod"]["/samba"] = {}
+    site.vault.envs["prod"]["/samba"] = {NAME_A: CANARY}  # the second user's password is gone
     site.vault.set("/samba")
     try:
         with pytest.raises(ColabError) as info:
             site.share()
-        assert str(info.value).startswith("missing secret(s) COLAB_NAS_SAMBA_PASSWORD at Infisical path /samba")
+        assert str(info.value).startswith(f"missing secret(s) {NAME_B} at Infisical path /samba")
         assert "\n" not in str(info.value)
     finally:
-        site.vault.set("/samba", COLAB_NAS_SAMBA_PASSWORD=CANARY)
+        site.passwords()
     assert (Path(site.host.smb_conf).read_bytes(), Path(site.host.include).read_bytes()) == before
 
 
@@ -488,6 +529,73 @@ def test_an_invalid_include_is_refused_and_the_old_one_stays(site: Site) -> None
 def test_effective_share_matches_what_testparm_reads(site: Site) -> None:
     values = _run("sh", "-c", samba._VALUES, "sh", site.host.smb_conf, SHARE, "hosts allow", "valid users")
     got = samba.parse_values(values.stdout)
-    assert got == {"hosts allow": " ".join(samba.hosts_allow(site.inv)), "valid users": site.user}
+    assert got == {"hosts allow": " ".join(samba.hosts_allow(site.inv)), "valid users": f"@{site.group}"}
     assert samba.hosts_allow(site.inv)[0] == str(site.inv.networks.lan)
     assert json.loads(site.first.to_json())["exit_code"] == 0
+
+
+# ------------------------------------------------------------------------------------- the group's users
+
+
+def test_two_users_of_the_group_write_and_read_each_others_files(site: Site, tmp_path: Path) -> None:
+    first, second = os.urandom(64 * 1024), os.urandom(64 * 1024)
+    (tmp_path / "first.bin").write_bytes(first)
+    (tmp_path / "second.bin").write_bytes(second)
+    a = site.smbclient(
+        "//ADDR/fortress", "-U", site.user, "-c", f"cd data; put {tmp_path / 'first.bin'} shared.bin; mkdir from-a"
+    )
+    assert a.returncode == 0, a.stdout + a.stderr
+    # b reads a's file, overwrites it (group write), and writes into the folder a made
+    b = site.smbclient(
+        "//ADDR/fortress", "-U", site.other, "-c",
+        f"cd data; get shared.bin {tmp_path / 'b-got.bin'}; put {tmp_path / 'second.bin'} shared.bin; "
+        f"cd from-a; put {tmp_path / 'second.bin'} by-b.bin", password=CANARY_B,
+    )  # fmt: skip
+    assert b.returncode == 0, b.stdout + b.stderr
+    assert (tmp_path / "b-got.bin").read_bytes() == first
+    back = site.smbclient(
+        "//ADDR/fortress", "-U", site.user, "-c",
+        f"cd data; get shared.bin {tmp_path / 'a-got.bin'}; cd from-a; get by-b.bin {tmp_path / 'a-got-2.bin'}; "
+        "del by-b.bin",
+    )  # fmt: skip
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert (tmp_path / "a-got.bin").read_bytes() == second == (tmp_path / "a-got-2.bin").read_bytes()
+    data = site.fortress / "data"
+    assert _run("stat", "-c", "%U %G %a", str(data / "shared.bin")).stdout.split() == [site.user, site.group, "664"]
+    assert _run("stat", "-c", "%U %G %a", str(data / "from-a")).stdout.split() == [site.user, site.group, "2775"]
+    assert not (data / "from-a" / "by-b.bin").exists()  # a removed b's file: the group shares the tree
+
+
+def test_a_samba_user_outside_the_group_is_refused_and_left_alone(site: Site) -> None:
+    res = site.smbclient("//ADDR/fortress", "-U", site.outsider, "-c", "ls")
+    assert res.returncode != 0
+    assert "NT_STATUS_ACCESS_DENIED" in res.stdout + res.stderr, res.stdout + res.stderr  # logged in, no share
+    again = site.share()
+    assert again.exit_code == 0 and again.changed == 0, again.to_json()  # another share's user: not ours
+    assert site.outsider in _run("pdbedit", "-s", site.host.smb_conf, "-L").stdout
+
+
+def test_a_user_no_longer_listed_is_removed_after_saying_so(site: Site) -> None:
+    fewer = _inventory(
+        site.root, site.inv.networks.lan, site.group, {site.user: NAME_A}, site.fortress, site.inv.fortress.device
+    )
+    assert site.smbclient("//ADDR/fortress", "-U", site.other, "-c", "ls", password=CANARY_B).returncode == 0
+    out = io.StringIO()
+    try:
+        report = site.share(fewer, Console(file=out, width=300))
+        statuses = {o.step: (o.status, o.detail) for o in report.outcomes}
+        assert report.exit_code == 0, report.to_json()
+        assert statuses[f"no other Samba users in group {site.group}"] == (
+            Status.CHANGED, f"removed Samba user(s) {site.other}: in group {site.group}, no longer in fortress.users",
+        )  # fmt: skip
+        assert f"fortress.share: removing Samba user {site.other} (in group {site.group}" in out.getvalue()
+        gone = site.smbclient("//ADDR/fortress", "-U", site.other, "-c", "ls", password=CANARY_B)
+        assert gone.returncode != 0 and "NT_STATUS_LOGON_FAILURE" in gone.stdout + gone.stderr, gone.stdout
+        assert site.group not in _run("id", "-nG", site.other).stdout.split()
+        assert site.other not in _run("pdbedit", "-s", site.host.smb_conf, "-L").stdout
+        assert site.share(fewer).changed == 0  # said and done once
+        assert site.smbclient("//ADDR/fortress", "-U", site.user, "-c", "ls").returncode == 0  # the rest work on
+    finally:
+        back = site.share()  # listed again: back in the group with its password
+        assert back.exit_code == 0, back.to_json()
+    assert site.smbclient("//ADDR/fortress", "-U", site.other, "-c", "ls", password=CANARY_B).returncode == 0
