@@ -77,9 +77,10 @@ def test_compose_file_is_valid_and_follows_the_rules(name: str, fake_infisical: 
 
 
 def compose_text(folder: Path) -> str:
-    """compose.yaml and the files its services extend (caddy's rendered bearer-tokens.yaml): what Compose reads."""
+    """compose.yaml and the files its services extend, which live beside it (caddy's rendered bearer-tokens.yaml,
+    named through ${COLAB_COMPOSE_DIR}): what Compose reads."""
     text = (folder / "compose.yaml").read_text()
-    extended = re.findall(r"^\s+file:\s*(\S+)\s*$", text, re.M)
+    extended = [m.rsplit("/", 1)[-1] for m in re.findall(r"^\s+file:\s*(.+?)\s*$", text, re.M)]
     return "\n".join([text, *((folder / f).read_text() for f in extended)])
 
 

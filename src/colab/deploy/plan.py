@@ -27,6 +27,7 @@ ENV_NAMES = (
     "COLAB_DB_USER",
     "COLAB_FILES_HASH",
     "COLAB_TEXTFILE_DIR",
+    "COLAB_COMPOSE_DIR",
     "DOCKER_HOST",
 )
 MANAGED_LABEL = "org.colab.managed=true"
@@ -53,6 +54,8 @@ def compose_env(inv: Inventory, target: Target, files_hash: str) -> dict[str, st
     env["COLAB_FILES_HASH"] = files_hash
     if inv.monitoring is not None and target.source.name == "node-exporter":  # its textfile collector's folder
         env["COLAB_TEXTFILE_DIR"] = inv.monitoring.textfile_dir
+    if target.source.name == "caddy":  # its compose file extends bearer-tokens.yaml, which the client reads here
+        env["COLAB_COMPOSE_DIR"] = str(target.source)
     env.update(engine_env(target))
     return env
 
