@@ -27,6 +27,7 @@ SYSTEM = {  # file chezmoi places in the home -> where its script installs it (D
     "dot_config/colab/docker/daemon.json": "/etc/docker/daemon.json",
     "dot_config/colab/backup/colab-backup.cron": "/etc/cron.d/colab-backup",
     "dot_config/colab/monitoring/colab-status.cron": "/etc/cron.d/colab-status",
+    "dot_config/colab/cockpit/cockpit.conf": "/etc/cockpit/cockpit.conf",
 }
 
 pytestmark = [pytest.mark.docker, pytest.mark.tools, pytest.mark.integration]
@@ -46,8 +47,8 @@ find "$HOME" -type f | sort | comm -13 /tmp/before - | sed "s|^$HOME/||" \
 echo "::changed"
 find "$HOME" -type f | sort | comm -12 /tmp/before - | sed "s|^$HOME/||" || true
 echo "::etc"
-for f in /etc/docker/daemon.json /etc/cron.d/colab-backup /etc/cron.d/colab-status /etc/systemd/system/*.mount \
-  /etc/systemd/system/*.automount; do
+for f in /etc/docker/daemon.json /etc/cron.d/colab-backup /etc/cron.d/colab-status /etc/cockpit/cockpit.conf \
+  /etc/systemd/system/*.mount /etc/systemd/system/*.automount; do
   [ -f "$f" ] && sha256sum "$f"
 done
 echo "::end"
@@ -164,9 +165,10 @@ def test_without_root_or_sudo_the_scripts_say_what_to_run(
     assert log[-1] == "0"
     assert out["source"] == [f"{inv.nodes['cooperator'].repo}/chezmoi"] and out["verify"] == ["0"], out
     hints = [line for line in log if line.startswith("colab: not root")]
-    assert len(hints) == 3  # docker settings, the backup schedule, the monitoring folder and schedule
+    assert len(hints) == 4  # docker settings, the backup schedule, the monitoring folder and schedule, Cockpit
     assert any("sudo install -D -m 0644 /tmp/home/.config/colab/docker/daemon.json /etc/docker/" in h for h in hints)
     assert any("/etc/cron.d/colab-backup" in h for h in hints)
     assert any("/etc/cron.d/colab-status" in h for h in hints)
+    assert any("/etc/cockpit/cockpit.conf && sudo systemctl try-restart cockpit.service" in h for h in hints)
     assert out["etc"] == []
     assert ".config/mise/config.toml" in out["files"]
