@@ -12,7 +12,8 @@ COMMON = {"node": NODE_HELP, "dry_run": HELP["dry_run"], "inventory": HELP["inve
 @task(help={**COMMON, "node": "the fortress server (default: fortress.server in the inventory)"})
 @user_errors
 def share(c, node=None, dry_run=False, inventory=None, json=False):
-    """The Samba share on the server: folders, smb.conf (testparm-checked), smbd, password from Infisical."""
+    """The Samba share on the server: group and users, folders, smb.conf (testparm-checked), smbd, each user's
+    password from Infisical; Samba users of the group no longer listed are removed."""
     inv = load_inventory(inventory)
     report = commands.share(inv, node, dry_run=dry_run, console=progress(json))
     conclude(report, json)
