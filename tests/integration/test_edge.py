@@ -37,8 +37,10 @@ import pytest
 import tomlkit
 
 from colab import caddyfile, inventory, render
+from colab.deploy import plan
+from colab.deploy.session import Session
 from colab.inventory import Inventory
-from tests.conftest import CANARY, INVENTORIES, require_root, require_tool, unavailable
+from tests.conftest import CANARY, INVENTORIES, FakeInfisical, require_root, require_tool, unavailable
 from tests.harness import netns
 from tests.harness.netns import Netns
 
@@ -411,3 +413,25 @@ def test_each_public_site_in_a_browser_resolved_by_the_rendered_records(edge: Ed
 def test_a_private_site_in_a_browser_from_outside_is_refused(edge: Edge) -> None:
     dom = edge.browse(edge.outside, "https://vault.ism.la/")
     assert caddyfile.FORBIDDEN in dom and "infisical" not in dom
+
+
+# ---------------------------------------------------------------------------- the token's way in
+
+
+def test_caddys_container_gets_the_token_through_deploys_injection(fake_infisical: FakeInfisical) -> None:
+    """`docker compose config` as `inv deploy --service caddy` runs it, under the Infisical stand-in: the token
+    from /caddy lands in Caddy's environment through the rendered bearer-tokens.yaml, read from the checkout
+    (the target's project folder does not exist on this machine), and a missing one fails naming it."""
+    require_tool("docker")
+    inv = inventory.load(INVENTORIES / "loopback.toml")
+    session = Session.open(inv, "caddy", here="cooperator")
+    assert not Path(session.target.project_dir).exists()
+    argv = plan.compose_cmd(inv, session.target, "config", "--format", "json")
+    fake_infisical.set("/caddy", MCP_AUTH_TOKEN=TOKEN)
+    res = subprocess.run(argv, env={**os.environ, **session.env}, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["services"]["caddy"]["environment"]["MCP_AUTH_TOKEN"] == TOKEN
+    fake_infisical.envs["prod"]["/caddy"] = {}
+    fake_infisical.set("/caddy")
+    res = subprocess.run(argv, env={**os.environ, **session.env}, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "MCP_AUTH_TOKEN must come from Infisical (services.caddy.secrets)" in res.stderr
