@@ -476,7 +476,9 @@ def _format_errors(exc: ValidationError) -> list[str]:
             problems.append(f"{_loc(loc)}: unknown key (typo?){hint}")
         elif kind == "missing":
             problems.append(f"{_loc(loc)}: required key is missing")
-        elif kind == "string_pattern_mismatch" and (looks := _PATTERN_HINTS.get(str(err.get("ctx", {}).get("pattern")))):
+        elif kind == "string_pattern_mismatch" and (
+            looks := _PATTERN_HINTS.get(str(err.get("ctx", {}).get("pattern")))
+        ):
             problems.append(f"{_loc(loc)}: {_short(err.get('input'))} is not {looks}")
         else:
             got = _short(err.get("input"))
