@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BACKUP_CRON = ROOT / "scripts" / "backup-cron"
 FAKE_INV = (
     '#!/bin/sh\necho "inv $* in $(pwd) nobytecode=${PYTHONDONTWRITEBYTECODE:-}"\n'
-    'sleep "${FAKE_INV_SLEEP:-0}"\nexit "${FAKE_INV_EXIT:-0}"\n'
+    'sleep "${FAKE_INV_SLEEP:-0}"\n'
+    'if [ -n "${FAKE_INV_HOLD:-}" ]; then while [ ! -e "$FAKE_INV_HOLD" ]; do sleep 0.05; done; fi\n'
+    'exit "${FAKE_INV_EXIT:-0}"\n'
 )
 NOBODY = 65534
 
@@ -122,14 +124,15 @@ def test_an_unknown_kind_is_refused(install: Path) -> None:
     assert proc.stderr == "usage: backup-cron daily|weekly|check (got 'hourly')\n"
 
 
-def test_a_second_run_waits_for_the_lock_then_gives_up(install: Path) -> None:
+def test_a_second_run_waits_for_the_lock_then_gives_up(install: Path, tmp_path: Path) -> None:
+    release = tmp_path / "release"  # the first run holds the lock until the second has given up: no race
     first = subprocess.Popen(
         [str(install / "scripts" / "backup-cron"), "daily"],
-        env={"HOME": str(home_of(install)), "PATH": "/usr/bin:/bin", "FAKE_INV_SLEEP": "3"},
+        env={"HOME": str(home_of(install)), "PATH": "/usr/bin:/bin", "FAKE_INV_HOLD": str(release)},
         stdin=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while "inv backup.daily" not in (log_of(install).read_text() if log_of(install).exists() else ""):
             assert time.monotonic() < deadline
             time.sleep(0.05)
@@ -138,7 +141,8 @@ def test_a_second_run_waits_for_the_lock_then_gives_up(install: Path) -> None:
         text = log_of(install, "weekly").read_text()
         assert "still held after 0s by another backup" in text and "inv backup.weekly" not in text
     finally:
-        first.wait(timeout=30)
+        release.touch()
+        first.wait(timeout=60)
     assert first.returncode == 0
 
 
