@@ -19,6 +19,12 @@ PYTHON = "3.11"
 CODE = ["src", "tasks", "tests", "benchmarks", "noxfile.py", "scripts/venv"]
 
 
+def targets(session: nox.Session, default: str) -> list[str]:
+    """pytest arguments: the default folder unless the arguments name test files or folders themselves."""
+    named = any(not arg.startswith("-") and arg.startswith("tests/") for arg in session.posargs)
+    return [*([] if named else [default]), *session.posargs]
+
+
 def install(session: nox.Session) -> None:
     env = {"UV_PROJECT_ENVIRONMENT": session.virtualenv.location}
     sync = ["uv", "sync", "--locked", "--extra", "dev", "--group", "build", "--no-install-project"]
@@ -51,7 +57,7 @@ def types(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Unit tests: pure functions and local fixtures, seconds."""
     install(session)
-    session.run("pytest", "tests/unit", *session.posargs)
+    session.run("pytest", *targets(session, "tests/unit"))
 
 
 @nox.session(python=PYTHON)
@@ -67,4 +73,4 @@ def integration(session: nox.Session) -> None:
     """Integration tests against real Docker, rsync, chezmoi, mise, smbd... (CI=true: missing tools fail)."""
     install(session)
     env = {"CI": os.environ.get("CI", "")}
-    session.run("pytest", "tests/integration", *session.posargs, env=env)
+    session.run("pytest", *targets(session, "tests/integration"), env=env)
