@@ -1,14 +1,18 @@
 """Invoke namespace: `inv --list` from the repo root. Tasks stay thin; logic lives in src/colab."""
 
+from pathlib import Path
+
 from invoke import Collection
 
-from colab import cli
+from colab import checkout, cli
 from tasks import backup, deploy, fortress, inventory, raid
 from tasks import bootstrap as bootstrap_tasks
 from tasks import render as render_tasks
 from tasks import status as status_tasks
 
+checkout.require_same(Path(__file__).parent)  # act on this checkout, or stop saying whose package would run
 cli.option_errors()  # `--wait-timeout abc`: one line, not a traceback
+cli.quiet_broken_pipe()  # `inv --list | head`: no BrokenPipeError traceback
 
 ns = Collection()
 ns.add_collection(Collection.from_module(inventory), name="inventory")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -71,6 +72,22 @@ def option_errors() -> None:
 
     set_value._colab = True  # type: ignore[attr-defined]
     Argument.set_value = set_value  # type: ignore[method-assign]
+
+
+def quiet_broken_pipe() -> None:
+    """`inv --list | head`: a reader that stops early ends the run quietly (status 141 like a shell tool).
+
+    Not SIGPIPE's default action: that would also kill a run writing to a closed socket or pipe of its own.
+    """
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if issubclass(kind, BrokenPipeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush must not fail again
+            os._exit(141)
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 def load_inventory(path: str | None) -> inventory.Inventory:
