@@ -12,7 +12,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.parser.argument import Argument
 from rich.console import Console
 
-from colab import inventory
+from colab import inventory, tables
 from colab.errors import ColabError
 from colab.steps import Report, print_report
 
@@ -27,11 +27,18 @@ HELP = {
 
 
 def out() -> Console:
-    return Console(soft_wrap=False)
+    return Console(soft_wrap=False, width=_width(sys.stdout))
 
 
 def err() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, width=_width(sys.stderr))
+
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; a pipe or file gets whole lines (Rich would cut them to 80), unless COLUMNS says."""
+    if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
+        return None
+    return tables.UNLIMITED
 
 
 def user_errors(fn: F) -> F:

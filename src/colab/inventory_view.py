@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from colab.inventory import Inventory
+from colab.tables import Table
 
 
 def _row(t: Table, *cells: str) -> None:
@@ -20,7 +20,7 @@ def _row(t: Table, *cells: str) -> None:
 def nodes_table(inv: Inventory) -> Table:
     t = Table(title=f"Nodes of {inv.cluster.name} ({inv.networks.lan} LAN, {inv.networks.mesh} mesh)")
     for col in ("node", "arch", "os", "roles", "lan", "mesh", "availability", "ssh", "gpu", "fortress"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col in ("node", "lan", "mesh"), overflow="fold")
     for n in inv.nodes.values():
         _row(
             t,
@@ -41,7 +41,7 @@ def nodes_table(inv: Inventory) -> Table:
 def services_table(inv: Inventory) -> Table:
     t = Table(title=f"Services (Infisical project {inv.infisical.project_id}, env {inv.infisical.environment})")
     for col in ("service", "node", "compose", "secrets", "domains", "databases", "health"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, no_wrap=col in ("service", "node"), overflow="fold")
     for s in inv.services.values():
         _row(
             t,
@@ -60,7 +60,7 @@ def storage_table(inv: Inventory) -> Table:
     f, r, b = inv.fortress, inv.raid, inv.backup
     t = Table(title="Storage")
     t.add_column("what")
-    t.add_column("node")
+    t.add_column("node", no_wrap=True)
     t.add_column("details", overflow="fold")
     _row(
         t,

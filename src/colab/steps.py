@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from colab.errors import ColabError
 from colab.runner import Runner
+from colab.tables import Table
 
 Check = Callable[[Runner], str | None]
 
@@ -96,7 +96,7 @@ class Report:
         }
         table = Table(title=self.title, title_justify="left")
         for col in ("node", "step", "status", "detail"):
-            table.add_column(col, overflow="fold")
+            table.add_column(col, no_wrap=col == "node", overflow="fold")
         for o in self.outcomes:
             colour = colours[o.status]
             # Step names and details hold inventory values (paths with `[`…`]`): plain text, never markup.

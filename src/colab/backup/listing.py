@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rich.table import Table
-
 from colab.backup import dumps, snapshots, space
+from colab.tables import Table
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def table(items: list[Entry], target: Path) -> Table:
         ("files", "right"),
         ("age", "right"),
     ):
-        t.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        t.add_column(col, justify=justify, no_wrap=col == "name", overflow="fold")  # type: ignore[arg-type]
     for e in items:
         name = f"{e.name} [cyan](latest)[/cyan]" if e.latest else e.name
         t.add_row(name, e.date, e.kind, space.human(e.size), f"{e.files:,}", age_text(e.age_hours))

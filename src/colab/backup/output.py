@@ -17,13 +17,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from colab.backup.prune import Verdict
 from colab.backup.rsync import Progress as RsyncProgress
 from colab.backup.rsync import ProgressHook
 from colab.backup.space import human
 from colab.steps import Outcome, Report, Status
+from colab.tables import Table
 
 
 @dataclass
@@ -80,7 +80,7 @@ def outcome(node: str, step: str, status: Status, detail: str = "") -> Outcome:
 def retention_table(verdicts: list[Verdict], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("name", "kind", "decision", "why"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col == "name", overflow="fold")
     for v in verdicts:
         decision = "[green]keep[/green]" if v.keep else "[yellow]prune[/yellow]"
         table.add_row(v.name, v.kind, decision, v.reason)

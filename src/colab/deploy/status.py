@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from rich.table import Table
-
 from colab.errors import ColabError
 from colab.inventory import Inventory
+from colab.tables import Table
 
 from . import plan
 from .session import Session
@@ -122,7 +121,7 @@ def collect(inv: Inventory, services: list[str] | None = None, here: str | None 
 def table(rows: list[Row]) -> Table:
     t = Table(title="services", title_justify="left")
     for col in ("service", "node", "container", "state", "health", "image", "problem"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, no_wrap=col in ("service", "node", "container"), overflow="fold")
     for r in rows:
         if r.problem:
             t.add_row(r.service, r.node, "", "[red]unknown[/red]", "", "", f"[red]{r.problem}[/red]")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
+
+from colab.tables import Table, headline
 
 from .model import COLUMNS, Check, ClusterStatus, Level
 
@@ -20,7 +21,9 @@ MARKS = {Level.CRIT: "✗", Level.WARN: "!"}
 
 
 def cell(check: Check) -> Text:
-    return Text(check.text, style=STYLES[check.level])
+    """A problem's cell holds its first clause: the whole text is listed under the table."""
+    text = headline(check.text) if check.level in MARKS else check.text
+    return Text(text, style=STYLES[check.level])
 
 
 def table(status: ClusterStatus) -> Table:
@@ -31,7 +34,7 @@ def table(status: ClusterStatus) -> Table:
     for row in status.nodes:
         name = Text(row.node, style="bold")
         if row.here:
-            name.append(" (here)", style="dim")
+            name.append("\n(here)", style="dim")
         if row.availability == "on-demand":
             name.append("\non-demand", style="dim")
         cells = [cell(row.checks[col]) for col in COLUMNS]

@@ -197,7 +197,7 @@ def test_table_and_problem_lines() -> None:
     console.print(view.render(cluster(r1, r2)))
     text = console.export_text()
     assert "colab cluster at 2024-01-03 10:00" in text
-    assert "cooperator (here)" in text and "on-demand" in text
+    assert "│ cooperator │" in text and "│ (here)     │" in text and "on-demand" in text
     assert "! cooperator raid: recovery, 23.0%" in text
     assert text.rstrip().endswith("1 warning")
     console = Console(width=220, record=True, color_system=None)
