@@ -11,7 +11,6 @@ from colab import inventory, inventory_view
 from colab.status import view
 from colab.status.model import COLUMNS, Check, ClusterStatus, Level, NodeStatus, ServiceState
 from colab.steps import Outcome, Report, Status
-
 from tests.conftest import ROOT
 
 INV = inventory.load(ROOT / "cluster.toml")
