@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from colab.inventory import REPO_ROOT
+from colab.repo import REPO_ROOT
 
 
 def mismatch(tasks_dir: Path, package_root: Path = REPO_ROOT) -> str | None:

@@ -6,15 +6,18 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke.exceptions import Exit, ParseError
 from invoke.parser.argument import Argument
-from rich.console import Console
 
-from colab import inventory, tables
 from colab.errors import ColabError
-from colab.steps import Report, print_report
+
+if TYPE_CHECKING:  # the heavy modules load when a task runs, not when `inv --list` reads tasks/
+    from rich.console import Console
+
+    from colab.inventory import Inventory
+    from colab.steps import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,18 +30,24 @@ HELP = {
 
 
 def out() -> Console:
+    from rich.console import Console
+
     return Console(soft_wrap=False, width=_width(sys.stdout))
 
 
 def err() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, width=_width(sys.stderr))
 
 
 def _width(stream: Any) -> int | None:
     """A terminal's own width; a pipe or file gets whole lines (Rich would cut them to 80), unless COLUMNS says."""
+    from colab.tables import UNLIMITED
+
     if os.environ.get("COLUMNS") or (hasattr(stream, "isatty") and stream.isatty()):
         return None
-    return tables.UNLIMITED
+    return UNLIMITED
 
 
 def user_errors(fn: F) -> F:
@@ -97,7 +106,9 @@ def quiet_broken_pipe() -> None:
     sys.excepthook = hook
 
 
-def load_inventory(path: str | None) -> inventory.Inventory:
+def load_inventory(path: str | None) -> Inventory:
+    from colab import inventory
+
     return inventory.load(path or None)
 
 
@@ -108,6 +119,8 @@ def progress(as_json: bool) -> Console:
 
 def conclude(report: Report, as_json: bool = False) -> None:
     """Print a task's summary table (or JSON) on stdout and exit with the report's code."""
+    from colab.steps import print_report
+
     print_report(report, out(), as_json=as_json)
     finish(report.exit_code)
 

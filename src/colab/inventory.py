@@ -21,8 +21,8 @@ from pydantic_core import PydanticCustomError
 
 from colab import inventory_paths, quoting
 from colab.errors import InventoryError
+from colab.repo import REPO_ROOT as REPO_ROOT  # re-exported: where the checkout is
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = REPO_ROOT / "cluster.toml"
 ENV_INVENTORY = "COLAB_INVENTORY"
 
