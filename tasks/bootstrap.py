@@ -1,9 +1,11 @@
 """bootstrap (the collection's default: `inv bootstrap --node writer`)."""
 
-from invoke import task
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
 
 from colab.bootstrap import GROUPS
-from colab.bootstrap import bootstrap as run_bootstrap
 from colab.cli import HELP, conclude, load_inventory, progress, user_errors
 
 
@@ -18,8 +20,16 @@ from colab.cli import HELP, conclude, load_inventory, progress, user_errors
     },
 )
 @user_errors
-def bootstrap(c, node=None, steps=None, dry_run=False, json=False, inventory=None):
+def bootstrap(
+    c: Context,
+    node: str | None = None,
+    steps: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    inventory: str | None = None,
+) -> None:
     """Take a node from bare to ready: mesh, install, fortress, chezmoi, verify (idempotent)."""
+    from colab.bootstrap.run import bootstrap as run_bootstrap
+
     inv = load_inventory(inventory)
-    report = run_bootstrap(inv, node, steps=steps, dry_run=dry_run, console=progress(json))
-    conclude(report, json)
+    conclude(run_bootstrap(inv, node, steps=steps, dry_run=dry_run, console=progress(json)), json)

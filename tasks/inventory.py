@@ -1,16 +1,19 @@
 """inventory.check, inventory.show, inventory.set."""
 
-from invoke import task
+from __future__ import annotations
 
-from colab import inventory_edit, inventory_view
+from invoke.context import Context
+from invoke.tasks import task
+
 from colab.cli import HELP, err, load_inventory, out, user_errors
-from colab.inventory import inventory_path
 
 
 @task(help={"inventory": HELP["inventory"]})
 @user_errors
-def check(c, inventory=None):
+def check(c: Context, inventory: str | None = None) -> None:
     """Validate the inventory: every problem on its own line, exit 1 if any."""
+    from colab.inventory import inventory_path
+
     inv = load_inventory(inventory)
     out().print(
         f"[green]ok[/green] {inventory_path(inventory)}: {len(inv.nodes)} nodes, {len(inv.services)} services",
@@ -20,8 +23,10 @@ def check(c, inventory=None):
 
 @task(help={"inventory": HELP["inventory"], "json": HELP["json"]})
 @user_errors
-def show(c, inventory=None, json=False):
+def show(c: Context, inventory: str | None = None, json: bool = False) -> None:
     """Show nodes, services and storage as tables (or --json)."""
+    from colab import inventory_view
+
     inv = load_inventory(inventory)
     if json:
         print(inventory_view.as_json(inv))
@@ -38,8 +43,11 @@ def show(c, inventory=None, json=False):
     }
 )
 @user_errors
-def set(c, key, value, inventory=None, dry_run=False):
+def set(c: Context, key: str, value: str, inventory: str | None = None, dry_run: bool = False) -> None:
     """Change one value in the inventory, keeping comments and layout; refused if the result is invalid."""
+    from colab import inventory_edit
+    from colab.inventory import inventory_path
+
     path = inventory_path(inventory)
     text = inventory_edit.set_value(path, key, value, dry_run=dry_run)
     if dry_run:

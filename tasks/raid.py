@@ -1,9 +1,11 @@
 """raid.plan, raid.create, raid.status, raid.monitor: the RAID1 backup volume on raid.node."""
 
-from invoke import task
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
 
 from colab.cli import HELP, conclude, err, finish, load_inventory, out, progress, user_errors
-from colab.storage import commands
 
 DISK_HELP = "a disk by /dev/disk/by-id/… (twice, or comma-separated; default: raid.disks in the inventory)"
 COMMON = {
@@ -14,7 +16,7 @@ COMMON = {
 }
 
 
-def _disks(values):
+def _disks(values: list[str] | None) -> list[str] | None:
     disks = [d for v in values or [] for d in v.replace(",", " ").split()]
     return disks or None
 
@@ -23,8 +25,17 @@ def _disks(values):
     help={**COMMON, "probe": "also run the guards on the node (read-only) and show their verdict"}, iterable=["disks"]
 )
 @user_errors
-def plan(c, disks=None, wipe=False, allow_kernel_names=False, probe=False, inventory=None):
+def plan(
+    c: Context,
+    disks: list[str] | None = None,
+    wipe: bool = False,
+    allow_kernel_names: bool = False,
+    probe: bool = False,
+    inventory: str | None = None,
+) -> None:
     """Print the exact commands raid.create would run; contacts nothing unless --probe."""
+    from colab.storage import commands
+
     inv = load_inventory(inventory)
     report, problems = commands.raid_plan(
         inv, _disks(disks), wipe=wipe, allow_kernel_names=allow_kernel_names, probe=probe, console=out()
@@ -39,8 +50,18 @@ def plan(c, disks=None, wipe=False, allow_kernel_names=False, probe=False, inven
 
 @task(help={**COMMON, "dry_run": HELP["dry_run"], "json": HELP["json"]}, iterable=["disks"])
 @user_errors
-def create(c, disks=None, wipe=False, allow_kernel_names=False, dry_run=False, inventory=None, json=False):
+def create(
+    c: Context,
+    disks: list[str] | None = None,
+    wipe: bool = False,
+    allow_kernel_names: bool = False,
+    dry_run: bool = False,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
     """Build the mirror after the guards: mdadm --create, mkfs, mdadm.conf, initramfs, fstab, mount, alerts."""
+    from colab.storage import commands
+
     inv = load_inventory(inventory)
     report = commands.raid_create(
         inv, _disks(disks), wipe=wipe, allow_kernel_names=allow_kernel_names, dry_run=dry_run,
@@ -51,8 +72,10 @@ def create(c, disks=None, wipe=False, allow_kernel_names=False, dry_run=False, i
 
 @task(help={"inventory": HELP["inventory"], "json": HELP["json"], "dry_run": HELP["dry_run"]})
 @user_errors
-def status(c, inventory=None, json=False, dry_run=False):
+def status(c: Context, inventory: str | None = None, json: bool = False, dry_run: bool = False) -> None:
     """clean / degraded / resync or recovery with percent; exit 0 clean, 2 rebuilding, 1 degraded or missing."""
+    from colab.storage import commands
+
     inv = load_inventory(inventory)
     st = commands.raid_status(inv, dry_run=dry_run, console=progress(json))
     if dry_run:
@@ -72,8 +95,10 @@ def status(c, inventory=None, json=False, dry_run=False):
 
 @task(help={"inventory": HELP["inventory"], "dry_run": HELP["dry_run"], "json": HELP["json"]})
 @user_errors
-def monitor(c, inventory=None, dry_run=False, json=False):
+def monitor(c: Context, inventory: str | None = None, dry_run: bool = False, json: bool = False) -> None:
     """Install the mdadm monitor configuration (MAILADDR, PROGRAM) and the alert program."""
+    from colab.storage import commands
+
     inv = load_inventory(inventory)
     report = commands.raid_monitor(inv, dry_run=dry_run, console=progress(json))
     conclude(report, json)

@@ -1,12 +1,14 @@
 """render: the chezmoi source tree, mise.toml and the edge files (Caddyfile, Pi-hole records, Headscale ACL)."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
-from invoke import task
+from invoke.context import Context
+from invoke.tasks import task
 
-from colab import render as render_mod
 from colab.cli import HELP, err, finish, load_inventory, out, user_errors
-from colab.inventory import REPO_ROOT
+from colab.repo import REPO_ROOT
 
 
 @task(
@@ -17,8 +19,10 @@ from colab.inventory import REPO_ROOT
     }
 )
 @user_errors
-def render(c, check=False, inventory=None, output=None):
+def render(c: Context, check: bool = False, inventory: str | None = None, output: str | None = None) -> None:
     """Render chezmoi/, .chezmoiroot, mise.toml and the edge files in compose/ from the inventory (templates/)."""
+    from colab import render as render_mod
+
     inv = load_inventory(inventory)
     tree = render_mod.render_tree(inv)
     root = Path(output) if output else REPO_ROOT

@@ -11,9 +11,9 @@ from colab.backup import snapshots, state
 from colab.backup.retention import Policy
 from colab.errors import ColabError
 from colab.inventory import Inventory
+from colab.options import NOW_FORMAT as NOW_FORMAT  # re-exported: snapshot names and --now share it
+from colab.options import parse_now as parse_now  # re-exported: backup tasks check --now before anything runs
 from colab.runner import this_node
-
-NOW_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,6 @@ class Config:
     dry_run: bool = False
     wait: bool = False
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def parse_now(text: str | None) -> datetime:
-    if not text:
-        return datetime.now().replace(second=0, microsecond=0)
-    try:
-        return datetime.strptime(text.strip(), NOW_FORMAT)
-    except ValueError:
-        raise ColabError(
-            f"--now {text!r} is not a date and time; use YYYY-MM-DDTHH:MM, e.g. 2024-01-05T03:15"
-        ) from None
 
 
 def _abs(option: str, value: str) -> Path:

@@ -11,7 +11,5 @@
 - `run`: find the node (offline on-demand nodes say so), run the steps, report.
 """
 
-from colab.bootstrap.plan import GROUPS
-from colab.bootstrap.run import NodeOffline, bootstrap
-
-__all__ = ["GROUPS", "NodeOffline", "bootstrap"]
+# The group names, in order; here (not in plan) so that `inv --list` can name them without loading the steps.
+GROUPS = ("mesh", "install", "fortress", "chezmoi", "venv", "backup", "verify")

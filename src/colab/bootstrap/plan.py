@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from colab.bootstrap import GROUPS as GROUPS  # re-exported: the order, named in the package
 from colab.bootstrap import backup, dotfiles, fortress, install, mesh, venv, verify
 from colab.bootstrap.common import Ctx, Group
 from colab.errors import ColabError
 from colab.steps import Step
-
-GROUPS = ("mesh", "install", "fortress", "chezmoi", "venv", "backup", "verify")
 
 
 def parse_steps(text: str | None) -> list[str]:

@@ -7,4 +7,7 @@
 - `backups`: the newest snapshot on the backup volume, its age and result, a run in progress, free space.
 - `collect`: one thread per node, a deadline per node; a node that does not answer in time is a row saying so.
 - `view`: the rich table and the JSON document.
+- `command`: `inv status` as one function (options checked, probed, printed, exported).
 """
+
+DEFAULT_TIMEOUT = 10.0  # seconds a node may take to answer; here so that `inv --list` need not load collect

@@ -21,11 +21,11 @@ from colab import netguard
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.runner import Runner, SshTransport, this_node
+from colab.status import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT  # re-exported
 
 from . import backups, engine, reach, volumes
 from .model import COLUMNS, NOT_APPLICABLE, Check, ClusterStatus, Level, NodeStatus, ServiceState, worst
 
-DEFAULT_TIMEOUT = 10.0
 REACH_TIMEOUT = 5.0  # the longest a TCP connect may take, whatever the deadline
 _GRACE = 0.05  # seconds past the deadline the main thread keeps listening
 

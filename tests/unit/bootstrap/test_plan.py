@@ -11,7 +11,8 @@ import pytest
 from rich.console import Console
 
 from colab import inventory
-from colab.bootstrap import GROUPS, bootstrap, plan
+from colab.bootstrap import GROUPS, plan
+from colab.bootstrap.run import bootstrap
 from colab.errors import ColabError
 from colab.runner import Runner
 from colab.steps import Report, Status, run_steps

@@ -12,8 +12,7 @@ import pytest
 import tomlkit
 
 from colab import inventory
-from colab.bootstrap import NodeOffline
-from colab.bootstrap.run import route
+from colab.bootstrap.run import NodeOffline, route
 
 ROOT = Path(__file__).resolve().parents[3]
 LOOPBACK = ROOT / "tests" / "fixtures" / "inventories" / "loopback.toml"
