@@ -5,6 +5,12 @@ rsync succeeded, so a final name always holds a complete snapshot. rsync exit 23
 ends with a warning (exit 2); any other failure leaves no new snapshot, moves the temporary tree to the
 trash and leaves the older snapshots untouched (exit 1). Retention moves expired snapshots to the trash
 while the lock is held; the trash is emptied after the lock is released.
+
+Why not Steps (colab.steps): a Step is a check -> act -> verify unit that converges on a state and reports `ok`
+when it is already there. A backup run converges on nothing: each run makes a new snapshot, under a lock, in an
+order that matters (dumps before the snapshot, retention only after a snapshot was made), and what it did is
+data (names, sizes, verdicts) for --json, the metrics and the next run. So the run records `Outcome`s in the same
+`Report` (one table, one JSON shape, one exit-code rule with every other task) but does its work here.
 """
 
 from __future__ import annotations
@@ -196,105 +202,140 @@ def _prepare(cfg: Config, out: Out, plan: SnapshotPlan) -> str:
 def _snapshot(
     cfg: Config, out: Out, report: Report, held: lock.Held, *, kind: Kind, independent: bool
 ) -> dict[str, Any]:
-    t = cfg.target
+    """One snapshot: its outcome in the report, what happened as data (`made`, or `error`)."""
     plan = _current_plan(cfg, independent)
-    step = f"snapshot {plan.name}"
     label = "full copy" if independent else kind
     info: dict[str, Any] = {"name": plan.name, "kind": label, "link_dest": plan.link_dest, "made": False}
     try:
-        if independent:
-            need, free = _room_for_full_copy(cfg)
-            if not space.room_for(need, free):
-                raise ColabError(_no_room(cfg, need, free))
-        how = _prepare(cfg, out, plan)
-        info["start"] = how
-        temp = t / plan.temp
-        checksum = kind == "weekly" and not independent
-        argv = rsync.snapshot_argv(
-            cfg.source,
-            temp,
-            t / plan.link_dest if plan.link_dest else None,
-            checksum=checksum,
-            itemize=checksum,
-            progress=out.console.is_terminal,
-            exact_times=snapshots.keeps_nanoseconds(t),
-        )
-        base = f"linking unchanged files to {plan.link_dest}" if plan.link_dest else "no earlier snapshot to link to"
-        out.say(f"{plan.name} ({label}): rsync {cfg.source}/ → {plan.temp}/, {how}, {base}")
-        out.command(argv)
-        started, wall = time.monotonic(), datetime.now()
-        with rsync_progress(out.console, f"{plan.name} ({label})") as hook:
-            res = rsync.run(argv, on_progress=hook, keep_fds=[held.fd])
-        elapsed = time.monotonic() - started
-        verdict = rsync.classify(res.returncode, res.stderr)
-        if verdict.status == "failed":
-            entry = prune.to_trash(t, plan.temp)
-            detail = f"{verdict.message}; no new snapshot, the unfinished tree goes to the trash ({entry})"
-            report.outcomes.append(outcome(cfg.node, step, Status.FAILED, detail))
-            info["error"] = detail
-            return info
-        loss = _loss(cfg, plan, res.returncode)
-        name = plan.name
-        if loss is not None:
-            name = _hold_back(cfg, plan)
-            info["name"], info["partial"] = name, True
-        else:
-            _finalize(cfg, plan)
-        st = res.stats
-        meta = {
-            "kind": label,
-            "created": cfg.now.isoformat(timespec="minutes"),
-            "started": wall.isoformat(),
-            "finished": datetime.now().isoformat(timespec="seconds"),
-            "files": st.files,
-            "regular": st.regular,
-            "size": st.total_size,
-            "copied": st.transferred_size,
-            "copied_files": st.transferred,
-            "link_dest": plan.link_dest,
-            "start": how,
-            "rsync_exit": res.returncode,
-            "seconds": round(elapsed, 2),
-        }
-        if loss is not None:
-            meta["partial"] = {"compared_with": loss.previous, "files_before": loss.before, "files_after": loss.after}
-        snapshots.write_meta(t, name, meta)
-        info.update(meta, made=True)
-        detail = (
-            f"{label}: {st.files:,} entries, {space.human(st.total_size)}; copied {st.transferred:,} files "
-            f"({space.human(st.transferred_size)}) in {elapsed:.1f}s; {how}"
-        )
-        status = Status.CHANGED
-        warnings = []
-        if loss is not None:
-            warnings.append(f"{verdict.message}; {vanish.message(loss, cfg.vanish_threshold, name)}")
-        elif verdict.status == "warning":
-            warnings.append(verdict.message + "; the snapshot is kept")
-        changed = rsync.content_changes(res.itemized)
-        if changed:
-            shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
-            warnings.append(
-                f"{len(changed)} file(s) had the size and time of {plan.link_dest} but other content (changed "
-                f"silently, or rotted in the backup); copied fresh: {shown}"
-            )
-            info["content_changes"] = changed
-        if warnings:
-            status = Status.WARNING
-            for w in warnings:
-                out.warn(w)
-            detail = "; ".join(warnings) + f". {detail}"
-        report.outcomes.append(outcome(cfg.node, step, status, detail))
-        out.say(f"{name}: held back" if loss is not None else f"{plan.name}: complete")
+        status, detail = _take(cfg, out, held, plan, kind=kind, label=label, info=info)
     except Interrupted:
         raise
     except ColabError as e:
-        report.outcomes.append(outcome(cfg.node, step, Status.FAILED, str(e)))
-        info["error"] = str(e)
+        status, detail = Status.FAILED, str(e)
     except OSError as e:
-        detail = f"{e.strerror or e} ({e.filename}); no new snapshot"
-        report.outcomes.append(outcome(cfg.node, step, Status.FAILED, detail))
+        status, detail = Status.FAILED, f"{e.strerror or e} ({e.filename}); no new snapshot"
+    if status == Status.FAILED:
         info["error"] = detail
+    report.outcomes.append(outcome(cfg.node, f"snapshot {plan.name}", status, detail))
     return info
+
+
+def _take(
+    cfg: Config, out: Out, held: lock.Held, plan: SnapshotPlan, *, kind: Kind, label: str, info: dict[str, Any]
+) -> tuple[Status, str]:
+    """Room, starting tree, rsync, then the tree's final name and its record; the outcome's status and detail."""
+    if plan.independent:
+        need, free = _room_for_full_copy(cfg)
+        if not space.room_for(need, free):
+            raise ColabError(_no_room(cfg, need, free))
+    how = info["start"] = _prepare(cfg, out, plan)
+    res, wall, elapsed = _copy(cfg, out, held, plan, kind=kind, label=label, how=how)
+    verdict = rsync.classify(res.returncode, res.stderr)
+    if verdict.status == "failed":
+        entry = prune.to_trash(cfg.target, plan.temp)
+        return Status.FAILED, f"{verdict.message}; no new snapshot, the unfinished tree goes to the trash ({entry})"
+    loss = _loss(cfg, plan, res.returncode)
+    name = _hold_back(cfg, plan) if loss is not None else _finalize(cfg, plan)
+    meta = _meta(cfg, plan, res, label=label, how=how, wall=wall, elapsed=elapsed, loss=loss)
+    snapshots.write_meta(cfg.target, name, meta)
+    info.update(meta, made=True, name=name)
+    if loss is not None:
+        info["partial"] = True
+    st = res.stats
+    detail = (
+        f"{label}: {st.files:,} entries, {space.human(st.total_size)}; copied {st.transferred:,} files "
+        f"({space.human(st.transferred_size)}) in {elapsed:.1f}s; {how}"
+    )
+    warnings = _warnings(cfg, plan, verdict, res, loss, name, info)
+    for w in warnings:
+        out.warn(w)
+    out.say(f"{name}: held back" if loss is not None else f"{plan.name}: complete")
+    if warnings:
+        return Status.WARNING, "; ".join(warnings) + f". {detail}"
+    return Status.CHANGED, detail
+
+
+def _copy(
+    cfg: Config, out: Out, held: lock.Held, plan: SnapshotPlan, *, kind: Kind, label: str, how: str
+) -> tuple[rsync.Run, datetime, float]:
+    """rsync from the source into the temporary tree (checksums on weekly runs that link); result, start, secs."""
+    t = cfg.target
+    checksum = kind == "weekly" and not plan.independent
+    argv = rsync.snapshot_argv(
+        cfg.source,
+        t / plan.temp,
+        t / plan.link_dest if plan.link_dest else None,
+        checksum=checksum,
+        itemize=checksum,
+        progress=out.console.is_terminal,
+        exact_times=snapshots.keeps_nanoseconds(t),
+    )
+    base = f"linking unchanged files to {plan.link_dest}" if plan.link_dest else "no earlier snapshot to link to"
+    out.say(f"{plan.name} ({label}): rsync {cfg.source}/ → {plan.temp}/, {how}, {base}")
+    out.command(argv)
+    started, wall = time.monotonic(), datetime.now()
+    with rsync_progress(out.console, f"{plan.name} ({label})") as hook:
+        res = rsync.run(argv, on_progress=hook, keep_fds=[held.fd])
+    return res, wall, time.monotonic() - started
+
+
+def _meta(
+    cfg: Config,
+    plan: SnapshotPlan,
+    res: rsync.Run,
+    *,
+    label: str,
+    how: str,
+    wall: datetime,
+    elapsed: float,
+    loss: vanish.Loss | None,
+) -> dict[str, Any]:
+    """The snapshot's record in meta/ (backup.list, the status page and the metrics read it)."""
+    st = res.stats
+    meta: dict[str, Any] = {
+        "kind": label,
+        "created": cfg.now.isoformat(timespec="minutes"),
+        "started": wall.isoformat(),
+        "finished": datetime.now().isoformat(timespec="seconds"),
+        "files": st.files,
+        "regular": st.regular,
+        "size": st.total_size,
+        "copied": st.transferred_size,
+        "copied_files": st.transferred,
+        "link_dest": plan.link_dest,
+        "start": how,
+        "rsync_exit": res.returncode,
+        "seconds": round(elapsed, 2),
+    }
+    if loss is not None:
+        meta["partial"] = {"compared_with": loss.previous, "files_before": loss.before, "files_after": loss.after}
+    return meta
+
+
+def _warnings(
+    cfg: Config,
+    plan: SnapshotPlan,
+    verdict: rsync.Verdict,
+    res: rsync.Run,
+    loss: vanish.Loss | None,
+    name: str,
+    info: dict[str, Any],
+) -> list[str]:
+    """What the owner should know about a kept snapshot: vanished files, rsync warnings, silent changes."""
+    warnings = []
+    if loss is not None:
+        warnings.append(f"{verdict.message}; {vanish.message(loss, cfg.vanish_threshold, name)}")
+    elif verdict.status == "warning":
+        warnings.append(verdict.message + "; the snapshot is kept")
+    changed = rsync.content_changes(res.itemized)
+    if changed:
+        shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
+        warnings.append(
+            f"{len(changed)} file(s) had the size and time of {plan.link_dest} but other content (changed "
+            f"silently, or rotted in the backup); copied fresh: {shown}"
+        )
+        info["content_changes"] = changed
+    return warnings
 
 
 def _loss(cfg: Config, plan: SnapshotPlan, returncode: int) -> vanish.Loss | None:
@@ -311,39 +352,33 @@ def _loss(cfg: Config, plan: SnapshotPlan, returncode: int) -> vanish.Loss | Non
 
 def _hold_back(cfg: Config, plan: SnapshotPlan) -> str:
     """Keep the tree as fortress-partial-YYYYMMDD (replacing one of the same day); fortress-latest stays."""
-    t = cfg.target
     name = snapshots.partial_name(plan.day)
-    temp, final = t / plan.temp, t / name
-    if final.is_dir() and not final.is_symlink():
-        if snapshots.exchange(temp, final):
-            prune.to_trash(t, plan.temp)
-        else:
-            aside = f".{name}.replaced"
-            os.rename(final, t / aside)
-            os.rename(temp, final)
-            prune.to_trash(t, aside)
-    else:
-        os.rename(temp, final)
-    snapshots.fsync_dir(t)
+    final = cfg.target / name
+    _put_in_place(cfg.target, plan.temp, name, replace=final.is_dir() and not final.is_symlink())
     return name
 
 
-def _finalize(cfg: Config, plan: SnapshotPlan) -> None:
+def _finalize(cfg: Config, plan: SnapshotPlan) -> str:
     """Give the finished tree its final name (taking the place of the same day's older snapshot, if any)."""
-    t = cfg.target
-    temp, final = t / plan.temp, t / plan.name
-    if plan.replaces and final.is_dir():
-        if snapshots.exchange(temp, final):
-            prune.to_trash(t, plan.temp)  # the replaced snapshot, now under the temporary name
+    _put_in_place(cfg.target, plan.temp, plan.name, replace=plan.replaces and (cfg.target / plan.name).is_dir())
+    snapshots.set_latest(cfg.target, plan.name)
+    return plan.name
+
+
+def _put_in_place(t: Path, temp: str, name: str, *, replace: bool) -> None:
+    """Rename temp to name; with `replace`, the folder there is swapped out atomically (or set aside) and trashed."""
+    final = t / name
+    if replace:
+        if snapshots.exchange(t / temp, final):
+            prune.to_trash(t, temp)  # the replaced tree, now under the temporary name
         else:
-            aside = f".{plan.name}.replaced"
+            aside = f".{name}.replaced"
             os.rename(final, t / aside)
-            os.rename(temp, final)
+            os.rename(t / temp, final)
             prune.to_trash(t, aside)
     else:
-        os.rename(temp, final)
+        os.rename(t / temp, final)
     snapshots.fsync_dir(t)
-    snapshots.set_latest(t, plan.name)
 
 
 def _prune(cfg: Config, out: Out, report: Report) -> list[str]:
