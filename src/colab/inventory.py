@@ -27,6 +27,18 @@ DEFAULT_INVENTORY = REPO_ROOT / "cluster.toml"
 ENV_INVENTORY = "COLAB_INVENTORY"
 
 
+# What a value checked by a rule must be, in words, for the inventory's reference (docs/inventory.md).
+_RULE_WORDS = {
+    "path": "an absolute path (see Paths in the README for the characters allowed)",
+    "device_path": "a device path under /dev",
+    "secret_path": "an Infisical folder like /gitea",
+    "text": "text (no control characters)",
+    "project_id": "an Infisical project id",
+    "version": "a version (letters, digits, '._+-')",
+}
+_RULES: dict[Callable[[str], str], str] = {}
+
+
 def _rule(check: Callable[[str], str | None], kind: str) -> AfterValidator:
     """A string check from `inventory_paths` as a validator whose message is the check's one line."""
 
@@ -36,7 +48,21 @@ def _rule(check: Callable[[str], str | None], kind: str) -> AfterValidator:
             raise PydanticCustomError(kind, "{problem}", {"problem": problem})
         return value
 
+    _RULES[validate] = _RULE_WORDS.get(kind, kind)
     return AfterValidator(validate)
+
+
+def rule_hint(validator: Callable[[str], str]) -> str | None:
+    """What a value checked by this rule must be, in words (None: not one of the inventory's rules)."""
+    return _RULES.get(validator)
+
+
+def pattern_hint(metadata: Any) -> str | None:
+    """What a value matched against this field metadata's pattern must be, in words (None: no pattern)."""
+    pattern = getattr(metadata, "pattern", None)
+    if pattern is None:
+        return None
+    return _PATTERN_HINTS.get(pattern, f"text matching {pattern}")
 
 
 # What a value matched against a pattern must look like, said plainly in the one-line error instead of the regex.
@@ -74,7 +100,7 @@ UNIX_NAME_MAX = 32  # useradd / groupadd refuse longer names
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)  # docs/inventory.md
 
 
 class Cluster(_Model):

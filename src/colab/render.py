@@ -39,7 +39,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import jinja2
 
-from colab import chezmoi_source, edge, mise_tasks, monitoring, quoting
+from colab import chezmoi_source, edge, inventory_docs, mise_tasks, monitoring, quoting
 from colab.backup import install as backup_install
 from colab.errors import ColabError
 from colab.inventory import REPO_ROOT, Inventory, Node, Service
@@ -49,6 +49,7 @@ PARTIALS = "_partials"
 NODE = "{node}"
 SOURCE_DIR = "chezmoi"
 NODES_PREFIX = f"{SOURCE_DIR}/{chezmoi_source.NODES_DIR}"
+DOCS = "docs"  # generated pages (docs/inventory.md) among the hand-written ones: owned one file at a time
 SERVICE_FILES = "compose"  # templates/compose/<folder>/<file>: one file for the service in that folder
 
 Tree = dict[str, bytes]
@@ -188,6 +189,7 @@ def global_context(inv: Inventory) -> dict[str, Any]:
         "node_dir": mise_tasks.NODE_DIR,
         "env_names": [mise_tasks.ENV_NODE, mise_tasks.ENV_REPO],
         "venv_bin": mise_tasks.VENV_BIN,
+        "inventory_reference": inventory_docs.sections,  # docs/inventory.md (the model, not this inventory)
     }
 
 
@@ -224,6 +226,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "systemd": lambda v: quoting.systemd(str(v)),
     "json": lambda v: json.dumps(v, indent=2, sort_keys=True, ensure_ascii=False),
     "xml": lambda v: xml_escape(str(v), {'"': "&quot;"}),
+    "md_cell": lambda v: str(v).replace("|", "\\|").replace("\n", " "),
     "xml_comment": lambda v: quoting.xml_comment(str(v)),
     "sha256": _sha256,
 }
@@ -419,9 +422,9 @@ def all_targets(tree: Mapping[str, bytes]) -> list[str]:
 
 
 def _top(path: str) -> str:
-    """What render owns for an output path: its top-level entry, or the file itself under compose/."""
+    """What render owns for an output path: its top-level entry, or the file itself under compose/ and docs/."""
     top = path.split("/")[0]
-    return path if top == SERVICE_FILES else top
+    return path if top in (SERVICE_FILES, DOCS) else top
 
 
 def _tops(tree: Mapping[str, bytes]) -> list[str]:
