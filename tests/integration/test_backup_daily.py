@@ -235,7 +235,7 @@ def test_prune_dry_run_explains_and_prune_removes(setup: tuple[Path, Path, Path]
     inv = write_inventory(tmp_path / "short.toml", source=src, target=dst)
     text = inv.read_text().replace("daily = 7", "daily = 2").replace("weekly = 4", "weekly = 1")
     inv.write_text(text.replace("monthly = 12", "monthly = 1"))
-    for day in ("2024-01-01", "2024-01-02", "2024-01-03"):
+    for day in ("2023-12-29", "2023-12-30", "2024-01-01", "2024-01-02", "2024-01-03"):
         # snapshots made by hand, as if retention had been looser before
         (dst / f"fortress-{day.replace('-', '')}").mkdir()
         shutil.copy(src / "d000" / "f0000.bin", dst / f"fortress-{day.replace('-', '')}" / "f")
@@ -245,9 +245,13 @@ def test_prune_dry_run_explains_and_prune_removes(setup: tuple[Path, Path, Path]
     assert "fortress-20240103 │ snapshot │ keep │ daily 1/2 (2024-01-03); newest" in out
     assert "fortress-20240102 │ snapshot │ keep │ daily 2/2 (2024-01-02)" in out
     assert "fortress-20240101 │ snapshot │ prune │ not the newest" in out
-    assert snapshot_names(dst) == ["fortress-20240101", "fortress-20240102", "fortress-20240103"]
+    assert "fortress-20231230 │ snapshot │ keep │ weekly 1/1 (2023-W52)" in out
+    # the monthly rule found no month of its own (both newest are kept already): it keeps the oldest (borg >= 1.2)
+    assert "fortress-20231229 │ snapshot │ keep │ monthly[oldest] 1/1 (2023-12)" in out
+    before = ["fortress-20231229", "fortress-20231230", "fortress-20240101", "fortress-20240102", "fortress-20240103"]
+    assert snapshot_names(dst) == before
     ok(run_inv(inv, "backup.prune", "--target", str(dst)))
-    assert snapshot_names(dst) == ["fortress-20240102", "fortress-20240103"]
+    assert snapshot_names(dst) == ["fortress-20231229", "fortress-20231230", "fortress-20240102", "fortress-20240103"]
     assert os.readlink(dst / "fortress-latest") == "fortress-20240103"
     assert leftovers(dst) == []
 

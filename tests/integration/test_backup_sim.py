@@ -47,7 +47,7 @@ def expect(dst: Path, names: list[str]) -> None:
     assert leftovers(dst) == []
 
 
-def test_400_days(tmp_path: Path) -> None:
+def test_400_days(tmp_path: Path) -> None:  # 12 months found: the oldest (2023-01-01) is not kept
     dst = simulate(tmp_path, date(2023, 1, 1), date(2024, 2, 4))  # Sunday 2023-01-01 … Sunday 2024-02-04
     expect(
         dst,
@@ -73,7 +73,8 @@ def test_weeks_without_snapshots_do_not_count(tmp_path: Path) -> None:
             "2024-03-25", "2024-03-26", "2024-03-27", "2024-03-28", "2024-03-29", "2024-03-30", "2024-03-31",
             # weekly: W12, W11, then W10, W09 … W06 had no snapshot and do not count: W05, W04
             "2024-03-24", "2024-03-17", "2024-02-04", "2024-01-28",
-            # monthly: March and February are kept already; January's newest
-            "2024-01-31",
+            # monthly: March and February are kept already; January's newest; then, short of 12 months, the
+            # oldest snapshot (borg >= 1.2: monthly[oldest])
+            "2024-01-31", "2024-01-01",
         ],
     )  # fmt: skip

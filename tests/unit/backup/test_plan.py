@@ -39,8 +39,10 @@ def test_no_reuse_while_nothing_expires() -> None:
 
 
 def test_reuses_the_snapshot_retention_drops_once_the_new_one_exists() -> None:
-    # 2024-01-01..07 (Mon..Sun, one ISO week); the 8th day pushes 2024-01-01 out of the 7 dailies.
-    p = plan_snapshot(day=d("2024-01-08"), complete=week("2024-01-01"), leftovers=[], trash=[], policy=P)
+    # 2024-01-01..07 (Mon..Sun, one ISO week); the 8th day pushes 2024-01-01 out of the 7 dailies. (The oldest,
+    # 2023-12-31, is the weekly of 2023-W52; without it 2024-01-01 would be the oldest, kept by the monthly rule.)
+    complete = [d("2023-12-31"), *week("2024-01-01")]
+    p = plan_snapshot(day=d("2024-01-08"), complete=complete, leftovers=[], trash=[], policy=P)
     assert (p.reuse, p.reuse_kind, p.link_dest) == ("fortress-20240101", "expired", "fortress-20240107")
 
 
@@ -96,3 +98,9 @@ def test_independent_copy_links_nothing_reuses_nothing() -> None:
 def test_a_day_before_the_newest_snapshot_is_refused() -> None:
     with pytest.raises(ColabError, match="fortress-20240107 is later than 2024-01-05"):
         plan_snapshot(day=d("2024-01-05"), complete=week("2024-01-01"), leftovers=[], trash=[], policy=P)
+
+
+def test_the_oldest_kept_by_the_monthly_rule_is_not_reused() -> None:
+    """Eight days from a fresh start: the first is monthly[oldest] (borg >= 1.2), so nothing expires yet."""
+    p = plan_snapshot(day=d("2024-01-08"), complete=week("2024-01-01"), leftovers=[], trash=[], policy=P)
+    assert (p.reuse, p.reuse_kind) == (None, None)

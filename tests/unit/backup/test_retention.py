@@ -1,4 +1,8 @@
-"""Retention with borg semantics: fixtures of snapshot dates → exactly which are kept, and why."""
+"""Retention with borg's rules: fixtures of snapshot dates → exactly which are kept, and why.
+
+Two cases changed with issue 16 (they encoded the rules before borg 1.2): checked against borg's documentation
+("the oldest archive is kept as long as the coarsest retention rule covers it"), the monthly rule, short of its
+count, keeps the oldest snapshot ("monthly[oldest]")."""
 
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ CASES = [
     pytest.param(
         days("2024-01-01", "2024-01-10"),
         Policy(7, 4, 12),
-        ["2024-01-01", "2024-01-02", "2024-01-03"],
+        # monthly finds only January, kept by a daily: short of 12, it keeps the oldest (2024-01-01)
+        ["2024-01-02", "2024-01-03"],
         id="ten-days-seven-dailies",
     ),
     pytest.param(
@@ -62,8 +67,9 @@ CASES = [
             )
         ],
         Policy(2, 3, 1),
-        # kept: Feb 11 and 8 (daily), Feb 4, Jan 28, Jan 21 (weekly); monthly finds only months already kept
-        ["2024-02-01", "2024-01-25", "2024-01-18", "2024-01-14", "2024-01-11", "2024-01-07", "2024-01-04"],
+        # kept: Feb 11 and 8 (daily), Feb 4, Jan 28, Jan 21 (weekly); monthly finds only months already kept,
+        # so, short of its one, it keeps the oldest (Jan 4: monthly[oldest])
+        ["2024-02-01", "2024-01-25", "2024-01-18", "2024-01-14", "2024-01-11", "2024-01-07"],
         id="weekly-skips-weeks-kept-by-daily",
     ),
 ]
@@ -120,5 +126,35 @@ def test_partial_snapshots_are_not_counted_and_live_as_long_as_a_daily() -> None
         ("2024-01-05", True, "partial, not counted; kept until 7 newer complete (now 5)"),
         ("2024-01-02", False, "partial, not counted; 8 newer complete snapshots exist"),
     ]
-    # the complete snapshots' own verdicts do not see the partials at all
-    assert pruned(complete, Policy(7, 4, 12)) == [d("2024-01-03"), d("2024-01-02"), d("2024-01-01")]
+    # the complete snapshots' own verdicts do not see the partials at all (01-01 is monthly[oldest])
+    assert pruned(complete, Policy(7, 4, 12)) == [d("2024-01-03"), d("2024-01-02")]
+
+
+def test_fresh_start_keeps_the_first_snapshot_for_a_year() -> None:
+    """Issue 16: one snapshot a day from a fresh start with 7/4/12 — borg keeps the very first one until the
+    monthly rule has found 12 months of its own (2025-01-07 here), not one week."""
+    first = d("2024-01-01")
+    for last in (d("2024-01-08"), d("2024-06-30"), d("2025-01-06")):
+        out = {x.when: x for x in decide(days("2024-01-01", last.isoformat()), Policy(7, 4, 12))}
+        assert out[first].keep and out[first].reason.startswith("monthly[oldest] "), last
+    out = {x.when: x for x in decide(days("2024-01-01", "2025-01-06"), Policy(7, 4, 12))}
+    assert out[first].reason == "monthly[oldest] 12/12 (2024-01)"
+    out = {x.when: x for x in decide(days("2024-01-01", "2025-01-07"), Policy(7, 4, 12))}
+    assert not out[first].keep
+
+
+def test_only_the_coarsest_rule_keeps_the_oldest_as_in_borg_2() -> None:
+    """borg 2 keeps the oldest only while the coarsest rule (monthly) has room; borg 1.2 lets any rule that ran
+    short keep it (here the weekly one). `oldest="every"` is borg 1.2's form (compared with real borg 1.2)."""
+    dates = [d(x) for x in ("2024-03-12", "2024-03-02", "2024-02-29", "2024-02-26")]
+    borg2 = {x.when.isoformat(): (x.keep, x.reason) for x in decide(dates, Policy(1, 2, 1))}
+    assert borg2["2024-02-29"] == (True, "monthly 1/1 (2024-02)")
+    assert borg2["2024-02-26"][0] is False  # monthly is full
+    borg12 = {x.when.isoformat(): (x.keep, x.reason) for x in decide(dates, Policy(1, 2, 1), oldest="every")}
+    assert borg12["2024-02-26"] == (True, "weekly[oldest] 2/2 (2024-W09)")
+
+
+def test_a_rule_of_count_zero_is_not_the_coarsest() -> None:
+    """With monthly 0 (not given), weekly is the coarsest rule and keeps the oldest."""
+    out = {x.when.isoformat(): x.reason for x in decide(days("2024-01-01", "2024-01-10"), Policy(7, 4, 0)) if x.keep}
+    assert out["2024-01-01"] == "weekly[oldest] 1/4 (2024-W01)"
