@@ -84,7 +84,10 @@ def test_daily_copies_exactly_and_links_unchanged_files(setup: tuple[Path, Path,
 
 def test_an_expired_snapshot_is_reused_as_the_next_target(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
-    for day in range(1, 8):  # Mon 2024-01-01 … Sun 2024-01-07: seven dailies, nothing expires
+    # Sun 2023-12-31 (the oldest: kept as weekly and by the monthly rule), Mon 2024-01-01 … Sun 2024-01-07
+    (src / "day.txt").write_text("day 0")
+    ok(run_inv(inv, *daily_args(src, dst, "2023-12-31T03:15")))
+    for day in range(1, 8):
         (src / "day.txt").write_text(f"day {day}")
         ok(run_inv(inv, *daily_args(src, dst, f"2024-01-0{day}T03:15")))
     expired_inode = (dst / "fortress-20240101").stat().st_ino
@@ -95,7 +98,7 @@ def test_an_expired_snapshot_is_reused_as_the_next_target(setup: tuple[Path, Pat
     data = json.loads(res.stdout)
     assert data["snapshot"]["start"] == "reusing fortress-20240101, which retention drops once this snapshot exists"
     assert (dst / "fortress-20240108").stat().st_ino == expired_inode  # the same tree, renamed and updated
-    assert snapshot_names(dst) == [f"fortress-2024010{d}" for d in range(2, 9)]
+    assert snapshot_names(dst) == ["fortress-20231231"] + [f"fortress-2024010{d}" for d in range(2, 9)]
     assert differences(src, dst / "fortress-20240108") == []
     assert manifest(dst / "fortress-20240107") == before  # the newest snapshot was only linked to
     new, prev = dst / "fortress-20240108", dst / "fortress-20240107"

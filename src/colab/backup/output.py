@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from colab.backup.prune import Verdict
 from colab.backup.rsync import Progress as RsyncProgress
@@ -83,7 +84,8 @@ def retention_table(verdicts: list[Verdict], title: str) -> Table:
         table.add_column(col, no_wrap=col == "name", overflow="fold")
     for v in verdicts:
         decision = "[green]keep[/green]" if v.keep else "[yellow]prune[/yellow]"
-        table.add_row(v.name, v.kind, decision, v.reason)
+        # Text, not markup: a reason like `monthly[oldest] 3/12` must not be read as a style tag
+        table.add_row(Text(v.name), v.kind, decision, Text(v.reason))
     return table
 
 

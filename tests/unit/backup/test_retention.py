@@ -158,3 +158,18 @@ def test_a_rule_of_count_zero_is_not_the_coarsest() -> None:
     """With monthly 0 (not given), weekly is the coarsest rule and keeps the oldest."""
     out = {x.when.isoformat(): x.reason for x in decide(days("2024-01-01", "2024-01-10"), Policy(7, 4, 0)) if x.keep}
     assert out["2024-01-01"] == "weekly[oldest] 1/4 (2024-W01)"
+
+
+def test_dry_run_table_shows_the_oldest_rule_verbatim() -> None:
+    """`[oldest]` is text, not a rich style tag (it vanished from `prune --dry-run` before this was escaped)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from colab.backup.output import retention_table
+    from colab.backup.prune import Verdict
+
+    buf = StringIO()
+    table = retention_table([Verdict("fortress-20240101", "snapshot", True, "monthly[oldest] 1/12 (2024-01)")], "t")
+    Console(file=buf, width=200).print(table)
+    assert "monthly[oldest] 1/12 (2024-01)" in buf.getvalue()
