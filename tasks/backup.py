@@ -1,4 +1,5 @@
-"""backup.daily, backup.weekly, backup.prune, backup.list (alias backup.status), backup.restore, backup.check.
+"""backup.daily, backup.weekly, backup.prune, backup.list (alias backup.status), backup.restore, backup.check,
+backup.offsite.
 
 Thin: parse options, call colab.backup, print, exit 0/1/2. Run anywhere: without --source/--target a task
 started off the backup node re-runs itself there over SSH (colab.backup.remote).
@@ -11,7 +12,7 @@ import sys
 from invoke import task
 
 from colab.backup import check as checks
-from colab.backup import config, engine, listing, remote
+from colab.backup import config, engine, listing, offsite_run, remote
 from colab.backup import restore as restores
 from colab.backup.output import report_json, retention_table, verdicts_json
 from colab.cli import HELP, conclude, err, finish, load_inventory, out, user_errors
@@ -34,7 +35,7 @@ def _options(**opts: object) -> list[str]:
     """Re-create the command-line options for the same task on the backup node."""
     argv: list[str] = []
     for key, value in opts.items():
-        flag = "--" + key.replace("_", "-")
+        flag = "--" + key.strip("_").replace("_", "-")
         if value is True:
             argv.append(flag)
         elif value is False and key == "dumps":
@@ -149,6 +150,8 @@ def _confirm(question: str, yes: bool) -> bool:
         "dump": "restore a database dump instead: SERVICE/DATABASE (see backup.list)",
         "date": "which dump: latest (default) or YYYY-MM-DD",
         "database": "the database to restore the dump into (created when missing)",
+        "from": "where from: volume (the backup volume, default) or offsite (the restic copy; needs --into)",
+        "mirror": "with --in-place: also delete live files that are not in the snapshot (shows the plan; --yes)",
         **{k: H[k] for k in ("source", "target", "dry_run", "wait", "inventory")},
     }
 )
@@ -163,6 +166,8 @@ def restore(
     dump=None,
     date="latest",
     database=None,
+    from_="volume",
+    mirror=False,
     source=None,
     target=None,
     dry_run=False,
@@ -171,6 +176,8 @@ def restore(
 ):
     """Restore a path (or everything) from a snapshot into a new folder, or a dump into a named database."""
     inv = load_inventory(inventory)
+    if from_ not in ("volume", "offsite"):
+        raise ColabError(f"--from {from_!r}: use volume (the backup volume) or offsite (the restic copy)")
     if _elsewhere(inv, source, target):
         opts = _options(
             snapshot=snapshot,
@@ -181,11 +188,23 @@ def restore(
             dump=dump,
             date=date,
             database=database,
+            from_=from_ if from_ != "volume" else "",
+            mirror=mirror,
             wait=wait,
         )
         finish(remote.delegate(inv, "backup.restore", opts, dry_run=dry_run, console=err()))
         return
     cfg = config.make(inv, source=source, target=target, dry_run=dry_run, wait=wait)
+    if from_ == "offsite":
+        if in_place or dump or mirror:
+            raise ColabError("--from offsite restores into a new folder only (--into); not with --in-place or --dump")
+        conclude(offsite_run.restore(cfg, console=err(), snapshot=snapshot, path=path, into=into))
+        return
+    if mirror and not in_place:
+        raise ColabError("--mirror goes with --in-place: it makes the live folder exactly the snapshot")
+    if mirror:
+        conclude(restores.mirror(cfg, console=err(), snapshot=snapshot, path=path, yes=yes))
+        return
     confirmed = False
     if in_place and not dry_run:
         what = f"database {database}" if dump else f"{cfg.source}/{path}".rstrip("/")
@@ -237,4 +256,32 @@ def check(c, full=False, sample=32, scratch=None, source=None, target=None, json
     else:
         report = checks.spot_check(cfg, console=err(), sample=int(sample))
     _show(report, json)
+    finish(report.exit_code)
+
+
+@task(
+    help={
+        "check": "run restic check on the off-site repository, reading backup.offsite.check_subset of the data",
+        **{k: H[k] for k in ("target", "now", "dry_run", "json", "wait", "inventory")},
+    }
+)
+@user_errors
+def offsite(c, check=False, target=None, now=None, dry_run=False, json=False, wait=False, inventory=None):
+    """Copy the newest snapshot and the dumps to the off-site restic repository (3-2-1); --check verifies it."""
+    inv = load_inventory(inventory)
+    config.parse_now(now)
+    if _elsewhere(inv, None, target):
+        opts = _options(check=check, now=now, json=json, wait=wait)
+        finish(remote.delegate(inv, "backup.offsite", opts, dry_run=dry_run, console=err()))
+        return
+    cfg = config.make(inv, target=target, now=now, dry_run=dry_run, wait=wait)
+    if check:
+        report = offsite_run.check(cfg, console=err())
+        _show(report, json)
+        finish(report.exit_code)
+        return
+    with backup_metrics.recording(cfg, "backup.offsite", warn=lambda text: err().print(f"warning: {text}")) as metrics:
+        report, data = offsite_run.copy(cfg, console=err())
+        metrics.done(report)
+    _show(report, json, **data)
     finish(report.exit_code)

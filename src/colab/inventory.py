@@ -218,6 +218,29 @@ class Retention(_Model):
     monthly: Annotated[StrictInt, Field(ge=1)]
 
 
+class Offsite(_Model):
+    """The off-site copy (3-2-1) with restic: to `node`'s disk over SFTP (`path` there), or to `url` (any restic
+    repository URL, e.g. S3-compatible storage `s3:https://host/bucket/prefix`). The repository password is the
+    secret `password_name` at Infisical `password_path`; `secrets` names more secrets from there that restic
+    reads from its environment (S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
+
+    node: Name | None = None
+    path: AbsPath | None = None
+    url: Annotated[StrictStr, Field(pattern=r"^(s3|rest|b2|azure|gs|swift|rclone):\S+$")] | None = None
+    password_path: SecretPath = "/backup"
+    password_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "RESTIC_PASSWORD"
+    secrets: list[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = []
+    schedule: Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "05:30"
+    # `restic check --read-data-subset`: how much of the data to read back (percent, or n/t)
+    check_subset: Annotated[StrictStr, Field(pattern=r"^([1-9][0-9]?(\.[0-9]+)?%|100%|[1-9][0-9]*/[1-9][0-9]*)$")] = (
+        "5%"
+    )
+    check_schedule: Annotated[
+        StrictStr, Field(pattern=r"^((Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9])?$")
+    ] = "Sat 06:30"
+    retention: Retention | None = None  # restic forget's --keep-*; default: backup.retention
+
+
 class Backup(_Model):
     node: Name
     source: AbsPath
@@ -231,6 +254,7 @@ class Backup(_Model):
     vanish_threshold: Annotated[StrictInt, Field(ge=1, le=100)] = 25
     schedule: Schedule
     retention: Retention
+    offsite: Offsite | None = None
 
 
 class Database(_Model):
@@ -555,6 +579,7 @@ def _semantic_problems(inv: Inventory) -> Iterator[str]:
     yield from need_node("fortress.server", inv.fortress.server)
     yield from need_node("raid.node", inv.raid.node)
     yield from need_node("backup.node", inv.backup.node)
+    yield from _offsite_problems(inv)
     if len(set(inv.fortress.folders)) != len(inv.fortress.folders):
         yield "fortress.folders: a folder is listed twice"
     if len(set(inv.raid.disks)) != len(inv.raid.disks):
@@ -679,6 +704,27 @@ def _domain_problems(where: str, domain: str, seen: dict[str, str]) -> Iterator[
         yield f"{where}: {domain!r} is already routed by {seen[domain]}"
     else:
         seen[domain] = where
+
+
+def _offsite_problems(inv: Inventory) -> Iterator[str]:
+    off = inv.backup.offsite
+    if off is None:
+        return
+    where = "backup.offsite"
+    if off.url is not None and (off.node is not None or off.path is not None):
+        yield f"{where}: give either node and path (SFTP to a node's disk) or url (e.g. S3), not both"
+    elif off.url is None and (off.node is None or off.path is None):
+        yield f"{where}: give node and path (SFTP to that node's disk), or url (e.g. s3:https://host/bucket/prefix)"
+    if off.node is not None:
+        if off.node not in inv.nodes:
+            yield f"{where}.node: {off.node!r} is not a node; known nodes: {', '.join(inv.nodes)}"
+        elif off.node in (inv.backup.node, inv.fortress.server, inv.raid.node):
+            yield (
+                f"{where}.node: {off.node} holds fortress or the backup volume; an off-site copy must be on another "
+                "box (one fire or mistaken mkfs takes both)"
+            )
+    if off.password_name in off.secrets:
+        yield f"{where}.secrets: {off.password_name} is the password (password_name); list only the other secrets"
 
 
 def _docker_problems(inv: Inventory) -> Iterator[str]:

@@ -155,6 +155,12 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
         "backup_cron": {
             "daily": cron_time(inv.backup.schedule.daily),
             "weekly": cron_time(inv.backup.schedule.weekly),
+            "offsite": cron_time(inv.backup.offsite.schedule) if inv.backup.offsite else "",
+            "offsite_check": (
+                cron_time(inv.backup.offsite.check_schedule)
+                if inv.backup.offsite and inv.backup.offsite.check_schedule
+                else ""
+            ),
             "script": backup_install.cron_script(),  # root's own install, not the node user's checkout
             "install": backup_install.ROOT,
         },

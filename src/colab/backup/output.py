@@ -12,6 +12,7 @@ import shlex
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -34,9 +35,15 @@ class Out:
     dry_run: bool = False
     commands: list[str] = field(default_factory=list)
 
-    def command(self, argv: Sequence[str], suffix: str = "") -> None:
-        """Print a command the run performs (dry-run) — the same text whatever the mode, for the record."""
-        text = shlex.join(argv) + (f" {suffix}" if suffix else "")
+    def command(
+        self, argv: Sequence[str], suffix: str = "", *, env: Sequence[str] = (), cwd: Path | None = None
+    ) -> None:
+        """Print a command the run performs (dry-run) — the same text whatever the mode, for the record. `env`
+        names variables the command gets secret values in (shown as NAME=***), `cwd` the folder it runs in."""
+        text = " ".join(f"{name}=***" for name in env) + (" " if env else "") + shlex.join(argv)
+        if cwd is not None:
+            text = f"cd {shlex.quote(str(cwd))} && {text}"
+        text += f" {suffix}" if suffix else ""
         self.commands.append(text)
         if self.dry_run:
             self.console.print(f"[dim]\\[{self.node}][/dim] $ {escape(text)}", highlight=False, soft_wrap=True)

@@ -8,6 +8,7 @@ writes through the opened folders, copying symlinks as symlinks.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path, PurePosixPath
 
@@ -161,3 +162,93 @@ def restore_dump(
             return report
     report.outcomes.append(outcome(cfg.node, f"restore {spec.key}", Status.CHANGED, detail))
     return report
+
+
+# ---------------------------------------------------------------------------------------------- mirror
+
+PLAN_SHOWN = 20  # deletions listed by name in the plan; the rest are counted
+
+
+def mirror_argv(source: Path, dest: Path, *, dry_run: bool) -> list[str]:
+    """Make `dest` exactly the snapshot's folder `source`: add, update (by content) and delete."""
+    argv = [rsync.RSYNC, "-a", "--numeric-ids", "--stats", "--checksum", "--delete", "--itemize-changes"]
+    return [*argv, *(["--dry-run"] if dry_run else []), f"{source}/", f"{dest}/"]
+
+
+def _plan(itemized: list[str]) -> tuple[list[str], int]:
+    """(paths rsync deletes, entries it creates or updates) from --itemize-changes lines."""
+    deleted = [line.split(" ", 1)[1].strip() for line in itemized if line.startswith("*deleting ")]
+    changed = sum(1 for line in itemized if not line.startswith("*deleting ") and line[:1] in "<>ch")
+    return deleted, changed
+
+
+def mirror(
+    cfg: Config, *, console: Console, snapshot: str = "latest", path: str = "", yes: bool = False,
+    task: str = "backup.restore --in-place --mirror",
+) -> Report:  # fmt: skip
+    """`--in-place --mirror`: the live folder becomes exactly the snapshot's, files the snapshot lacks deleted.
+    The plan (what goes, how much changes) is always computed and shown first, with rsync --dry-run on the same
+    opened folders; it is carried out only with --yes (or `yes` typed on a terminal)."""
+    out = Out(cfg.node, console, cfg.dry_run)
+    check_target(cfg)
+    try:
+        snap = snapshots.resolve(cfg.target, snapshot)
+    except LookupError as e:
+        raise ColabError(f"{e}; see inv backup.list") from None
+    rel = relative_path(cfg, path)
+    parts = PurePosixPath(rel).parts if rel else ()
+    dest_root = cfg.source
+    if not dest_root.is_dir():
+        raise ColabError(f"the live data {dest_root} is not a folder: is fortress mounted? (or pass --source)")
+    report = Report(f"{task} {snap.name}:{rel or '/'} → {dest_root / rel if rel else dest_root}")
+    held = contextlib.nullcontext() if cfg.dry_run else lock.hold(cfg.target, task, wait=cfg.wait, on_wait=out.say)
+    with held, walk.descriptors() as fds:  # a dry run takes no lock: it writes nothing, not even the lock's pid
+        state.validate(cfg.target)
+        source = walk.snapshot(snap, parts, fds)
+        if not source.is_dir:
+            raise ColabError(
+                f"--mirror makes a folder match the snapshot; {rel} is a file: restore it without --mirror"
+            )
+        into_fd, _ = walk.destination(dest_root, parts, walk.snapshot_root(snap, fds), fds, make=False)
+        if into_fd is None:
+            raise ColabError(f"{dest_root / rel} does not exist: restore it without --mirror (nothing to delete)")
+        src, dst = walk.fd_path(source.parent), walk.fd_path(into_fd)
+        shown = [snap.path / rel, dest_root / rel]
+        out.command(mirror_argv(shown[0], shown[1], dry_run=True), "(the plan)")
+        planned = rsync.run(mirror_argv(src, dst, dry_run=True), keep_fds=[source.parent, into_fd])
+        verdict = rsync.classify(planned.returncode, planned.stderr)
+        if verdict.status == "failed":
+            raise ColabError(f"cannot plan the mirror: {verdict.message}")
+        deleted, changed = _plan(planned.itemized)
+        listing = ", ".join(deleted[:PLAN_SHOWN]) + (
+            f" … and {len(deleted) - PLAN_SHOWN} more" if len(deleted) > PLAN_SHOWN else ""
+        )
+        plan = f"{len(deleted):,} live entries not in {snap.name} deleted, {changed:,} added or updated"
+        out.say(f"plan: {plan}" + (f": deletes {listing}" if deleted else ""))
+        if cfg.dry_run:
+            out.command(mirror_argv(shown[0], shown[1], dry_run=False))
+            report.outcomes.append(outcome(cfg.node, f"mirror {rel or 'everything'}", Status.PLANNED, plan))
+            return report
+        if not yes and not _ask(console, plan):
+            raise ColabError(f"not confirmed: nothing changed ({plan}); add --yes to carry out this plan")
+        out.say(f"mirroring {snap.name}/{rel} over the live data: {dest_root / rel if rel else dest_root}")
+        res = rsync.run(mirror_argv(src, dst, dry_run=False), keep_fds=[source.parent, into_fd])
+    verdict = rsync.classify(res.returncode, res.stderr)
+    status = {"ok": Status.CHANGED, "warning": Status.WARNING, "failed": Status.FAILED}[verdict.status]
+    done_deleted, done_changed = _plan(res.itemized)
+    detail = (
+        verdict.message or f"{len(done_deleted):,} deleted, {done_changed:,} added or updated; now as in {snap.name}"
+    )
+    if verdict.status == "ok" and not done_deleted and not done_changed:
+        status, detail = Status.OK, f"already as in {snap.name}"
+    report.outcomes.append(outcome(cfg.node, f"mirror {rel or 'everything'} from {snap.name}", status, detail))
+    return report
+
+
+def _ask(console: Console, plan: str) -> bool:
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    answer = console.input(f"This makes the live data exactly the snapshot: {plan}. Type yes to go on: ")
+    return answer.strip().lower() == "yes"

@@ -8,7 +8,8 @@ the last good snapshot:
 - `colab_backup_last_success_timestamp_seconds`: the newest complete snapshot's `created` time (what `inv
   status` judges, 26 hours at most), 0 when there is none; it only moves when a snapshot completes;
 - its size, bytes copied and file count; the number of snapshots and of dumps on the volume;
-- `colab_backup_offsite_age_seconds` once an off-site copy exists (`offsite_age`, the hook for it).
+- `colab_backup_offsite_age_seconds` once an off-site copy exists: seconds since `inv backup.offsite` last
+  finished a copy (its record on the volume), as of when the file is written.
 
 Where: `$COLAB_METRICS_DIR`, else `monitoring.textfile_dir` from the inventory; nothing without either, and
 nothing for a dry run or a drill on another folder (`--source`/`--target`) unless `$COLAB_METRICS_DIR` asks
@@ -46,9 +47,12 @@ class Run:
 
 
 def offsite_age(target: Path, now: float) -> float | None:
-    """Seconds since the newest off-site copy. There is no off-site copy yet: when one is added, return its
-    age here and `colab_backup_offsite_age_seconds` appears in the file (docs/monitoring.md names the rule)."""
-    return None
+    """Seconds since the newest off-site copy finished (`inv backup.offsite`'s record on the volume); None before
+    the first one, and then `colab_backup_offsite_age_seconds` is not written."""
+    from colab.backup import offsite  # only here: the metrics of a volume without off-site copies need none of it
+
+    finished = offsite.last_copy(target)
+    return None if finished is None else max(0.0, round(now - finished, 3))
 
 
 def _created(target: Path, snap: snapshots.Snapshot) -> float:
