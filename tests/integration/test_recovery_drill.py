@@ -1,0 +1,281 @@
+"""The disaster drill of docs/recovery.md, end to end: "Cooperator hardware failure: rebuild node, restore fortress
+from RAID" (architecture, *Recovery*).
+
+Before: the backup node (this host, as `cooperator`) runs a PostgreSQL service deployed with `inv deploy`, holds
+files on fortress, and takes `inv backup.daily` (snapshot + dump) onto the backup volume. The disaster: the
+service, its database volume and fortress are gone; only the backup volume (the RAID pair) survives. The
+replacement cooperator is a fresh node container (colab-test/bootstrap-node, hostname cooperator, sshd on
+cooperator's mesh address) with the surviving volume and an empty new disk mounted at the same paths, and the
+engine's socket (the container cannot run an engine of its own; compose paths are the same on both sides).
+Then the runbook, the same commands as docs/recovery.md: `inv bootstrap --node cooperator` (the steps a container
+can take: chezmoi and the checkout's virtualenv; the others are tested with stand-ins in test_bootstrap.py), and
+as root on the new node, from its checkout: restore fortress from the newest snapshot, redeploy the service,
+restore the database from its dump, full check. Verified: SHA-256 of every file of fortress, the rows' md5 of the
+database, as recorded before the disaster. RTO (the runbook's wall time) and RPO (the restored data's age at the
+disaster) are measured and printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import tomlkit
+
+from colab import inventory, render
+from colab.compose import compose_argv
+from tests.conftest import STANDINS, FakeInfisical, require_tool
+from tests.harness import containers
+from tests.harness.containers import KeyPair
+from tests.integration.conftest import _live_output
+from tests.integration.deploy_support import remove_project, write_cluster
+from tests.integration.test_backup_postgres import DIGEST, SEED, build_postgres_image
+from tests.integration.test_backup_support import make_tree
+from tests.integration.test_bootstrap import _git_repo, build_image, wheels_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = "cooperator"
+USER = "crtr"
+CHECKOUT = f"/home/{USER}/colab"
+REPO_URL = "file:///srv/colab.git"
+SVC = "notes"
+SECRETS_PATH = "/notes"
+DB_PASSWORD = f"drill-db-{secrets.token_hex(6)}"
+COMPOSE = """\
+services:
+  db:
+    image: {image}
+    environment:
+      POSTGRES_USER: app
+      POSTGRES_DB: appdb
+      POSTGRES_PASSWORD: ${{NOTES_DB_PASSWORD:?the database password comes from Infisical}}
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+    healthcheck:
+      test: ["CMD", "pg_isready", "-U", "app", "-d", "appdb"]
+      interval: 1s
+      timeout: 3s
+      retries: 90
+    stop_grace_period: 1s
+volumes:
+  pgdata:
+"""
+
+
+def tree_sums(root: Path) -> dict[str, str]:
+    """SHA-256 of every file (and the target of every symlink) under root, by relative path."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            out[rel] = "link:" + os.readlink(p) if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@dataclass
+class Drill:
+    root: Path
+    inventory: Path
+    fortress: Path
+    backup: Path
+    network: str
+
+    def inv(self) -> inventory.Inventory:
+        return inventory.load(self.inventory)
+
+    def sql(self, query: str) -> str:
+        inv = self.inv()
+        argv = compose_argv(inv, inv.service(SVC), ["exec", "-T", "db", "psql", "-U", "app", "-d", "appdb",
+                                                    "-v", "ON_ERROR_STOP=1", "-qtA"])  # fmt: skip
+        res = subprocess.run(argv, input=query, capture_output=True, text=True, timeout=120, check=True)
+        return res.stdout.strip()
+
+
+def host_inv(drill: Drill, *args: str, node: str = NODE, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`inv ARGS` on this host, as `node` (the old cooperator, or the operator's machine)."""
+    env = {**os.environ, "COLAB_NODE": node, "COLAB_INVENTORY": str(drill.inventory), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)  # fmt: skip
+
+
+def ok(res: subprocess.CompletedProcess[str], code: int = 0) -> subprocess.CompletedProcess[str]:
+    assert res.returncode == code, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    return res
+
+
+@pytest.fixture
+def drill(
+    tmp_path: Path, docker_engine: str, pytestconfig: pytest.Config, fake_infisical: FakeInfisical
+) -> Iterator[Drill]:
+    require_tool("docker", "rsync")
+    pg_image = build_postgres_image(pytestconfig)
+    tag = f"drill-{os.getpid()}"
+    subnet = f"10.221.{os.getpid() % 250}.0/24"
+    cluster = write_cluster(
+        tmp_path, tag,
+        {SVC: {"node": NODE, "secrets_path": SECRETS_PATH, "secrets": ["NOTES_DB_PASSWORD"],
+               "databases": [{"service": "db", "name": "appdb", "user": "app"}]}},
+        subnet,
+    )  # fmt: skip
+    (cluster.compose_dir(SVC) / "compose.yaml").write_text(COMPOSE.format(image=pg_image))
+    backup = tmp_path / "backup"
+    (backup / ".colab-backup").mkdir(parents=True)
+    doc = tomlkit.parse(cluster.inventory.read_text())
+    doc["backup"]["source"], doc["backup"]["target"] = str(cluster.server_fortress), str(backup)  # type: ignore[index]
+    doc["cluster"]["repo_url"] = REPO_URL  # type: ignore[index]
+    cluster.inventory.write_text(tomlkit.dumps(doc))
+    inventory.load(cluster.inventory)
+    fake_infisical.set(SECRETS_PATH, NOTES_DB_PASSWORD=DB_PASSWORD)
+    d = Drill(tmp_path, cluster.inventory, cluster.server_fortress, backup, cluster.network)
+    try:
+        yield d
+    finally:
+        remove_project(SVC, cluster.network)
+        subprocess.run(["docker", "volume", "rm", "-f", f"{SVC}_pgdata"], capture_output=True)
+
+
+@dataclass(frozen=True)
+class Replacement:
+    name: str
+
+    def root(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """A command as root on the new node, in its checkout (what `sudo -i` there is in the runbook)."""
+        res = containers.docker_exec(self.name, "sh", "-c", f"cd {CHECKOUT} && {command}", check=False, timeout=timeout)
+        return subprocess.CompletedProcess(res.args, res.returncode, res.stdout.decode(), res.stderr.decode())
+
+
+def start_replacement(drill: Drill, keypair: KeyPair, image: str, wheels: Path) -> Replacement:
+    """The new cooperator: a fresh node container; the surviving backup volume and the new (empty) fortress disk
+    at their own paths, the engine's socket; chezmoi, mise, the Infisical stand-in (its vault: the database
+    password), the docker CLI and compose plugin, and the repository chezmoi clones (the rendered inventory plus
+    the project)."""
+    inv = drill.inv()
+    address = str(inv.node(NODE).mesh)
+    name = f"colab-test-drill-{os.getpid()}"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    plugin = Path("/usr/local/lib/docker/cli-plugins/docker-compose")
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "--hostname", NODE,
+         "-e", f"COLAB_AUTHORIZED_KEYS={keypair.public_text}", "-p", f"{address}::22",
+         "-v", f"{drill.root}:{drill.root}", "-v", "/var/run/docker.sock:/var/run/docker.sock", image],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = int(containers.docker("port", name, "22/tcp").stdout.decode().split(":")[-1])
+    doc = tomlkit.parse(drill.inventory.read_text())
+    doc["nodes"][NODE]["ssh_port"], doc["nodes"][NODE]["ssh_user"] = port, USER  # type: ignore[index]
+    drill.inventory.write_text(tomlkit.dumps(doc))
+    repo = drill.root / "repo"
+    _git_repo(render.render_tree(inventory.load(drill.inventory)), repo)
+    for src, dest in (
+        (Path(shutil.which("chezmoi") or "").resolve(), "/usr/local/bin/chezmoi"),
+        (Path(shutil.which("mise") or "").resolve(), "/usr/local/bin/mise"),
+        (Path(shutil.which("docker") or "").resolve(), "/usr/bin/docker"),
+        (STANDINS / "infisical", "/opt/colab-standins/infisical"),
+        (repo, "/srv/colab.git"),
+    ):
+        containers.docker("cp", str(src), f"{name}:{dest}")
+    containers.docker_exec(name, "mkdir", "-p", str(plugin.parent))
+    containers.docker("cp", str(plugin.resolve()), f"{name}:{plugin}")
+    containers.docker("cp", f"{wheels}/.", f"{name}:/opt/wheelhouse")
+    vault = {"project": inv.infisical.project_id, "envs": {inv.infisical.environment: {
+        SECRETS_PATH: {"NOTES_DB_PASSWORD": DB_PASSWORD}}}}  # fmt: skip
+    setup = (
+        'printf "%s" "$1" > /etc/colab-test/vault.json && chmod 0600 /etc/colab-test/vault.json && '
+        "chown -R crtr:crtr /srv/colab.git && chmod -R a+rX /opt/wheelhouse && "
+        "chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise /usr/bin/docker /opt/colab-standins/infisical"
+    )
+    containers.docker_exec(name, "sh", "-c", setup, "sh", json.dumps(vault))
+    known_hosts = drill.root / "known_hosts"
+    deadline = time.monotonic() + 60
+    while containers.docker_exec(name, "test", "-s", "/etc/ssh/ssh_host_ed25519_key.pub", check=False).returncode:
+        assert time.monotonic() < deadline, "the node made no host key"
+        time.sleep(0.2)
+    known_hosts.write_text(containers.known_hosts_line(name, address, port))
+    containers.wait_for_ssh(address, port, USER, keypair.private, known_hosts, timeout=60)
+    os.environ["COLAB_SSH_KEY"] = str(keypair.private)
+    os.environ["COLAB_SSH_OPTS"] = shlex.join(containers.ssh_options(known_hosts))
+    return Replacement(name)
+
+
+def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
+    drill: Drill,
+    ssh_keypair: KeyPair,
+    node_image: str,
+    pytestconfig: pytest.Config,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require_tool("ssh", "git", "chezmoi", "mise")
+    with _live_output(pytestconfig) as echo:
+        image = build_image(node_image, echo)
+    wheels = wheels_for(image)
+    monkeypatch.setenv("COLAB_SSH_KEY", "")  # restored after the test (start_replacement sets both)
+    monkeypatch.setenv("COLAB_SSH_OPTS", "")
+
+    # Before: the service deployed, its database filled, files on fortress; the nightly backup.
+    ok(host_inv(drill, "deploy", "--service", SVC))
+    drill.sql(SEED)
+    make_tree(drill.fortress / "data" / "photos", dirs=5, files=40, size=4096)
+    (drill.fortress / "data" / "notes.txt").write_text("written before the disaster\n")
+    ok(host_inv(drill, "backup.daily"))
+    rows = drill.sql(DIGEST)
+    files = tree_sums(drill.fortress)
+    assert len(rows) == 32 and len(files) > 200
+    newest = json.loads(ok(host_inv(drill, "backup.list", "--json")).stdout)
+    disaster_at = time.time()
+
+    # The disaster: the box is gone — service, database volume, fortress. The backup volume survives.
+    remove_project(SVC, drill.network)
+    subprocess.run(["docker", "volume", "rm", "-f", f"{SVC}_pgdata"], capture_output=True, check=True)
+    shutil.rmtree(drill.fortress)
+    drill.fortress.mkdir()  # the new, empty disk
+
+    node = start_replacement(drill, ssh_keypair, image, wheels)
+    try:
+        as_root = f"COLAB_NODE={NODE} COLAB_INVENTORY={drill.inventory} .venv/bin/inv"
+        started = time.monotonic()
+        timings: dict[str, float] = {}
+
+        def step(name: str, res: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+            timings[name] = round(time.monotonic() - started - sum(timings.values()), 1)
+            return ok(res)
+
+        # the runbook (docs/recovery.md), step by step
+        step("bootstrap", host_inv(drill, "bootstrap", "--node", NODE, "--steps", "chezmoi,venv", node="terminator",
+                                   timeout=900))  # fmt: skip
+        step("restore fortress", node.root(f"{as_root} backup.restore --in-place --yes"))
+        step("redeploy", node.root(f"{as_root} deploy --service {SVC}"))
+        step("restore database", node.root(f"{as_root} backup.restore --dump {SVC}/appdb --database appdb "
+                                           "--in-place --yes"))  # fmt: skip
+        check = step("check", node.root(f"{as_root} backup.check --full --json"))
+        rto = time.monotonic() - started
+
+        # Verified against what was backed up
+        assert tree_sums(drill.fortress) == files
+        assert drill.sql(DIGEST) == rows
+        assert json.loads(check.stdout)["exit_code"] == 0
+        # RPO: the restored data is what rsync read when the newest snapshot started
+        snap = next(b for b in newest["backups"] if b["kind"] == "daily" and b["latest"])
+        meta = json.loads((drill.backup / ".colab-backup" / "meta" / f"{snap['name']}.json").read_text())
+        rpo = disaster_at - datetime.fromisoformat(meta["started"]).timestamp()
+        report = {"rto_seconds": round(rto, 1), "rpo_seconds": round(rpo, 1), "steps": timings}
+        (drill.root / "drill.json").write_text(json.dumps(report))
+        with _live_output(pytestconfig) as say:
+            say(f"disaster drill: RTO {rto:.1f} s, RPO {rpo:.0f} s; steps {timings}")
+        assert rto < 900
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", node.name], capture_output=True)
