@@ -352,3 +352,38 @@ def test_pings_start_and_success_and_a_failed_ping_is_a_warning(
     (src / "x").write_text("x")
     ok(run_inv(bad, *daily_args(src, dst, "2024-01-03T03:15")), 2)
     assert differences(src, dst / "fortress-20240103") == []
+
+
+def test_in_place_mirror_shows_its_plan_and_needs_yes(setup: tuple[Path, Path, Path]) -> None:
+    """`--in-place` keeps live files the snapshot lacks; `--mirror` removes them too, after showing the plan."""
+    src, dst, inv = setup
+    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    snap = dst / "fortress-20240101"
+    (src / "d001" / "stray.txt").write_text("not in the snapshot")
+    (src / "d002" / "new").mkdir()
+    (src / "d002" / "new" / "x").write_text("x")
+    (src / "d003" / "f0001.bin").write_bytes(b"changed since")
+    other = src / "d000" / "only-live.txt"
+    other.write_text("outside the mirrored folder")
+    args = ["backup.restore", "--source", str(src), "--target", str(dst), "--in-place", "--mirror"]
+    before = manifest(src)
+    res = run_inv(inv, *args)  # no terminal, no --yes: the plan, then nothing done
+    ok(res, 1)
+    assert "plan: 4 live entries not in fortress-20240101 deleted, 1 added or updated: deletes" in res.stderr
+    assert "d001/stray.txt" in res.stderr and "d002/new/" in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == (
+        "error: not confirmed: nothing changed (4 live entries not in fortress-20240101 deleted, 1 added or updated); "
+        "add --yes to carry out this plan"
+    )
+    assert manifest(src) == before
+    ok(run_inv(inv, *args, "--dry-run"))
+    assert manifest(src) == before
+    # one folder only: the rest of the live data is left alone
+    ok(run_inv(inv, *args, "--path", "d001", "--yes"))
+    assert not (src / "d001" / "stray.txt").exists() and other.exists() and (src / "d002" / "new" / "x").exists()
+    done = run_inv(inv, *args, "--yes")
+    ok(done)
+    assert differences(snap, src) == []
+    again = run_inv(inv, *args, "--yes")
+    ok(again)
+    assert "already as in fortress-20240101" in again.stdout

@@ -35,6 +35,7 @@ UNITS = [".config/colab/fortress/fortress.automount", ".config/colab/fortress/fo
 WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
 AGENT = "Library/LaunchAgents/colab.fortress.plist"
 CRON = ".config/colab/backup/colab-backup.cron"
+SCRIPT = "/opt/colab/current/scripts/backup-cron"
 STATUS_CRON = ".config/colab/monitoring/colab-status.cron"
 COCKPIT, S_COCKPIT = ".config/colab/cockpit/cockpit.conf", "40-cockpit.sh"
 S_DOCKER, S_DESKTOP, S_UNITS, S_AGENT, S_CRON, S_MONITORING = (
@@ -350,11 +351,21 @@ def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inve
     cron = node_file(tree, node.name, "dot_config/colab/backup/colab-backup.cron")
     entries = [line.split() for line in cron.splitlines() if line and line[0].isdigit()]
     daily, weekly = render.cron_time(inv.backup.schedule.daily), render.cron_time(inv.backup.schedule.weekly)
+    offsite = []
+    if inv.backup.offsite is not None:  # the off-site copy and its check (issue 16), from the same install
+        offsite.append([*render.cron_time(inv.backup.offsite.schedule).split(), "root", SCRIPT, "offsite"])
+        if inv.backup.offsite.check_schedule:
+            when = render.cron_time(inv.backup.offsite.check_schedule).split()
+            offsite.append([*when, "root", SCRIPT, "offsite-check"])
     assert entries == [
         # root (reads all of fortress, keeps owners) runs its own install, never the node user's checkout
-        [*daily.split(), "root", "/opt/colab/current/scripts/backup-cron", "daily"],
-        [*weekly.split(), "root", "/opt/colab/current/scripts/backup-cron", "weekly"],
+        [*daily.split(), "root", SCRIPT, "daily"],
+        [*weekly.split(), "root", SCRIPT, "weekly"],
+        *offsite,
     ]
+    if name == "default":
+        assert offsite == [["30", "5", "*", "*", "*", "root", SCRIPT, "offsite"],
+                           ["30", "6", "*", "*", "6", "root", SCRIPT, "offsite-check"]]  # fmt: skip
     assert node.repo not in "\n".join(line for line in cron.splitlines() if not line.startswith("#"))
     assert "COLAB_BACKUP_LOG_DIR=/var/log/colab\n" in cron
     script = node_file(tree, node.name, "run_onchange_after_30-backup-cron.sh")
