@@ -121,7 +121,7 @@ def test_the_exit_status_is_passed_on(install: Path) -> None:
 def test_an_unknown_kind_is_refused(install: Path) -> None:
     proc = run_cron(install, "hourly")
     assert proc.returncode == 2
-    assert proc.stderr == "usage: backup-cron daily|weekly|check (got 'hourly')\n"
+    assert proc.stderr == "usage: backup-cron daily|weekly|offsite|offsite-check|check (got 'hourly')\n"
 
 
 def test_a_second_run_waits_for_the_lock_then_gives_up(install: Path, tmp_path: Path) -> None:
@@ -322,3 +322,13 @@ def by_hand(install: Path) -> None:
     proc = run_cron(install, "daily", user=NOBODY)
     assert proc.returncode == 0, proc.stderr
     assert f"inv backup.daily in {install} nobytecode=\n" in log_of(install).read_text()
+
+
+def test_offsite_kinds_run_the_offsite_task(install: Path) -> None:
+    """Issue 16: `offsite` runs `inv backup.offsite`, `offsite-check` runs `inv backup.offsite --check`, each with
+    its own log, under the same lock."""
+    assert run_cron(install, "offsite").returncode == 0
+    assert "inv backup.offsite in " in log_of(install, "offsite").read_text()
+    assert run_cron(install, "offsite-check").returncode == 0
+    text = log_of(install, "offsite-check").read_text()
+    assert "inv backup.offsite --check in " in text and "backup.offsite-check end: exit 0" in text

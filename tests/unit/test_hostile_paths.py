@@ -193,13 +193,13 @@ def check_files(inv: Inventory, tree: dict[str, bytes], values: dict[str, str]) 
     checkouts = tomllib.loads(tree["chezmoi/.nodes/checkouts.toml"].decode())
     assert set(checkouts["checkout"].values()) == {repo, inv.nodes["terminator"].repo}
 
-    # the backup node's /etc/cron.d file: two entries, each running root's own install (never the checkout: no
-    # inventory path reaches root's cron file) with one argument
+    # the backup node's /etc/cron.d file: daily, weekly and the off-site copy and check, each running root's own
+    # install (never the checkout: no inventory path reaches root's cron file) with one argument
     cron = node_file(tree, "cooperator", ".config/colab/backup/colab-backup.cron")
     env, entries = formats.cron_d(cron)
     assert env == {"SHELL": "/bin/sh", "PATH": env["PATH"], "COLAB_BACKUP_LOG_DIR": "/var/log/colab"}
     assert [(e.user, shlex.split(formats.cron_command(e.command))) for e in entries] == [
-        ("root", [backup_install.cron_script(), kind]) for kind in ("daily", "weekly")
+        ("root", [backup_install.cron_script(), kind]) for kind in ("daily", "weekly", "offsite", "offsite-check")
     ]
     assert repo not in cron
 
@@ -303,7 +303,7 @@ def run_scripts(inv: Inventory, tree: dict[str, bytes], work: Path) -> None:
     # cron hands each command to /bin/sh: root's own install's script with one argument (it is not installed
     # here, so the command is parsed, not run; no inventory value is in it)
     _, entries = formats.cron_d((home / "cooperator/.config/colab/backup/colab-backup.cron").read_text())
-    for entry, kind in zip(entries, ("daily", "weekly"), strict=True):
+    for entry, kind in zip(entries, ("daily", "weekly", "offsite", "offsite-check"), strict=True):
         res = run(["/bin/sh", "-n", "-c", formats.cron_command(entry.command)], record, fake, home)
         assert res.returncode == 0, res.stderr
         assert shlex.split(formats.cron_command(entry.command)) == [backup_install.cron_script(), kind]

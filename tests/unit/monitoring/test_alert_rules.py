@@ -32,7 +32,7 @@ def rule_names(text: str) -> list[str]:
 
 def test_every_rule_has_a_case_that_fires_and_one_that_does_not() -> None:
     names = rule_names(RULES.read_text())
-    assert len(names) == 9 and len(set(names)) == 9
+    assert len(names) == 10 and len(set(names)) == 10
     cases = CASES.read_text()
     for name in names:
         blocks = re.findall(rf"alertname: {name}\n\s+exp_alerts:(.*?)(?=\n\s+- eval_time|\n\n|\Z)", cases, re.S)
@@ -83,7 +83,7 @@ def test_rendered_configs_pass_the_real_checkers(which: str, tmp_path: Path) -> 
             (tmp_path / Path(path).name).write_bytes(tree[path])
     res = run("promtool", "check", "config", "prometheus.yml", cwd=tmp_path)  # loads alerts.yml beside it
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "SUCCESS: 9 rules found" in res.stdout
+    assert "SUCCESS: 10 rules found" in res.stdout
     if which == "no-alertmanager":
         assert "compose/alertmanager/alertmanager.yml" not in tree
         assert "alertmanagers:\n    []" in (tmp_path / "prometheus.yml").read_text()
