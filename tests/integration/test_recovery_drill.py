@@ -13,6 +13,12 @@ as root on the new node, from its checkout: restore fortress from the newest sna
 restore the database from its dump, full check. Verified: SHA-256 of every file of fortress, the rows' md5 of the
 database, as recorded before the disaster. RTO (the runbook's wall time) and RPO (the restored data's age at the
 disaster) are measured and printed.
+
+What the old cooperator ran is a list of `Workload`s (WORKLOADS): each names its service's inventory entry,
+compose file, secrets and Docker volumes, fills itself before the backup and gives a fingerprint of its data.
+The runbook's per-service steps loop over the inventory's services on cooperator (deploy) and over the dumps
+`backup.list` shows (restore), as docs/recovery.md says; the check compares every workload's fingerprint. A new
+service in the drill (e.g. a Gitea repository) is one more Workload, nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,10 +58,8 @@ NODE = "cooperator"
 USER = "crtr"
 CHECKOUT = f"/home/{USER}/colab"
 REPO_URL = "file:///srv/colab.git"
-SVC = "notes"
-SECRETS_PATH = "/notes"
-DB_PASSWORD = f"drill-db-{secrets.token_hex(6)}"
-COMPOSE = """\
+NOTES_DB_PASSWORD = f"drill-db-{secrets.token_hex(6)}"
+POSTGRES_COMPOSE = """\
 services:
   db:
     image: {image}
@@ -94,16 +98,67 @@ class Drill:
     fortress: Path
     backup: Path
     network: str
+    images: dict[str, str]  # what the workloads' compose files need, built before the cluster is written
 
     def inv(self) -> inventory.Inventory:
         return inventory.load(self.inventory)
 
-    def sql(self, query: str) -> str:
+    def sql(self, service: str, query: str) -> str:
         inv = self.inv()
-        argv = compose_argv(inv, inv.service(SVC), ["exec", "-T", "db", "psql", "-U", "app", "-d", "appdb",
-                                                    "-v", "ON_ERROR_STOP=1", "-qtA"])  # fmt: skip
+        argv = compose_argv(inv, inv.service(service), ["exec", "-T", "db", "psql", "-U", "app", "-d", "appdb",
+                                                        "-v", "ON_ERROR_STOP=1", "-qtA"])  # fmt: skip
         res = subprocess.run(argv, input=query, capture_output=True, text=True, timeout=120, check=True)
         return res.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A service the old cooperator ran, as the drill needs it: its inventory entry, compose file (formatted with
+    the drill's images), secrets, Docker volumes (lost with the box), how to fill it before the backup, what a
+    write after the backup is (lost: the RPO window), and a fingerprint of its data to compare after recovery."""
+
+    service: str
+    entry: dict[str, object]
+    compose: str
+    secrets: dict[str, str]
+    volumes: tuple[str, ...]
+    fill: Callable[[Drill], None]
+    write_late: Callable[[Drill], None]
+    fingerprint: Callable[[Drill], str]
+
+    @property
+    def secrets_path(self) -> str:
+        return str(self.entry["secrets_path"])
+
+    @property
+    def dumps(self) -> list[str]:
+        """`service/database` of each database the nightly dumps (as `backup.list` names them)."""
+        dbs = self.entry.get("databases", [])
+        return [f"{self.service}/{db['name']}" for db in dbs] if isinstance(dbs, list) else []
+
+
+def _notes_fill(d: Drill) -> None:
+    d.sql("notes", SEED)
+
+
+def _notes_late(d: Drill) -> None:
+    d.sql("notes", "INSERT INTO notes VALUES (99999, 'written after the backup', DATE '2025-01-01')")
+
+
+NOTES = Workload(
+    service="notes",
+    entry={"node": NODE, "secrets_path": "/notes", "secrets": ["NOTES_DB_PASSWORD"],
+           "databases": [{"service": "db", "name": "appdb", "user": "app"}]},
+    compose=POSTGRES_COMPOSE,
+    secrets={"NOTES_DB_PASSWORD": NOTES_DB_PASSWORD},
+    volumes=("notes_pgdata",),
+    fill=_notes_fill,
+    write_late=_notes_late,
+    fingerprint=lambda d: d.sql("notes", DIGEST),
+)  # fmt: skip
+
+# Issue 20 adds a Gitea repository here.
+WORKLOADS: tuple[Workload, ...] = (NOTES,)
 
 
 def host_inv(drill: Drill, *args: str, node: str = NODE, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -123,16 +178,13 @@ def drill(
     tmp_path: Path, docker_engine: str, pytestconfig: pytest.Config, fake_infisical: FakeInfisical
 ) -> Iterator[Drill]:
     require_tool("docker", "rsync")
-    pg_image = build_postgres_image(pytestconfig)
+    images = {"image": build_postgres_image(pytestconfig)}
     tag = f"drill-{os.getpid()}"
     subnet = f"10.221.{os.getpid() % 250}.0/24"
-    cluster = write_cluster(
-        tmp_path, tag,
-        {SVC: {"node": NODE, "secrets_path": SECRETS_PATH, "secrets": ["NOTES_DB_PASSWORD"],
-               "databases": [{"service": "db", "name": "appdb", "user": "app"}]}},
-        subnet,
-    )  # fmt: skip
-    (cluster.compose_dir(SVC) / "compose.yaml").write_text(COMPOSE.format(image=pg_image))
+    cluster = write_cluster(tmp_path, tag, {w.service: w.entry for w in WORKLOADS}, subnet)
+    for w in WORKLOADS:
+        (cluster.compose_dir(w.service) / "compose.yaml").write_text(w.compose.format(**images))
+        fake_infisical.set(w.secrets_path, **w.secrets)
     backup = tmp_path / "backup"
     (backup / ".colab-backup").mkdir(parents=True)
     doc = tomlkit.parse(cluster.inventory.read_text())
@@ -140,13 +192,18 @@ def drill(
     doc["cluster"]["repo_url"] = REPO_URL  # type: ignore[index]
     cluster.inventory.write_text(tomlkit.dumps(doc))
     inventory.load(cluster.inventory)
-    fake_infisical.set(SECRETS_PATH, NOTES_DB_PASSWORD=DB_PASSWORD)
-    d = Drill(tmp_path, cluster.inventory, cluster.server_fortress, backup, cluster.network)
+    d = Drill(tmp_path, cluster.inventory, cluster.server_fortress, backup, cluster.network, images)
     try:
         yield d
     finally:
-        remove_project(SVC, cluster.network)
-        subprocess.run(["docker", "volume", "rm", "-f", f"{SVC}_pgdata"], capture_output=True)
+        lose_workloads(cluster.network)
+
+
+def lose_workloads(network: str) -> None:
+    """What the dead box takes with it: every workload's containers and Docker volumes."""
+    for w in WORKLOADS:
+        remove_project(w.service, network)
+        subprocess.run(["docker", "volume", "rm", "-f", *w.volumes], capture_output=True)
 
 
 @dataclass(frozen=True)
@@ -192,8 +249,8 @@ def start_replacement(drill: Drill, keypair: KeyPair, image: str, wheels: Path) 
     containers.docker_exec(name, "mkdir", "-p", str(plugin.parent))
     containers.docker("cp", str(plugin.resolve()), f"{name}:{plugin}")
     containers.docker("cp", f"{wheels}/.", f"{name}:/opt/wheelhouse")
-    vault = {"project": inv.infisical.project_id, "envs": {inv.infisical.environment: {
-        SECRETS_PATH: {"NOTES_DB_PASSWORD": DB_PASSWORD}}}}  # fmt: skip
+    vault = {"project": inv.infisical.project_id,
+             "envs": {inv.infisical.environment: {w.secrets_path: w.secrets for w in WORKLOADS}}}  # fmt: skip
     setup = (
         'printf "%s" "$1" > /etc/colab-test/vault.json && chmod 0600 /etc/colab-test/vault.json && '
         "chown -R crtr:crtr /srv/colab.git && chmod -R a+rX /opt/wheelhouse && "
@@ -226,21 +283,26 @@ def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
     monkeypatch.setenv("COLAB_SSH_KEY", "")  # restored after the test (start_replacement sets both)
     monkeypatch.setenv("COLAB_SSH_OPTS", "")
 
-    # Before: the service deployed, its database filled, files on fortress; the nightly backup.
-    ok(host_inv(drill, "deploy", "--service", SVC))
-    drill.sql(SEED)
+    # Before: the services deployed and filled, files on fortress; the nightly backup.
+    for w in WORKLOADS:
+        ok(host_inv(drill, "deploy", "--service", w.service))
+        w.fill(drill)
     make_tree(drill.fortress / "data" / "photos", dirs=5, files=40, size=4096)
     (drill.fortress / "data" / "notes.txt").write_text("written before the disaster\n")
     ok(host_inv(drill, "backup.daily"))
-    rows = drill.sql(DIGEST)
+    prints = {w.service: w.fingerprint(drill) for w in WORKLOADS}
     files = tree_sums(drill.fortress)
-    assert len(rows) == 32 and len(files) > 200
-    newest = json.loads(ok(host_inv(drill, "backup.list", "--json")).stdout)
+    assert all(prints.values()) and len(files) > 200
+    listed = json.loads(ok(host_inv(drill, "backup.list", "--json")).stdout)["backups"]
+    # Work after the backup is what a disaster loses (the RPO window): it must not come back.
+    (drill.fortress / "data" / "after-the-backup.txt").write_text("lost with the box\n")
+    for w in WORKLOADS:
+        w.write_late(drill)
+        assert w.fingerprint(drill) != prints[w.service], f"{w.service}: the late write changed nothing"
     disaster_at = time.time()
 
-    # The disaster: the box is gone — service, database volume, fortress. The backup volume survives.
-    remove_project(SVC, drill.network)
-    subprocess.run(["docker", "volume", "rm", "-f", f"{SVC}_pgdata"], capture_output=True, check=True)
+    # The disaster: the box is gone — services, their volumes, fortress. The backup volume survives.
+    lose_workloads(drill.network)
     shutil.rmtree(drill.fortress)
     drill.fortress.mkdir()  # the new, empty disk
 
@@ -254,22 +316,29 @@ def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
             timings[name] = round(time.monotonic() - started - sum(timings.values()), 1)
             return ok(res)
 
-        # the runbook (docs/recovery.md), step by step
+        # the runbook (docs/recovery.md), step by step; steps 3 and 4 once per service and per dump
         step("bootstrap", host_inv(drill, "bootstrap", "--node", NODE, "--steps", "chezmoi,venv", node="terminator",
                                    timeout=900))  # fmt: skip
         step("restore fortress", node.root(f"{as_root} backup.restore --in-place --yes"))
-        step("redeploy", node.root(f"{as_root} deploy --service {SVC}"))
-        step("restore database", node.root(f"{as_root} backup.restore --dump {SVC}/appdb --database appdb "
-                                           "--in-place --yes"))  # fmt: skip
+        on_node = [name for name, svc in drill.inv().services.items() if svc.node == NODE]
+        assert sorted(on_node) == sorted(w.service for w in WORKLOADS)
+        for service in on_node:
+            step(f"redeploy {service}", node.root(f"{as_root} deploy --service {service}"))
+        dumps = sorted({e["name"].rsplit("-", 1)[0] for e in listed if e["kind"] == "dump"})
+        assert dumps == sorted(key for w in WORKLOADS for key in w.dumps)
+        for key in dumps:
+            database = key.split("/", 1)[1]
+            step(f"restore {key}", node.root(f"{as_root} backup.restore --dump {key} --database {database} "
+                                             "--in-place --yes"))  # fmt: skip
         check = step("check", node.root(f"{as_root} backup.check --full --json"))
         rto = time.monotonic() - started
 
-        # Verified against what was backed up
+        # Verified against what was backed up (and nothing written after it)
         assert tree_sums(drill.fortress) == files
-        assert drill.sql(DIGEST) == rows
+        assert {w.service: w.fingerprint(drill) for w in WORKLOADS} == prints
         assert json.loads(check.stdout)["exit_code"] == 0
         # RPO: the restored data is what rsync read when the newest snapshot started
-        snap = next(b for b in newest["backups"] if b["kind"] == "daily" and b["latest"])
+        snap = next(b for b in listed if b["kind"] == "daily" and b["latest"])
         meta = json.loads((drill.backup / ".colab-backup" / "meta" / f"{snap['name']}.json").read_text())
         rpo = disaster_at - datetime.fromisoformat(meta["started"]).timestamp()
         report = {"rto_seconds": round(rto, 1), "rpo_seconds": round(rpo, 1), "steps": timings}
