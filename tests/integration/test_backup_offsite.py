@@ -18,6 +18,7 @@ import tomlkit
 from colab import inventory
 from tests.conftest import CANARY, FakeInfisical, require_tool
 from tests.harness.containers import NodeContainer
+from tests.integration.conftest import _live_output
 from tests.integration.deploy_support import ArgvWatch, files_containing
 from tests.integration.test_backup_support import daily_args, differences, make_tree, run_inv, write_inventory
 
@@ -81,23 +82,35 @@ def restic_snapshots(node: NodeContainer, extra: dict[str, str]) -> list[str]:
 
 
 def test_offsite_copy_is_incremental_idempotent_checked_and_restorable(
-    setup: tuple[Path, Path, Path, dict[str, str]], node_container: NodeContainer, tmp_path: Path
+    setup: tuple[Path, Path, Path, dict[str, str]],
+    node_container: NodeContainer,
+    tmp_path: Path,
+    pytestconfig: pytest.Config,
 ) -> None:
     src, dst, inv, extra = setup
     started = time.time()
+    took: dict[str, float] = {}
+
+    def offsite(label: str, *args: str) -> Any:
+        """`inv backup.offsite ARGS`, timed (the whole process: Python, restic, SFTP to the node)."""
+        t0 = time.monotonic()
+        res = run_inv(inv, "backup.offsite", "--target", str(dst), *args, "--json", **extra)
+        took[label] = round(time.monotonic() - t0, 1)
+        return res
+
     with ArgvWatch(CANARY) as watch:
         ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
         dump = dst / "dumps" / "gitea" / "gitea-20240101.dump"
         dump.parent.mkdir(parents=True, mode=0o700)
         dump.write_bytes(b"PGDMP fake dump for the off-site copy\n" * 100)
-        first = run_inv(inv, "backup.offsite", "--target", str(dst), "--now", "2024-01-01T05:30", "--json", **extra)
+        first = offsite("first copy", "--now", "2024-01-01T05:30")
         ok(first)
         got = steps(first)
         assert got["repository"][0] == "changed"
         assert got["copy fortress-20240101"][0] == "changed" and "100 new" in got["copy fortress-20240101"][1]
         assert got["copy dumps-20240101"][0] == "changed"
         # a second run: the snapshot is off-site already, nothing changes
-        again = run_inv(inv, "backup.offsite", "--target", str(dst), "--now", "2024-01-01T06:00", "--json", **extra)
+        again = offsite("second run, nothing new", "--now", "2024-01-01T06:00")
         ok(again)
         assert {k: v[0] for k, v in steps(again).items()} == {
             "copy fortress-20240101": "ok",
@@ -108,14 +121,14 @@ def test_offsite_copy_is_incremental_idempotent_checked_and_restorable(
         changed = sorted(src.rglob("*.bin"))[7]
         changed.write_bytes(b"changed on day 2")
         ok(run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
-        second = run_inv(inv, "backup.offsite", "--target", str(dst), "--now", "2024-01-02T05:30", "--json", **extra)
+        second = offsite("next day, 1 file changed", "--now", "2024-01-02T05:30")
         ok(second)
         detail = steps(second)["copy fortress-20240102"][1]
         assert "0 new, 1 changed, 99 unchanged files" in detail, detail
         # retention 1/1/1 (restic forget): day 1's fortress copy goes, the only dump copy stays
         assert steps(second)["retention"] == ("changed", "1 off-site snapshot(s) expired")
         assert restic_snapshots(node_container, extra) == ["dumps-20240101", "fortress-20240102"]
-        check = run_inv(inv, "backup.offsite", "--target", str(dst), "--check", "--json", **extra)
+        check = offsite("check", "--check")
         ok(check)
         assert steps(check)["check"][0] == "ok"
         # restore from the off-site copy: a folder, and the dumps
@@ -139,6 +152,8 @@ def test_offsite_copy_is_incremental_idempotent_checked_and_restorable(
     assert list(files_containing(CANARY, [tmp_path], started)) == []
     leaked = node_container.exec("grep", "-rl", CANARY, "/home/crtr", check=False)
     assert leaked.returncode == 1 and leaked.stdout == b"", leaked.stdout  # grep: 1 = not found
+    with _live_output(pytestconfig) as say:
+        say(f"off-site copy of 100 files (300 KB) and a dump, seconds: {took}")
 
 
 def test_dry_run_contacts_nothing_and_shows_the_password_as_stars(
