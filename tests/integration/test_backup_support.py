@@ -19,7 +19,7 @@ import tomlkit
 from rich.console import Console
 
 from colab import inventory
-from colab.backup import config, engine
+from colab.backup import config, runs
 from tests.conftest import INVENTORIES, ROOT
 
 NODE = "cooperator"  # the backup node in the loopback inventory
@@ -131,13 +131,13 @@ def daily_args(source: Path, target: Path, when: str, *more: str) -> list[str]:
 
 
 def run_in_process(
-    inventory_path: Path, source: Path, target: Path, when: str, kind: engine.Kind = "daily"
-) -> engine.RunResult:
+    inventory_path: Path, source: Path, target: Path, when: str, kind: runs.Kind = "daily"
+) -> runs.RunResult:
     """The same run as `inv backup.daily --source --target --now`, without a process per run (simulations)."""
     inv = inventory.load(inventory_path)
     cfg = config.make(inv, source=str(source), target=str(target), now=when)
     console = Console(file=StringIO(), width=200)
-    return engine.run(cfg, task=f"backup.{kind}", kind=kind, with_dumps=False, console=console)
+    return runs.run(cfg, task=f"backup.{kind}", kind=kind, with_dumps=False, console=console)
 
 
 def snapshot_names(target: Path) -> list[str]:

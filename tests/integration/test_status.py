@@ -36,7 +36,7 @@ from rich.console import Console
 
 from colab import inventory
 from colab.backup import config as backup_config
-from colab.backup import engine as backup_engine
+from colab.backup import runs as backup_runs
 from colab.backup.space import human
 from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS
 from colab.status.volumes import ENV_MDSTAT
@@ -195,7 +195,7 @@ def wait_health(project: str, want: str, timeout: float = 30) -> None:
 def take_backup(source: Path, target: Path, now: str) -> None:
     inv = inventory.load(LOOPBACK)
     cfg = backup_config.make(inv, source=str(source), target=str(target), now=now)
-    result = backup_engine.run(cfg, task="backup.daily", kind="daily", with_dumps=False, console=Console(quiet=True))
+    result = backup_runs.run(cfg, task="backup.daily", kind="daily", with_dumps=False, console=Console(quiet=True))
     assert result.report.exit_code == 0, result.report.to_json()
 
 

@@ -16,6 +16,20 @@ from colab.inventory import Inventory
 from colab.runner import ENV_NODE, runner_for
 
 
+def options(**opts: object) -> list[str]:
+    """The same task's options as a command line for the backup node (`in_place=True` -> `--in-place`)."""
+    argv: list[str] = []
+    for key, value in opts.items():
+        flag = "--" + key.strip("_").replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False and key == "dumps":
+            argv.append("--no-dumps")
+        elif isinstance(value, str | int) and not isinstance(value, bool) and value != "":
+            argv += [flag, str(value)]
+    return argv
+
+
 def command(task: str, options: Sequence[str]) -> list[str]:
     return ["inv", task, *options]
 

@@ -1,0 +1,29 @@
+"""One way to ask before a change that cannot be undone (a restore over live data, a rollback, taking `down`).
+
+`--yes` answers for the user; without a terminal to ask on, the answer is no (a cron job or a pipe never
+overwrites anything by accident). The prompt goes to stderr so that stdout stays data.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+Ask = Callable[[str], bool]
+
+
+def ask_on_terminal(question: str) -> bool:
+    """Ask on the terminal: only `yes` (any case) goes on."""
+    print(f"{question} Type yes to go on: ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() == "yes"
+
+
+def confirmed(question: str, yes: bool, ask: Ask | None = None) -> bool:
+    """True when --yes was given, or a terminal user typed yes; False without a terminal."""
+    if yes:
+        return True
+    if ask is None:
+        if not sys.stdin.isatty():
+            return False
+        ask = ask_on_terminal
+    return ask(question)
