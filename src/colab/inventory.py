@@ -105,11 +105,12 @@ class _Model(BaseModel):
 
 class Cluster(_Model):
     name: Name
+    """The cluster's name: in table titles, the status page and generated names."""
     domain: Annotated[
         StrictStr,
         matching(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", "a domain like example.org"),
     ]
-    # The git URL a new node clones with `chezmoi init --apply` (inv bootstrap); "" = not set yet.
+    """The domain every site lives under (git.<domain>, vault.<domain> …)."""
     repo_url: Annotated[
         Text,
         matching(
@@ -117,48 +118,73 @@ class Cluster(_Model):
             "a git URL (https://, ssh://, git://, file://, user@host:path or /path)",
         ),
     ] = ""
+    """The git URL a new node clones with `chezmoi init --apply` (inv bootstrap); "" until set."""
 
 
 class Networks(_Model):
     lan: IPv4Network
+    """The home LAN (CIDR); private sites answer it."""
     mesh: IPv4Network
+    """The Headscale mesh's range (CIDR); private sites answer it too."""
     dns: IPv4Address
+    """The LAN address of the DNS server (Pi-hole) the nodes use."""
     headscale_url: Url
-    # Infisical path and name of the Headscale pre-auth key `inv bootstrap` joins a node with.
+    """The Headscale URL nodes join the mesh at."""
     headscale_key_path: SecretPath = "/headscale"
+    """Infisical folder of the Headscale pre-auth key `inv bootstrap` joins a node with."""
     headscale_key_name: Annotated[StrictStr, IDENTIFIER] = "HEADSCALE_PREAUTH_KEY"
+    """Name of that pre-auth key's secret."""
 
 
 class AddressPool(_Model):
     base: IPv4Network
+    """A range Docker makes its networks from (must not overlap the LAN, the mesh or the cluster subnet)."""
     size: Annotated[StrictInt, Field(ge=8, le=30)]
+    """Prefix length of each network made from it (e.g. 24)."""
 
 
 class Docker(_Model):
     cluster_network: Name
+    """The Docker network every service joins (Caddy reaches services by name on it)."""
     cluster_subnet: IPv4Network
+    """Its subnet (CIDR), fixed so that it never collides with the LAN or the mesh."""
     address_pools: Annotated[list[AddressPool], Field(min_length=1)]
+    """Docker's default-address-pools (daemon.json): where Compose networks come from."""
     log_max_size: Annotated[StrictStr, matching(r"^[0-9]+[kmg]$", "a size like 10m (digits, then k, m or g)")] = "10m"
+    """Largest container log file before it is rotated (json-file max-size)."""
     log_max_file: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    """How many rotated log files each container keeps (max-file)."""
 
 
 class Infisical(_Model):
     project_id: Annotated[StrictStr, _rule(inventory_paths.project_id_problem, "project_id")]
+    """The Infisical project holding every secret (passed to every `infisical run`)."""
     environment: Name
+    """The Infisical environment (e.g. prod), always passed explicitly."""
 
 
 class Node(_Model):
     name: StrictStr = ""  # filled from the table key, which is validated as a Name
     arch: Literal["arm64", "amd64"]
+    """CPU architecture."""
     os: OsFamily
+    """OS family: debian, wsl (Debian in WSL2 on Windows) or macos; decides how each step is done."""
     roles: list[Name] = []
+    """Roles of the node (edge, storage, backup, compute …); `admin` nodes reach every port through the mesh."""
     lan: IPv4Address
+    """The node's LAN address."""
     mesh: IPv4Address
+    """The node's mesh (Headscale) address."""
     availability: Literal["always", "on-demand"] = "always"
+    """`on-demand` nodes may be off: status says off rather than down, and rollout skips them."""
     ssh_user: Name
+    """The user tasks log in as, who owns the checkout; also the node's Samba user for fortress."""
     ssh_port: Annotated[StrictInt, Field(ge=1, le=65535)] = 22
+    """The SSH port."""
     repo: RepoPath
+    """Where this repository is checked out on the node (chezmoi's source, the venv, the mise tasks)."""
     gpu: StrictBool = False
+    """The node has a GPU: services that require one may run only there."""
 
     @property
     def on_demand(self) -> bool:
@@ -167,22 +193,36 @@ class Node(_Model):
 
 class FortressMounts(_Model):
     linux: AbsPath
+    """Where Linux and WSL clients mount fortress."""
     windows: Annotated[StrictStr, matching(r"^[A-Z]:$", "a drive letter like Z:")]
+    """The Windows drive letter fortress is mapped to (the Windows side of WSL nodes)."""
     macos: AbsPath
+    """Where macOS clients mount fortress."""
 
 
 class Fortress(_Model):
     server: Name
+    """The node that serves the share (Samba)."""
     share: Name
+    """The share's name (//server/share)."""
     device: DevicePath
+    """The block device holding fortress on the server."""
     filesystem: Literal["xfs", "ext4", "btrfs"]
+    """Its file system."""
     path: SharePath
-    group: Name  # the Unix group of everyone on the share: `valid users = @group`, `force group = group`
-    users: Annotated[dict[Name, SecretName], Field(min_length=1)]  # Samba user -> the name of its password
-    password_path: SecretPath  # the Infisical folder holding every user's password
+    """Where the server mounts it and Samba shares it from."""
+    group: Name
+    """The Unix group of everyone on the share (`valid users = @group`, `force group`)."""
+    users: Annotated[dict[Name, SecretName], Field(min_length=1)]
+    """The share's Samba users: user = the name of that user's password in Infisical."""
+    password_path: SecretPath
+    """The Infisical folder holding every user's password."""
     folders: Annotated[list[Name], Field(min_length=1)]
+    """Top-level folders made on the share."""
     read_mbps: Annotated[StrictInt, Field(gt=0)] = 91
+    """Expected read speed in MB/s: fortress.status warns well below it."""
     mounts: FortressMounts
+    """Where clients mount it, by OS."""
 
 
 class FortressLogin(_Model):
@@ -194,15 +234,22 @@ class FortressLogin(_Model):
 
 class Raid(_Model):
     node: Name
+    """The node with the two backup disks."""
     device: DevicePath
+    """The md array (e.g. /dev/md0)."""
     level: Literal[1]
+    """RAID level: 1 (a mirror) only."""
     disks: Annotated[list[DevicePath], Field(min_length=2)]
+    """The member disks, by /dev/disk/by-id/… (names that do not swap across boots)."""
     filesystem: Literal["ext4", "xfs"]
+    """File system made on the array."""
     mount: AbsPath
+    """Where the array is mounted: the backup volume."""
 
 
 class Schedule(_Model):
     daily: Annotated[StrictStr, matching(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "a time of day as HH:MM (00:00 to 23:59)")]
+    """When backup.daily runs (cron on the backup node)."""
     weekly: Annotated[
         StrictStr,
         matching(
@@ -210,12 +257,16 @@ class Schedule(_Model):
             "a day and time like 'Sun 04:00' (Mon to Sun, HH:MM)",
         ),
     ]
+    """When backup.weekly runs (it reads every byte)."""
 
 
 class Retention(_Model):
     daily: Annotated[StrictInt, Field(ge=1)]
+    """Daily snapshots kept."""
     weekly: Annotated[StrictInt, Field(ge=1)]
+    """Weekly snapshots kept (one per ISO week)."""
     monthly: Annotated[StrictInt, Field(ge=1)]
+    """Monthly snapshots kept (one per month; the oldest is kept while months fall short, as borg 2 does)."""
 
 
 class Offsite(_Model):
@@ -225,63 +276,95 @@ class Offsite(_Model):
     reads from its environment (S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
 
     node: Name | None = None
+    """The node whose disk holds the restic repository, over SFTP (not the box of fortress or the backups)."""
     path: AbsPath | None = None
+    """The repository's folder on that node."""
     url: Annotated[StrictStr, Field(pattern=r"^(s3|rest|b2|azure|gs|swift|rclone):\S+$")] | None = None
+    """Instead of node and path: any restic repository URL (e.g. s3:https://host/bucket/prefix)."""
     password_path: SecretPath = "/backup"
+    """Infisical folder of the repository's password."""
     password_name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "RESTIC_PASSWORD"
+    """Name of the repository password's secret."""
     secrets: list[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = []
+    """More secrets from that folder put in restic's environment (S3 keys)."""
     schedule: Annotated[StrictStr, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "05:30"
-    # `restic check --read-data-subset`: how much of the data to read back (percent, or n/t)
+    """When backup.offsite runs each day."""
     check_subset: Annotated[StrictStr, Field(pattern=r"^([1-9][0-9]?(\.[0-9]+)?%|100%|[1-9][0-9]*/[1-9][0-9]*)$")] = (
         "5%"
     )
+    """How much of the data `restic check --read-data-subset` reads back (a percentage, or n/t)."""
     check_schedule: Annotated[
         StrictStr, Field(pattern=r"^((Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([01][0-9]|2[0-3]):[0-5][0-9])?$")
     ] = "Sat 06:30"
-    retention: Retention | None = None  # restic forget's --keep-*; default: backup.retention
+    """When the off-site check runs (day and time); "" for never."""
+    retention: Retention | None = None
+    """restic forget's --keep-* counts; none: backup.retention."""
 
 
 class Backup(_Model):
     node: Name
+    """The node that runs the backups (it holds the backup volume)."""
     source: AbsPath
+    """What is backed up: fortress's path on that node."""
     target: AbsPath
+    """The backup volume (the RAID1 mount)."""
     full_copy: StrictBool = False
+    """Weekly runs make an independent full copy instead of a checksummed, linked snapshot."""
     ping_url: Annotated[Text, matching(r"^(https?://\S+)?$", "an http:// or https:// URL without spaces, or empty")] = (
         ""
     )
-    ping_kind: Literal["auto", "healthchecks", "ntfy"] = "auto"  # auto: ntfy when the URL's host names ntfy
-    # A snapshot missing this percentage of the previous one's files after rsync 23/24 is held back.
+    """A health-check URL pinged at start, success and failure (healthchecks or ntfy); "" for none."""
+    ping_kind: Literal["auto", "healthchecks", "ntfy"] = "auto"
+    """How to ping: auto (ntfy when the URL's host names ntfy), healthchecks or ntfy."""
     vanish_threshold: Annotated[StrictInt, Field(ge=1, le=100)] = 25
+    """Percent of the previous snapshot's files gone after rsync 23/24 that holds a snapshot back."""
     schedule: Schedule
+    """When the runs happen."""
     retention: Retention
+    """How many snapshots and dumps are kept."""
     offsite: Offsite | None = None
+    """The off-site copy (3-2-1); none: no off-site copy."""
 
 
 class Database(_Model):
     service: Name
+    """The Compose service running PostgreSQL."""
     name: Annotated[StrictStr, IDENTIFIER]
+    """The database."""
     user: Annotated[StrictStr, IDENTIFIER]
+    """Its role (the password: among the service's secrets)."""
 
 
 class Service(_Model):
     name: StrictStr = ""  # filled from the table key, which is validated as a Name
     node: Name
+    """The node it runs on."""
     compose: Annotated[
         StrictStr, matching(r"^[A-Za-z0-9_./-]+$", "a folder of compose/ (letters, digits, '_', '.', '-', '/')")
     ]
+    """Its folder with compose.yaml (compose/<name>)."""
     secrets_path: SecretPath
+    """Infisical folder of its secrets (injected by `infisical run`)."""
     secrets: list[SecretName] = []
+    """Names of the secrets it needs (checked before a deploy; found by secrets.rotated)."""
     domains: list[StrictStr] = []
+    """Domains Caddy proxies to it (each with a Pi-hole record)."""
     port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = None
+    """The port it listens on: Caddy's upstream, published on 127.0.0.1."""
     health: Text = ""
+    """A URL that answers when it is healthy (deploy waits for it); "": the container's own check."""
     requires: list[Literal["gpu"]] = []
+    """What its node must have (gpu)."""
     databases: list[Database] = []
-    access: Access = "private"  # of its domains, through Caddy
-    private_paths: list[PathPattern] = []  # on a public service: these paths stay private (`/api/*`)
-    # a secret Caddy requires as `Authorization: Bearer <it>` on the service's domains (docs/edge.md); "" for none
+    """PostgreSQL databases of the service, dumped by backup.daily."""
+    access: Access = "private"
+    """Who reaches its domains through Caddy: public (anyone) or private (LAN, mesh and loopback)."""
+    private_paths: list[PathPattern] = []
+    """On a public service, paths that stay private (e.g. /api/*)."""
     bearer_token: Annotated[
         StrictStr, matching(r"^([A-Za-z_][A-Za-z0-9_]*)?$", "a secret name (letters, digits and '_') or empty")
     ] = ""
+    """A secret Caddy requires as `Authorization: Bearer` on its domains; "" for none."""
 
     @property
     def folder(self) -> str:
@@ -291,11 +374,17 @@ class Service(_Model):
 
 class Route(_Model):
     domain: StrictStr
+    """The domain Caddy answers for something that is not a service."""
     node: Name
+    """The node it is proxied to."""
     port: Annotated[StrictInt, Field(ge=1, le=65535)]
+    """The port there."""
     access: Access = "private"
+    """public or private, as for services."""
     private_paths: list[PathPattern] = []
-    kind: Literal["http", "cockpit"] = "http"  # cockpit: its cockpit.conf is rendered for the node too
+    """On a public route, paths that stay private."""
+    kind: Literal["http", "cockpit"] = "http"
+    """http, or cockpit (its cockpit.conf is rendered for the node too)."""
 
 
 COCKPIT_PORT = 9090  # cockpit.socket's; cockpit.conf cannot change it
@@ -306,34 +395,54 @@ class Monitoring(_Model):
     holds what is not a service: where the cluster's own metrics go, how often `inv status` exports them, the
     status page's domain, and where alerts are sent (their token or password: Infisical, see docs/monitoring.md)."""
 
-    textfile_dir: AbsPath = "/var/lib/colab/metrics"  # node-exporter's textfile collector reads it
-    status_every: Annotated[StrictInt, Field(ge=1, le=60)] = 5  # minutes between `inv status` exports
-    status_domain: StrictStr = ""  # the status page, served by Caddy to the LAN and the mesh; "" for none
+    textfile_dir: AbsPath = "/var/lib/colab/metrics"
+    """node-exporter's textfile folder, where the status and backup metrics are written."""
+    status_every: Annotated[StrictInt, Field(ge=1, le=60)] = 5
+    """Minutes between `inv status` exports (metrics and the status page)."""
+    status_domain: StrictStr = ""
+    """The status page's domain (private); "" for none."""
     ntfy_url: Annotated[
         StrictStr, matching(r"^(https?://[^\s?#]+)?$", "an http(s):// topic URL without a query, or empty")
     ] = ""  # a topic URL, no query
+    """The ntfy topic URL alerts go to, without a query; "" for none (its token: Infisical)."""
     email_to: Annotated[StrictStr, matching(r"^([^@\s]+@[^@\s]+)?$", "an e-mail address, or empty")] = ""
+    """Where alerts are mailed; "" for none."""
     email_from: Annotated[StrictStr, matching(r"^([^@\s]+@[^@\s]+)?$", "an e-mail address, or empty")] = ""
-    smtp: Annotated[StrictStr, matching(r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$", "host:port, or empty")] = ""  # host:port
+    """The sender of alert mail."""
+    smtp: Annotated[StrictStr, matching(r"^([A-Za-z0-9.-]+:[0-9]{1,5})?$", "host:port, or empty")] = ""
+    """The SMTP server as host:port."""
     smtp_user: StrictStr = ""
+    """The SMTP login (its password: Infisical)."""
 
 
 class Inventory(_Model):
     cluster: Cluster
+    """The cluster itself."""
     networks: Networks
+    """LAN, mesh, DNS and Headscale."""
     docker: Docker
+    """Docker's networks and logs on every node."""
     infisical: Infisical
+    """Where the secrets live."""
     nodes: Annotated[dict[Name, Node], Field(min_length=1)]
+    """The machines, by name."""
     fortress: Fortress
+    """The Samba share, its server and the clients' mounts."""
     raid: Raid
+    """The RAID1 backup volume."""
     backup: Backup
+    """Snapshots of fortress, database dumps, retention and the off-site copy."""
     services: dict[Name, Service] = {}
+    """Compose services, by name."""
     routes: list[Route] = []
+    """Domains Caddy proxies to something that is not a service (e.g. Cockpit)."""
     tools: dict[
         Annotated[StrictStr, matching(r"^[a-z0-9:@/_.-]+$", "a mise tool name (lowercase letters, digits, ':@/_.-')")],
         Annotated[StrictStr, _rule(inventory_paths.version_problem, "version")],
     ] = {}
+    """mise tools and their versions, pinned on every node."""
     monitoring: Monitoring | None = None
+    """Alerts and the cluster's own metrics; none: no monitoring."""
 
     def node(self, name: str) -> Node:
         try:

@@ -59,3 +59,7 @@ def test_every_field_of_the_inventory_is_on_the_page() -> None:
 def test_render_owns_the_page_alone_not_the_docs_folder() -> None:
     assert "docs/inventory.md" in render.owned()
     assert "docs" not in render.owned()  # the hand-written pages beside it are never replaced or removed
+
+
+def test_every_key_of_the_inventory_says_what_it_is() -> None:
+    assert inventory_docs.missing_descriptions() == []
