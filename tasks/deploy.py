@@ -1,4 +1,4 @@
-"""deploy (the collection's default: `inv deploy --service NAME`), deploy.down, .status, .logs, .pull."""
+"""deploy (the collection's default: `inv deploy --service NAME`), deploy.pull, .rollback, .down, .status, .logs."""
 
 import sys
 
@@ -14,6 +14,7 @@ SERVICE_HELP = {
     "service": "service name from the inventory ([services.NAME])",
     "node": "deploy on this node instead of the inventory's (needs --yes or a confirmation)",
     "yes": "confirm deploying on another node than the inventory's without asking",
+    "wait": "when another run is changing the service, wait for it instead of stopping",
     "inventory": HELP["inventory"],
     "dry_run": HELP["dry_run"],
     "json": HELP["json"],
@@ -33,7 +34,7 @@ def _need(service):
     return service
 
 
-def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull):
+def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull, wait, rollback):
     inv = load_inventory(inventory)
     report = dep.deploy(
         inv,
@@ -44,15 +45,22 @@ def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull):
         dry_run=dry_run,
         wait_timeout=int(wait_timeout),
         pull=pull,
+        wait=wait,
+        rollback_on_failure=rollback,
         console=progress(json),
     )
     conclude(report, json)
 
 
-@task(
-    default=True,
-    help={**SERVICE_HELP, "wait_timeout": f"seconds to wait for health checks (default {dep.DEFAULT_WAIT_TIMEOUT})"},
-)
+DEPLOY_HELP = {
+    **SERVICE_HELP,
+    "wait_timeout": f"seconds to wait for health checks (default {dep.DEFAULT_WAIT_TIMEOUT})",
+    "rollback": "when the new version is not healthy, bring back the one that ran (default); "
+    "--no-rollback keeps the failed one for debugging",
+}
+
+
+@task(default=True, help=DEPLOY_HELP)
 @user_errors
 def deploy(
     c,
@@ -61,14 +69,16 @@ def deploy(
     yes=False,
     dry_run=False,
     wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
+    wait=False,
+    rollback=True,
     inventory=None,
     json=False,
 ):
     """Deploy a service on its node with secrets injected by Infisical (`inv deploy --service gitea`)."""
-    _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull=False)
+    _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, False, wait, rollback)
 
 
-@task(help={**SERVICE_HELP, "wait_timeout": f"seconds to wait for health checks (default {dep.DEFAULT_WAIT_TIMEOUT})"})
+@task(help=DEPLOY_HELP)
 @user_errors
 def pull(
     c,
@@ -77,19 +87,52 @@ def pull(
     yes=False,
     dry_run=False,
     wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
+    wait=False,
+    rollback=True,
     inventory=None,
     json=False,
 ):
     """Pull the service's newer images, then deploy (recreating what changed)."""
-    _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull=True)
+    _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, True, wait, rollback)
+
+
+@task(help={**SERVICE_HELP, "wait_timeout": DEPLOY_HELP["wait_timeout"]}, name="rollback")
+@user_errors
+def rollback_(
+    c,
+    service=None,
+    node=None,
+    yes=False,
+    dry_run=False,
+    wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
+    wait=False,
+    inventory=None,
+    json=False,
+):
+    """Go back one recorded deployment (its files and the image ids it ran); `deploy.status` shows which runs."""
+    inv = load_inventory(inventory)
+    report = dep.roll_back(
+        inv,
+        _need(service),
+        node=node,
+        yes=yes,
+        confirm=_confirm(),
+        dry_run=dry_run,
+        wait=wait,
+        wait_timeout=int(wait_timeout),
+        console=progress(json),
+    )
+    conclude(report, json)
 
 
 @task(help=SERVICE_HELP)
 @user_errors
-def down(c, service=None, node=None, yes=False, dry_run=False, inventory=None, json=False):
+def down(c, service=None, node=None, yes=False, dry_run=False, wait=False, inventory=None, json=False):
     """Stop and remove the service's containers (its data on fortress stays)."""
     inv = load_inventory(inventory)
-    report = dep.down(inv, _need(service), node=node, yes=yes, confirm=_confirm(), dry_run=dry_run, console=out())
+    report = dep.down(
+        inv, _need(service), node=node, yes=yes, confirm=_confirm(), dry_run=dry_run, wait=wait, console=progress(json)
+    )
     conclude(report, json)
 
 

@@ -15,7 +15,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,18 +86,48 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+# File descriptors every local child inherits (see `children_inherit`).
+_INHERITED: set[int] = set()
+
+
+@contextmanager
+def children_inherit(fd: int) -> Iterator[None]:
+    """Every local command started inside this block inherits `fd`: whatever waits for it to close (a lock
+    holder waiting for EOF on a pipe) then waits for those commands too, even when this process is killed
+    first. ssh closes inherited descriptors at start, so commands run over SSH do not keep it."""
+    _INHERITED.add(fd)
+    try:
+        yield
+    finally:
+        _INHERITED.discard(fd)
+
+
 class LocalTransport:
-    def run(
-        self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
-    ) -> Result:
+    def _popen(
+        self, argv: Sequence[str], env: Mapping[str, str], cwd: str | None, fds: tuple[int, ...], **kw: Any
+    ) -> Any:
         full_env = {**os.environ, **env}
         # Look the program up in the PATH the child will get, not plumbum's copy taken at import.
         exe = shutil.which(argv[0], path=full_env.get("PATH")) if "/" not in argv[0] else argv[0]
         if exe is None:
-            return Result(127, "", f"{argv[0]}: command not found")
+            raise FileNotFoundError(argv[0])
         cmd = local[exe][list(argv[1:])]
-        proc = cmd.popen(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env, cwd=cwd)
+        pipe = subprocess.PIPE
+        return cmd.popen(stdin=pipe, stdout=pipe, stderr=pipe, env=full_env, cwd=cwd, pass_fds=fds, **kw)
+
+    def run(
+        self, argv: Sequence[str], env: Mapping[str, str], stdin: bytes | None, cwd: str | None, timeout: float | None
+    ) -> Result:
+        try:
+            proc = self._popen(argv, env, cwd, tuple(sorted(_INHERITED)))
+        except FileNotFoundError:
+            return Result(127, "", f"{argv[0]}: command not found")
         return _communicate(proc, stdin, timeout)
+
+    def start(self, argv: Sequence[str], cwd: str | None) -> Any:
+        """A process we keep talking to (pipes on stdin, stdout, stderr), in a session of its own so that a
+        Ctrl-C at the terminal does not reach it: it ends when its stdin is closed. It inherits nothing."""
+        return self._popen(argv, {}, cwd, (), start_new_session=True)
 
     def close(self) -> None:
         pass
@@ -147,6 +178,12 @@ class SshTransport:
             shlex.join(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         return _communicate(proc, payload + (stdin or b""), timeout)
+
+    def start(self, argv: Sequence[str], cwd: str | None) -> Any:
+        """As LocalTransport.start, over SSH: the remote command sees EOF on its stdin when ours is closed."""
+        args, _ = remote_command(argv, {}, cwd)
+        pipe = subprocess.PIPE
+        return self.machine.popen(shlex.join(args), stdin=pipe, stdout=pipe, stderr=pipe, start_new_session=True)
 
     def close(self) -> None:
         try:
@@ -290,6 +327,28 @@ class Runner:
         if check and not result.ok:
             raise CommandError(self.node, shown, result)
         return result
+
+    def start(self, *argv: str, cwd: str | None = None) -> Any:
+        """Start argv on the node and return the running process (a `subprocess.Popen` with pipes), for a
+        process that lives while we talk to it (a lock holder); None in a dry run, which prints it. Its output
+        is not masked: use it only for commands that handle no secrets (it takes no environment)."""
+        for arg in argv:
+            if any(s and s in arg for s in self._secrets):
+                raise ColabError(f"[{self.node}] refusing to put a secret in a command line; pass it by env or stdin")
+        shown = self.display(argv, cwd=cwd)
+        self.history.append(shown)
+        if self.dry_run:
+            self.console.print(
+                f"[dim]\\[{self.node}][/dim] $ {escape(shown)}", markup=True, highlight=False, soft_wrap=True
+            )
+            return None
+        transport = self.transport()
+        if not hasattr(transport, "start"):
+            raise ColabError(f"[{self.node}] this transport cannot keep a process running")
+        try:
+            return transport.start(argv, cwd)
+        except (FileNotFoundError, CommandNotFound):
+            raise ColabError(f"[{self.node}] {argv[0]}: command not found") from None
 
     def ok(self, *argv: str, **kwargs: Any) -> bool:
         """True when a read-only probe exits 0."""

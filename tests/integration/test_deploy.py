@@ -106,11 +106,16 @@ def test_second_deploy_changes_nothing(cluster: TestCluster) -> None:
     name = cluster.services[0]
     first = inv(cluster, "deploy", "--service", name, "--json")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert statuses(first) == {"files": "changed", "network": "changed", "compose up": "changed"}
+    assert statuses(first) == {
+        "lock": "ok", "recover": "ok", "files": "changed", "network": "changed", "compose up": "changed",
+        "record": "changed",
+    }  # fmt: skip
     before = project_containers(name)
     second = inv(cluster, "deploy", "--service", name, "--json")
     assert second.returncode == 0, second.stdout + second.stderr
-    assert statuses(second) == {"files": "ok", "network": "ok", "compose up": "ok"}
+    assert statuses(second) == {
+        "lock": "ok", "recover": "ok", "files": "ok", "network": "ok", "compose up": "ok", "record": "ok"
+    }  # fmt: skip
     assert project_containers(name) == before  # same ids, same creation times: nothing recreated
 
 
@@ -122,7 +127,9 @@ def test_a_changed_compose_file_recreates_and_is_reported(cluster: TestCluster) 
     compose.write_text(compose.read_text().replace("memory: 64M", "memory: 96M"))
     res = inv(cluster, "deploy", "--service", name, "--json")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert statuses(res) == {"files": "changed", "network": "ok", "compose up": "changed"}
+    assert statuses(res) == {
+        "lock": "ok", "recover": "ok", "files": "changed", "network": "ok", "compose up": "changed", "record": "changed"
+    }  # fmt: skip
     detail = next(s["detail"] for s in json.loads(res.stdout)["steps"] if s["step"].startswith("compose up"))
     assert detail.endswith("recreated")
     ((new_cid, *_),) = project_containers(name).values()
@@ -177,7 +184,7 @@ def test_status_logs_and_down(cluster: TestCluster) -> None:
     assert missing.returncode == 1
     assert json.loads(missing.stdout) == [
         {"service": name, "node": "cooperator", "container": "", "state": "", "health": "", "image": "",
-         "problem": "not deployed (no container)"}
+         "problem": "not deployed (no container)", "deployment": "none recorded"}
     ]  # fmt: skip
     assert inv(cluster, "deploy", "--service", name).returncode == 0
     res = inv(cluster, "deploy.status", "--json")
@@ -187,13 +194,14 @@ def test_status_logs_and_down(cluster: TestCluster) -> None:
         name, "cooperator", "app", "running", "healthy"
     )  # fmt: skip
     assert row["image"].startswith("colab-test/busybox")
+    assert row["deployment"].startswith("#1 (deploy, ") and row["deployment"].endswith(" on cooperator)")
     assert "web-started" in inv(cluster, "deploy.logs", "--service", name).stdout
     down = inv(cluster, "deploy.down", "--service", name, "--json")
-    assert down.returncode == 0 and json.loads(down.stdout)["steps"][0]["status"] == "changed"
+    assert down.returncode == 0 and statuses(down) == {"lock": "ok", "recover": "ok", "compose down": "changed"}
     assert project_containers(name) == {}
     assert (cluster.server_fortress / "data" / name / "written").exists()  # data stays
     again = inv(cluster, "deploy.down", "--service", name, "--json")
-    assert json.loads(again.stdout)["steps"][0]["status"] == "ok"
+    assert statuses(again)["compose down"] == "ok"
 
 
 def test_mise_run_deploy_reaches_the_same_code(cluster: TestCluster, tmp_path: Path) -> None:

@@ -1,11 +1,15 @@
 """Deploy Compose services with secrets injected by Infisical, onto the node the inventory places them on.
 
-Modules: `target` (node, engine and folders), `plan` (the exact commands), `sync` (the service's files on
-the target), `generated` (files rendered from the inventory), `session` (runners for one deploy), `run`
-(deploy, down, logs) and `status`.
+Modules: `target` (node, engine and folders), `plan` (the exact commands), `session` (runners for one
+deploy), `lock` (one change at a time, on the target), `engine` (the project on the engine: reachable,
+ownership, leftover containers), `prelude` (what every changing verb does first), `sync` (the service's files
+on the target), `generated` (files rendered from the inventory), `network` (the cluster network), `override`
+(this tool's labels and pinned images), `up` (compose up and its diagnostics), `store` (recorded
+deployments), `rollback`, `run` (deploy, down, logs), `status` and `output` (causes and plain text).
 """
 
+from .rollback import by_hand as roll_back
 from .run import DEFAULT_WAIT_TIMEOUT, deploy, down, logs
 from .target import Target, resolve
 
-__all__ = ["DEFAULT_WAIT_TIMEOUT", "Target", "deploy", "down", "logs", "resolve"]
+__all__ = ["DEFAULT_WAIT_TIMEOUT", "Target", "deploy", "down", "logs", "resolve", "roll_back"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from colab import compose, secrets
 from colab.inventory import Inventory
 
+from .override import STDIN_FILE
 from .target import Target
 
 # Non-secret variables deploy sets for every compose command (see docs/deploy.md for what each holds).
@@ -76,8 +77,9 @@ def secrets_check_cmd(inv: Inventory, target: Target) -> list[str]:
 
 
 def config_cmd(inv: Inventory, target: Target) -> list[str]:
-    """Validate the compose file with every variable resolved; `-q` prints nothing (the output holds secrets)."""
-    return compose_cmd(inv, target, "config", "-q")
+    """Validate the compose file with every variable resolved and list its services (names only: the full
+    `config` output holds secrets)."""
+    return compose_cmd(inv, target, "config", "--services")
 
 
 def ps_json_cmd(inv: Inventory, target: Target) -> list[str]:
@@ -99,7 +101,10 @@ def pull_cmd(inv: Inventory, target: Target) -> list[str]:
 
 
 def up_cmd(inv: Inventory, target: Target, wait_timeout: int) -> list[str]:
-    return compose_cmd(inv, target, "up", "-d", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans")
+    """`up` with this tool's override read from stdin (`colab.deploy.override`) after the compose file."""
+    args = ("up", "-d", "--wait", "--wait-timeout", str(wait_timeout), "--remove-orphans")
+    files = [str(target.compose_file), STDIN_FILE]
+    return compose.compose_argv(inv, target.service, args, target.project_dir, files=files)
 
 
 def down_cmd(inv: Inventory, target: Target) -> list[str]:

@@ -3,15 +3,18 @@
 deploy, stopping at the first failure:
  1. resolve the target node and its engine (placement enforced);
  2. every required secret name exists at the service's Infisical path (names only);
- 3. `docker compose config -q` under the injection, with the compose file from this checkout — before
-    anything is written, so a broken file changes nothing (its output is never printed: it holds secrets);
- 4. the service's files into `<fortress>/docker/<service>` on the target (and its data folder);
- 5. the cluster network on the target's engine;
- 6. [pull, for deploy.pull] `docker compose up -d --wait --wait-timeout N --remove-orphans`; on failure the
-    service's `ps` and last log lines are shown and the run fails (exit 1);
- 7. changed / ok: `up` counts as changed when a container was created, recreated, started or removed
-    (container ids and states before and after).
-Steps 1-3 are preconditions: a problem there is one line, exit 1, nothing changed.
+ 3. `docker compose config --services` under the injection, with the compose file from this checkout —
+    before anything is written, so a broken file changes nothing (only names are printed: the full config
+    holds secrets);
+ 4. `colab.deploy.prelude`: the engine answers, the service's lock on the target, the project is ours, what
+    an interrupted run left is repaired, an unrecorded running version is adopted;
+ 5. the service's files into `<fortress>/docker/<service>` on the target (and its data folder);
+ 6. the cluster network on the target's engine (`colab.deploy.network`);
+ 7. [pull, for deploy.pull] `docker compose up -d --wait --wait-timeout N --remove-orphans` with this tool's
+    labels; on failure the service's `ps` and last log lines are shown, the deployment that ran before is
+    brought back (`colab.deploy.rollback`, unless --no-rollback) and the run fails (exit 1);
+ 8. once healthy, the deployment is recorded (`colab.deploy.store`) when its files or images changed.
+Steps 1-4 are preconditions: a problem there is one line, exit 1, nothing changed.
 """
 
 from __future__ import annotations
@@ -21,36 +24,35 @@ from rich.console import Console
 from colab import secrets
 from colab.errors import ColabError
 from colab.inventory import Inventory
-from colab.runner import Result, Runner
+from colab.runner import Runner
 from colab.steps import Outcome, Report, Status, Step, run_step
 
-from . import plan, status, sync
+from . import engine, lock, network, plan, prelude, rollback, status, store, sync, up
+from .output import cause, plain
 from .session import Session
 from .target import Confirm
 
 DEFAULT_WAIT_TIMEOUT = 180
 
 
-def _last_line(res: Result) -> str:
-    lines = (res.stderr.strip() or res.stdout.strip()).splitlines()
-    return lines[-1] if lines else f"exit {res.returncode}"
-
-
-def preflight(inv: Inventory, s: Session) -> None:
-    """Steps 2 and 3: raise ColabError (one line) when the secrets or the compose file are not right."""
+def preflight(inv: Inventory, s: Session) -> list[str]:
+    """Steps 2 and 3: the compose services' names, or ColabError (one line) when the secrets or the compose
+    file are not right."""
     svc = s.target.service
     secrets.check_present(s.local, inv, svc.secrets_path, svc.secrets)
     res = s.local.run(*plan.config_cmd(inv, s.target), env=s.env, check=False, mutating=False)
     if not res.ok:
         raise ColabError(
-            f"{s.target.compose_file} is not valid under the injection ({_last_line(res)}); "
-            "fix it (nothing was changed)"
+            f"{s.target.compose_file} is not valid under the injection ({cause(res)}); fix it (nothing was changed)"
         )
+    return res.stdout.split()
 
 
-def files_step(s: Session) -> Step:
+def files_step(s: Session, found: sync.Found) -> Step:
+    first = [found]  # what the prelude found serves the first check; the verify looks again
+
     def check(_: Runner) -> str | None:
-        return sync.differences(s.target, s.files, s.node)
+        return sync.differences(s.target, s.files, s.node, first.pop() if first else None)
 
     def act(_: Runner) -> None:
         sync.put(s.target, s.files, s.node)
@@ -58,77 +60,55 @@ def files_step(s: Session) -> Step:
     return Step(f"files {s.target.project_dir}", check, act)
 
 
-def network_step(inv: Inventory, s: Session) -> Step:
-    engine = plan.engine_env(s.target)
-
-    def check(r: Runner) -> str | None:
-        ok = r.run(*plan.network_inspect_cmd(inv), env=engine, check=False, mutating=False).ok
-        return None if ok else f"network {inv.docker.cluster_network} is missing"
-
-    def act(r: Runner) -> None:
-        r.run(*plan.network_create_cmd(inv), env=engine)
-
-    return Step(f"network {inv.docker.cluster_network}", check, act)
+def pull_step(inv: Inventory, s: Session, console: Console) -> Outcome:
+    name = f"compose pull {s.target.service.name}"
+    with console.status(f"pulling images for {s.target.service.name} …"):
+        res = s.local.run(*plan.pull_cmd(inv, s.target), env=s.env, check=False)
+    if s.local.dry_run:
+        return Outcome(s.local.node, name, Status.PLANNED)
+    return Outcome(s.local.node, name, Status.OK if res.ok else Status.FAILED, "" if res.ok else cause(res))
 
 
-def _ps(inv: Inventory, s: Session) -> list[status.Container]:
-    res = s.local.run(*plan.ps_json_cmd(inv, s.target), env=s.env, check=False, mutating=False)
-    if not res.ok:
-        raise ColabError(f"`docker compose ps` failed for {s.target.service.name}: {_last_line(res)}")
-    return status.parse_ps(res.stdout)
-
-
-def _diagnostics(inv: Inventory, s: Session, console: Console) -> None:
-    """The service's `ps` and last log lines, after a failed `up`."""
-    for title, argv in (
-        ("docker compose ps -a", plan.ps_table_cmd(inv, s.target)),
-        (f"last {plan.DIAGNOSTIC_LOG_LINES} log lines", plan.logs_cmd(inv, s.target)),
-    ):
-        res = s.local.run(*argv, env=s.env, check=False, mutating=False)
-        console.rule(f"{s.target.service.name}: {title}", style="red")
-        console.print(res.stdout.rstrip() or res.stderr.rstrip(), markup=False, highlight=False, soft_wrap=True)
-
-
-def _describe(before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str]]) -> str:
-    parts = []
-    for name in sorted(set(before) | set(after)):
-        if name not in before:
-            parts.append(f"{name} created")
-        elif name not in after:
-            parts.append(f"{name} removed")
-        elif before[name][0] != after[name][0]:
-            parts.append(f"{name} recreated")
-        elif before[name][1] != after[name][1]:
-            parts.append(f"{name} {before[name][1]} → {after[name][1]}")
-    return ", ".join(parts)
-
-
-def up(inv: Inventory, s: Session, wait_timeout: int, pull: bool, console: Console) -> Outcome:
+def up_step(inv: Inventory, s: Session, wait_timeout: int, console: Console) -> Outcome:
     r = s.local
     name = f"compose up {s.target.service.name}"
     if r.dry_run:
-        if pull:
-            r.run(*plan.pull_cmd(inv, s.target), env=s.env)
-        r.run(*plan.up_cmd(inv, s.target, wait_timeout), env=s.env)
-        return Outcome(r.node, name, Status.PLANNED)
+        up.compose_up(inv, s, wait_timeout, console)
+        return Outcome(r.node, name, Status.PLANNED, "with this tool's labels (a Compose override on stdin)")
     try:
-        before = status.snapshot(_ps(inv, s))
-        if pull:
-            with console.status(f"pulling images for {s.target.service.name} …"):
-                res = r.run(*plan.pull_cmd(inv, s.target), env=s.env, check=False)
-            if not res.ok:
-                return Outcome(r.node, name, Status.FAILED, f"pull failed: {_last_line(res)}")
-        where = s.target.node.name
-        with console.status(f"compose up {s.target.service.name} on {where} (health checks, ≤ {wait_timeout}s) …"):
-            res = r.run(*plan.up_cmd(inv, s.target, wait_timeout), env=s.env, check=False)
+        before = status.snapshot(up.ps(inv, s))
+        res = up.compose_up(inv, s, wait_timeout, console)
         if not res.ok:
-            _diagnostics(inv, s, console)
-            return Outcome(r.node, name, Status.FAILED, f"up failed: {_last_line(res)}")
-        after = status.snapshot(_ps(inv, s))
+            up.diagnostics(inv, s, console)
+            return Outcome(r.node, name, Status.FAILED, f"up failed: {cause(res)}")
+        after = status.snapshot(up.ps(inv, s))
     except ColabError as e:
         return Outcome(r.node, name, Status.FAILED, str(e))
-    what = _describe(before, after)
+    what = up.describe(before, after)
     return Outcome(r.node, name, Status.CHANGED if what else Status.OK, what)
+
+
+def record_step(s: Session, context: prelude.Context, how: str) -> Outcome:
+    """Once healthy: a new recorded deployment when files or images differ from the current one."""
+    t = s.target
+    name = f"record {t.service.name}"
+    try:
+        images = engine.images(engine.containers(s.local, t))
+        current = context.current
+        if current is not None and current.same_as(s.files, images):
+            return Outcome(s.node.node, name, Status.OK, f"deployment #{current.id} runs, unchanged")
+        new = store.Deployment(context.state.next_id, s.files, images, store.now(), lock.who(), how)
+        pointer = store.Current(new.id, new.since, new.by, how)
+        store.save(s.node, t, pointer, new, context.state.to_drop(new.id))
+    except ColabError as e:
+        detail = (
+            f"{t.service.name} runs, but this deployment could not be recorded ({e}); a rollback cannot return to it"
+        )
+        return Outcome(s.node.node, name, Status.WARNING, detail)
+    if s.node.dry_run:
+        return Outcome(s.node.node, name, Status.PLANNED, "when its files or images changed")
+    kept = f"; #{current.id} kept to roll back to" if current is not None else ""
+    return Outcome(s.node.node, name, Status.CHANGED, f"deployment #{new.id}{kept}")
 
 
 def deploy(
@@ -141,6 +121,8 @@ def deploy(
     dry_run: bool = False,
     wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
     pull: bool = False,
+    wait: bool = False,
+    rollback_on_failure: bool = True,
     console: Console | None = None,
     here: str | None = None,
 ) -> Report:
@@ -153,23 +135,41 @@ def deploy(
     verb = "pull and deploy" if pull else "deploy"
     report = Report(f"{verb} {service} on {t.node.name}" + (" (dry run)" if dry_run else ""))
     if dry_run:
-        engine = t.docker_host or "the local Docker socket"
-        console.print(
-            f"# {verb} {service} on {t.node.name} via {engine}"
-            + (f" (moved from {t.service.node})" if t.moved else ""),
-            markup=False,
-            highlight=False,
-        )
+        engine_name = t.docker_host or "the local Docker socket"
+        moved = f" (moved from {t.service.node})" if t.moved else ""
+        console.print(f"# {verb} {service} on {t.node.name} via {engine_name}{moved}", markup=False, highlight=False)
         names = ", ".join(f.path for f in s.files)
         console.print(f"# files for {t.project_dir} on {t.node.name}: {names}", markup=False, highlight=False)
     try:
-        preflight(inv, s)
-        for step, runner in ((files_step(s), s.node), (network_step(inv, s), s.local)):
-            outcome = run_step(step, runner)
-            report.outcomes.append(outcome)
-            if outcome.status == Status.FAILED:
+        s.compose_services = preflight(inv, s)
+        with prelude.changing(s, "pull" if pull else "deploy", report, wait=wait, console=console) as context:
+            files = run_step(files_step(s, context.found), s.node)
+            report.outcomes.append(files)
+            if files.status == Status.FAILED:
                 return report
-        report.outcomes.append(up(inv, s, wait_timeout, pull, console))
+            net = run_step(network.step(inv, s), s.local)
+            report.outcomes.append(net)
+            if net.status == Status.FAILED:
+                return report
+            if pull:
+                pulled = pull_step(inv, s, console)
+                report.outcomes.append(pulled)
+                if pulled.status == Status.FAILED:
+                    if files.status == Status.CHANGED:  # no container was touched: only the files go back
+                        report.outcomes.append(
+                            rollback.automatic(
+                                inv, s, context, wait_timeout, console, enabled=rollback_on_failure, files_only=True
+                            )
+                        )
+                    return report
+            outcome = up_step(inv, s, wait_timeout, console)
+            report.outcomes.append(outcome)
+            if outcome.status == Status.FAILED or dry_run:
+                report.outcomes.append(
+                    rollback.automatic(inv, s, context, wait_timeout, console, enabled=rollback_on_failure)
+                )
+            if outcome.status != Status.FAILED:
+                report.outcomes.append(record_step(s, context, "pull" if pull else "deploy"))
     finally:
         s.close()
     return report
@@ -183,40 +183,43 @@ def down(
     yes: bool = False,
     confirm: Confirm | None = None,
     dry_run: bool = False,
+    wait: bool = False,
     console: Console | None = None,
     here: str | None = None,
 ) -> Report:
-    """`docker compose down --remove-orphans` under the injection; data folders are kept."""
+    """`docker compose down --remove-orphans` under the injection, holding the lock; data folders are kept.
+    A project this tool did not create is refused (never taken down)."""
     console = console or Console()
     s = Session.open(inv, service, node, here=here, yes=yes, confirm=confirm, dry_run=dry_run, console=console)
     report = Report(f"down {service} on {s.target.node.name}" + (" (dry run)" if dry_run else ""))
     name = f"compose down {service}"
     try:
-        if dry_run:
-            s.local.run(*plan.down_cmd(inv, s.target), env=s.env)
-            report.outcomes.append(Outcome(s.local.node, name, Status.PLANNED))
-            return report
-        before = _ps(inv, s)
-        res = s.local.run(*plan.down_cmd(inv, s.target), env=s.env, check=False)
-        if not res.ok:
-            report.outcomes.append(Outcome(s.local.node, name, Status.FAILED, _last_line(res)))
-        elif before:
-            removed = ", ".join(c.name for c in before)
-            report.outcomes.append(Outcome(s.local.node, name, Status.CHANGED, f"removed {removed}"))
-        else:
-            report.outcomes.append(Outcome(s.local.node, name, Status.OK, "nothing was running"))
+        with prelude.changing(s, "down", report, wait=wait, console=console):
+            if dry_run:
+                s.local.run(*plan.down_cmd(inv, s.target), env=s.env)
+                report.outcomes.append(Outcome(s.local.node, name, Status.PLANNED))
+                return report
+            before = up.ps(inv, s)
+            res = s.local.run(*plan.down_cmd(inv, s.target), env=s.env, check=False)
+            if not res.ok:
+                report.outcomes.append(Outcome(s.local.node, name, Status.FAILED, cause(res)))
+            elif before:
+                removed = ", ".join(c.name for c in before)
+                report.outcomes.append(Outcome(s.local.node, name, Status.CHANGED, f"removed {removed}"))
+            else:
+                report.outcomes.append(Outcome(s.local.node, name, Status.OK, "nothing was running"))
     finally:
         s.close()
     return report
 
 
 def logs(inv: Inventory, service: str, *, node: str | None = None, tail: int = 100, here: str | None = None) -> str:
-    """The service's last `tail` log lines (all containers, with timestamps)."""
+    """The service's last `tail` log lines (all containers, with timestamps), without terminal escapes."""
     s = Session.open(inv, service, node, here=here, yes=True)
     try:
         res = s.local.run(*plan.logs_cmd(inv, s.target, tail), env=s.env, check=False, mutating=False)
     finally:
         s.close()
     if not res.ok:
-        raise ColabError(f"`docker compose logs` failed for {service}: {_last_line(res)}")
-    return res.stdout
+        raise ColabError(f"`docker compose logs` failed for {service}: {cause(res)}")
+    return plain(res.stdout)

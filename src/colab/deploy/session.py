@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,6 +30,8 @@ class Session:
     node: Runner  # the target node, for its files (same as `local` when we are on it)
     files: list[sync.File]
     env: dict[str, str]  # non-secret compose environment
+    inv: Inventory | None = None
+    compose_services: list[str] = field(default_factory=list)  # names, from `config --services`
 
     @classmethod
     def open(
@@ -58,7 +62,15 @@ class Session:
             )
         files = sync.collect(target, generated.render(inv, target))
         env = plan.compose_env(inv, target, sync.digest(files))
-        return cls(target, local, remote, files, env)
+        return cls(target, local, remote, files, env, inv)
+
+    def with_files(self, files: list[sync.File], source: Path) -> Session:
+        """The same runners for other files (a recorded deployment's), whose compose file the client reads from
+        `source`: a folder in this machine holding exactly those files."""
+        assert self.inv is not None
+        target = dataclasses.replace(self.target, source=source)
+        env = plan.compose_env(self.inv, target, sync.digest(files))
+        return dataclasses.replace(self, target=target, files=files, env=env, compose_services=[])
 
     def close(self) -> None:
         self.local.close()

@@ -1,15 +1,19 @@
-"""What runs where: `docker compose ps` of every service, under the injection, on the engine of its node."""
+"""What runs where: `docker compose ps` of every service, under the injection, on the engine of its node, and
+which recorded deployment that is (`colab.deploy.store`), or who is changing it right now."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
 
+from rich.text import Text
+
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.tables import Table
 
-from . import plan
+from . import lock, plan, store
+from .output import cause, plain
 from .session import Session
 
 
@@ -69,6 +73,7 @@ class Row:
     health: str = ""
     image: str = ""
     problem: str = ""  # set when the service could not be asked, or has no container
+    deployment: str = ""  # the recorded deployment that runs (`#3 (deploy, <when>, by <who>)`), if any
 
     @property
     def fine(self) -> bool:
@@ -77,15 +82,27 @@ class Row:
         return (self.state == "running" and self.health in ("", "healthy")) or self.state == "exited(0)"
 
 
+def deployment(session: Session) -> str:
+    """Which recorded deployment runs, and who is changing the service now (if anyone); never fails."""
+    try:
+        state = store.read_state(session.node, session.target, status=True)
+    except ColabError as e:
+        return f"unknown ({e})"
+    text = state.current.describe() if state.current else "none recorded"
+    if state.busy is not None:
+        text += f"; being changed by {lock.describe(state.busy)}"
+    return text
+
+
 def service_rows(inv: Inventory, name: str, session: Session) -> list[Row]:
     node = session.target.node.name
     res = session.local.run(*plan.ps_json_cmd(inv, session.target), env=session.env, check=False, mutating=False)
     if not res.ok:
-        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
-        return [Row(name, node, problem=last)]
+        return [Row(name, node, problem=cause(res))]
     containers = parse_ps(res.stdout)
+    recorded = deployment(session)
     if not containers:
-        return [Row(name, node, problem="not deployed (no container)")]
+        return [Row(name, node, problem="not deployed (no container)", deployment=recorded)]
     return [
         Row(
             name,
@@ -94,6 +111,7 @@ def service_rows(inv: Inventory, name: str, session: Session) -> list[Row]:
             c.state if c.state != "exited" else f"exited({c.exit_code})",
             c.health,
             c.image,
+            deployment=recorded,
         )
         for c in containers
     ]
@@ -120,14 +138,16 @@ def collect(inv: Inventory, services: list[str] | None = None, here: str | None 
 
 def table(rows: list[Row]) -> Table:
     t = Table(title="services", title_justify="left")
-    for col in ("service", "node", "container", "state", "health", "image", "problem"):
+    for col in ("service", "node", "container", "state", "health", "image", "deployment", "problem"):
         t.add_column(col, no_wrap=col in ("service", "node", "container"), overflow="fold")
     for r in rows:
+        # Everything here comes from tools and the inventory (`[node]` prefixes, paths): plain text, never markup.
+        deployed = Text(plain(r.deployment))
         if r.problem:
-            t.add_row(r.service, r.node, "", "[red]unknown[/red]", "", "", f"[red]{r.problem}[/red]")
+            t.add_row(r.service, r.node, "", Text("unknown", "red"), "", "", deployed, Text(plain(r.problem), "red"))
             continue
-        colour = "green" if r.fine else "red"
-        t.add_row(r.service, r.node, r.container, f"[{colour}]{r.state}[/{colour}]", r.health or "-", r.image, "")
+        state = Text(r.state, "green" if r.fine else "red")
+        t.add_row(r.service, r.node, Text(r.container), state, Text(r.health or "-"), Text(r.image), deployed, "")
     return t
 
 

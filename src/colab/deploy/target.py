@@ -49,6 +49,16 @@ class Target:
         return f"{self.fortress}/docker/{self.service.name}"
 
     @property
+    def state_dir(self) -> str:
+        """This tool's own state for the service, beside its folder: the lock and the recorded deployments."""
+        return f"{self.fortress}/docker/.{self.service.name}.colab"
+
+    @property
+    def what(self) -> str:
+        """`gitea on cooperator`, for messages."""
+        return f"{self.service.name} on {self.node.name}"
+
+    @property
     def data_dir(self) -> str:
         """Where the service's volumes live on the target: `<fortress>/data/<service>`."""
         return f"{self.fortress}/data/{self.service.name}"
