@@ -6,9 +6,10 @@ import contextlib
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 
@@ -235,3 +236,181 @@ def build_docker_node_image(base: str, echo: images.Echo) -> str:
         if not images._is_current(DOCKER_NODE_TAG, recipe, echo):
             images._docker_build(DOCKER_NODE_CONTEXT, DOCKER_NODE_TAG, recipe, echo, {"BASE": base})
     return DOCKER_NODE_TAG
+
+
+# ------------------------------------------------------------------------------ faults at known points
+
+# Shims put first on PATH of a deploy under test. With COLAB_TEST_STOP naming their stage, each writes its pid
+# to $COLAB_TEST_MARKS/<stage> at a known point and stops itself (SIGSTOP) until continued: `sync` just
+# before tar unpacks, `swap` right after the live folder was renamed to .<name>.colab-old. Otherwise they
+# only run the real tool.
+SHIMS = {
+    "tar": """#!/bin/sh
+if [ "${{COLAB_TEST_STOP:-}}" = sync ]; then
+  case " $* " in *" -x "*) echo $$ > "$COLAB_TEST_MARKS/sync"; kill -STOP $$ ;; esac
+fi
+exec {real} "$@"
+""",
+    "mv": """#!/bin/sh
+{real} "$@" || exit $?
+if [ "${{COLAB_TEST_STOP:-}}" = swap ]; then
+  case "$2" in *.colab-old) echo $$ > "$COLAB_TEST_MARKS/swap"; kill -STOP $$ ;; esac
+fi
+""",
+}
+
+
+def write_shims(folder: Path) -> Path:
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in SHIMS.items():
+        real = shutil.which(name)
+        assert real, name
+        path = folder / name
+        path.write_text(text.format(real=real))
+        path.chmod(0o755)
+    return folder
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
+    """Poll `predicate` every 20 ms until it is true; fail the test after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def marker(marks: Path, stage: str) -> int | None:
+    """The pid a shim wrote when it reached `stage` (None before)."""
+    path = marks / stage
+    text = path.read_text() if path.exists() else ""
+    return int(text) if text.endswith("\n") else None
+
+
+class Running:
+    """An `inv` started in a process group of its own, its output collected line by line as it comes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _read(stream: Any, into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+
+    def printed(self, text: str) -> bool:
+        return any(text in line for line in self.out + self.err)
+
+    def signal_group(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
+
+    def finish(self, timeout: float = 180) -> tuple[int, str, str]:
+        rc = self.proc.wait(timeout=timeout)
+        for t in self._threads:
+            t.join(timeout=10)
+        return rc, "".join(self.out), "".join(self.err)
+
+
+class EngineProxy:
+    """A Unix socket in front of the Docker engine that can hold every request after the first one matching
+    `hold_after` (a regex on the request line): a deterministic point inside `docker compose up`, e.g. right
+    after Compose renamed the old container during a recreate. `held` is set once that request went through;
+    `release()` lets everything pass again. Responses are copied through untouched."""
+
+    def __init__(self, path: Path, hold_after: str, upstream: str = "/var/run/docker.sock") -> None:
+        import re
+        import socket
+
+        self.path, self.upstream = path, upstream
+        self.pattern = re.compile(hold_after)
+        self.held = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(64)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.path}"
+
+    def release(self) -> None:
+        self._go.set()
+
+    def close(self) -> None:
+        self.release()
+        with contextlib.suppress(OSError):
+            self._server.close()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.connect(self.upstream)
+            threading.Thread(target=self._requests, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._copy, args=(server, client), daemon=True).start()
+
+    @staticmethod
+    def _copy(src: Any, dst: Any) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(1)
+
+    def _requests(self, client: Any, server: Any) -> None:
+        reader = client.makefile("rb")
+        try:
+            while True:
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = reader.readline()
+                    if not line:
+                        return
+                    head += line
+                self._go.wait()
+                server.sendall(head)
+                request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (h.partition(":") for h in head.decode("latin-1").split("\r\n")[1:] if h)
+                }
+                if "upgrade" in headers.get("connection", "").lower():
+                    self._copy(client, server)  # a hijacked stream (attach, exec): bytes from now on
+                    return
+                if "content-length" in headers:
+                    server.sendall(reader.read(int(headers["content-length"])))
+                elif "chunked" in headers.get("transfer-encoding", "").lower():
+                    while True:
+                        size_line = reader.readline()
+                        server.sendall(size_line)
+                        size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                        server.sendall(reader.read(size + 2))
+                        if size == 0:
+                            break
+                if self.pattern.search(request_line) and not self.held.is_set():
+                    self._go.clear()
+                    self.held.set()
+        except OSError:
+            return

@@ -9,10 +9,11 @@ A project with a container that has neither that label nor this tool's folder as
 (`com.docker.compose.project.working_dir`: containers made before the label existed) is someone else's: it is
 refused with one line and never touched (no `--remove-orphans`, no `down`).
 
-A recreate cut off by a Ctrl-C or kill -9 leaves the old container renamed `<12 hex of its id>_<name>` (and
-maybe the new `<name>` created): Compose then fails on every later `up` with "Conflict. The container name …
-is already in use". `recover` puts the old container's name back when no `<name>` exists, else removes the
-leftover (its volumes are kept), so the `up` that follows converges.
+A recreate cut off by a Ctrl-C or kill -9 leaves a container named `<12 hex>_<name>`: Compose ≥ 2.2x creates
+the new container under that name, stops and removes the old one, then renames the new one (earlier versions
+renamed the old one aside instead). Every later `up` then fails with "Conflict. The container name … is
+already in use". `recover` removes such a leftover when `<name>` still exists, else gives it its name back,
+so the `up` that follows converges (volumes are never removed).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def recover(runner: Runner, target: Target, found: list[ProjectContainer]) -> li
     done = []
     for c in found:
         m = LEFTOVER.fullmatch(c.name)
-        if not m or not c.id.startswith(m.group(1)):
+        if not m:
             continue
         if m.group(2) in names:
             res = runner.run("docker", "rm", "-f", c.id, env=env, check=False)

@@ -69,15 +69,16 @@ def identity(verb: str) -> str:
     return f"verb={verb} node={this_node()} user={getpass.getuser()} pid={os.getpid()} since={since}"
 
 
-def describe(line: str) -> str:
-    """`deploy by crtr on director (pid 42, since …)` from an identity line; `another run` when unknown."""
+def describe(line: str, *, holding: bool = True) -> str:
+    """`deploy by crtr on director (pid 42, since …)` from an identity line; `another run` when unknown.
+    `holding`: the run holds the lock now, so say when its process is gone but commands it started are not."""
     info = dict(part.partition("=")[::2] for part in line.split() if "=" in part)
     if not info:
         return "another run"
     text = f"{info.get('verb', 'a run')} by {info.get('user', '?')} on {info.get('node', '?')}"
     text += f" (pid {info.get('pid', '?')}, since {info.get('since', '?')})"
     pid = info.get("pid", "")
-    if info.get("node") == this_node() and pid.isdigit() and not _alive(int(pid)):
+    if holding and info.get("node") == this_node() and pid.isdigit() and not _alive(int(pid)):
         text += ", which has exited while commands it started still run"
     return text
 
@@ -118,7 +119,8 @@ def acquire(
             line = proc.stdout.readline().decode("utf-8", "replace").rstrip("\n")
             kind, _, rest = line.partition(" ")
             if kind == "locked":
-                return Held(proc, took_over=describe(rest) if rest.strip() else "", waited=waited)
+                took_over = describe(rest, holding=False) if rest.strip() else ""
+                return Held(proc, took_over=took_over, waited=waited)
             if kind == "waiting":
                 waited = describe(rest)
                 if on_wait is not None:

@@ -9,10 +9,12 @@ appeared meanwhile (made outside this tool) counts as done.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Skip, Step
 
 from . import lock, plan
 from .output import cause
@@ -25,7 +27,7 @@ def exists(inv: Inventory, s: Session, r: Runner) -> bool:
     return r.run(*plan.network_inspect_cmd(inv), env=plan.engine_env(s.target), check=False, mutating=False).ok
 
 
-def step(inv: Inventory, s: Session) -> Step:
+def step(inv: Inventory, s: Session, on_wait: Callable[[str], None] | None = None) -> Step:
     name = inv.docker.cluster_network
     engine = plan.engine_env(s.target)
 
@@ -34,9 +36,10 @@ def step(inv: Inventory, s: Session) -> Step:
 
     def act(r: Runner) -> None:
         where = f"{s.target.fortress}/docker/{LOCK_DIR}"
-        with lock.hold(s.node, where, f"network {name} on {s.target.node.name}", "network", wait=True):
+        what = f"network {name} on {s.target.node.name}"
+        with lock.hold(s.node, where, what, "network", wait=True, on_wait=on_wait):
             if not r.dry_run and exists(inv, s, r):
-                return  # another deploy made it while we waited
+                raise Skip("made meanwhile by another run")
             res = r.run(*plan.network_create_cmd(inv), env=engine, check=False)
             if not res.ok and not exists(inv, s, r):
                 subnet = inv.docker.cluster_subnet

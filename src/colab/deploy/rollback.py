@@ -3,7 +3,8 @@
 `automatic`: a deploy whose `up` failed (not healthy within the wait, or Compose refused) brings back the
 deployment that ran before it, unless `--no-rollback`. The run still exits 1; the failed version's `ps` and
 logs are printed first. When only the pull failed, no container was touched: just the files are put back.
-`by_hand` (`inv deploy.rollback --service X`): the newest recorded deployment older than the current one.
+`by_hand` (`inv deploy.rollback --service X`): the newest recorded deployment older than the current one; or,
+when what runs is not the current deployment (a failed version kept by `--no-rollback`), the current one.
 
 The compose client reads the recorded compose file from a temporary folder on this machine holding exactly the
 recorded files (they hold no secret); relative paths in it resolve against the service's folder on the target,
@@ -23,7 +24,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.steps import Outcome, Report, Status
 
-from . import lock, plan, prelude, store, sync, up
+from . import engine, lock, plan, prelude, store, sync, up
 from .output import cause
 from .session import Session
 from .target import Confirm
@@ -61,6 +62,11 @@ def bring_back(
             up.diagnostics(inv, rs, console, f"deployment #{dep.id}")
             return False, f"deployment #{dep.id} did not come up either ({cause(res)})"
     return True, f"deployment #{dep.id} is back and healthy"
+
+
+def _runs(context: prelude.Context, dep: store.Deployment) -> bool:
+    """Whether `dep` is what runs: its files in the service's folder and its images in the containers."""
+    return context.found.manifest == sync.manifest(dep.files) and engine.images(context.containers) == dep.images
 
 
 def automatic(
@@ -121,9 +127,14 @@ def by_hand(
             current = context.current
             if current is None:
                 raise ColabError(f"no deployment of {t.what} is recorded; nothing to go back to")
-            previous = context.state.before(current.id)
-            if previous is None:
-                raise ColabError(f"deployment #{current.id} is the oldest recorded for {t.what}; nothing to go back to")
+            if _runs(context, current):
+                previous = context.state.before(current.id)
+                if previous is None:
+                    raise ColabError(
+                        f"deployment #{current.id} is the oldest recorded for {t.what}; nothing to go back to"
+                    )
+            else:  # a failed version kept by --no-rollback (or changed by hand) runs: back to the recorded one
+                previous = current.id
             dep = store.read(s.node, t, previous)
             started = time.monotonic()
             ok, detail = bring_back(inv, s, dep, wait_timeout, console)
@@ -138,9 +149,10 @@ def by_hand(
                     )
                 )
                 return report
-            how = f"rollback from #{current.id}"
+            was = f"#{current.id}" if previous != current.id else "an unrecorded version"
+            how = f"rollback from {was}"
             store.save(s.node, t, store.Current(dep.id, store.now(), lock.who(), how), None, [])
-            report.outcomes.append(Outcome(s.node.node, name, Status.CHANGED, f"{detail} (was #{current.id})"))
+            report.outcomes.append(Outcome(s.node.node, name, Status.CHANGED, f"{detail} (was {was})"))
     finally:
         s.close()
     return report

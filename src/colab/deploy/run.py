@@ -147,7 +147,7 @@ def deploy(
             report.outcomes.append(files)
             if files.status == Status.FAILED:
                 return report
-            net = run_step(network.step(inv, s), s.local)
+            net = run_step(network.step(inv, s, on_wait=lambda text: console.print(text, markup=False)), s.local)
             report.outcomes.append(net)
             if net.status == Status.FAILED:
                 return report

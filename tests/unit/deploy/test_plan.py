@@ -62,9 +62,10 @@ def test_every_compose_verb_runs_under_the_injection_with_the_checkout_file_and_
     t = resolve(INV, "gitea", here="cooperator")
     compose = ["docker", "compose", "-f", str(ROOT / "compose/gitea/compose.yaml")]
     compose += ["--project-directory", "/media/crtr/fortress/docker/gitea", "-p", "gitea"]
-    assert plan.config_cmd(INV, t) == [*INJECT, *compose, "config", "-q"]
+    assert plan.config_cmd(INV, t) == [*INJECT, *compose, "config", "--services"]
+    with_override = [*compose[:4], "-f", "-", *compose[4:]]  # this tool's labels, on stdin
     assert plan.up_cmd(INV, t, 90) == [
-        *INJECT, *compose, "up", "-d", "--wait", "--wait-timeout", "90", "--remove-orphans"
+        *INJECT, *with_override, "up", "-d", "--wait", "--wait-timeout", "90", "--remove-orphans"
     ]  # fmt: skip
     assert plan.ps_json_cmd(INV, t) == [*INJECT, *compose, "ps", "-a", "--format", "json"]
     assert plan.down_cmd(INV, t) == [*INJECT, *compose, "down", "--remove-orphans"]
@@ -85,7 +86,9 @@ def test_dry_run_prints_the_exact_plan_for_gitea_on_the_default_inventory(here: 
     lines, report = dry_run("gitea", here)
     commands = [line for line in lines if line.startswith(("#", "["))]
     assert commands == (FIXTURES / fixture).read_text().splitlines()
-    assert [o.status for o in report.outcomes] == [Status.PLANNED] * 3
+    steps = ["lock", "recover", "files", "network", "compose up", "rollback", "record"]
+    assert [o.step.rsplit(" ", 1)[0] for o in report.outcomes] == steps
+    assert [o.status for o in report.outcomes] == [Status.PLANNED] * len(steps)
     assert report.exit_code == 0
 
 
@@ -93,7 +96,7 @@ def test_dry_run_of_pull_pulls_before_up_and_a_moved_service_says_so() -> None:
     lines, _ = dry_run("mcp-files", "cooperator", node="director", pull=True)
     assert lines[0] == "# pull and deploy mcp-files on director via ssh://crtr@100.64.0.2 (moved from cooperator)"
     verbs = [line.split(" -p mcp-files ")[-1] for line in lines if " -p mcp-files " in line]
-    assert verbs == ["config -q", "pull --quiet", "up -d --wait --wait-timeout 180 --remove-orphans"]
+    assert verbs == ["config --services", "pull --quiet", "up -d --wait --wait-timeout 180 --remove-orphans"]
     assert all("/mnt/fortress/docker/mcp-files" in line for line in lines if " -p mcp-files " in line)
 
 

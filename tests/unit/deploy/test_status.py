@@ -7,7 +7,7 @@ import json
 import pytest
 
 from colab.deploy import status
-from colab.deploy.run import _describe
+from colab.deploy.up import describe as _describe
 from colab.errors import ColabError
 
 PS = [
