@@ -330,7 +330,7 @@ class EngineProxy:
     """A Unix socket in front of the Docker engine that can hold every request after the first one matching
     `hold_after` (a regex on the request line): a deterministic point inside `docker compose up`, e.g. right
     after Compose renamed the old container during a recreate. `held` is set once that request went through;
-    `release()` lets everything pass again. Responses are copied through untouched."""
+    `release()` lets everything pass again, `close()` drops what is held. Responses are copied untouched."""
 
     def __init__(self, path: Path, hold_after: str, upstream: str = "/var/run/docker.sock") -> None:
         import re
@@ -339,6 +339,7 @@ class EngineProxy:
         self.path, self.upstream = path, upstream
         self.pattern = re.compile(hold_after)
         self.held = threading.Event()
+        self._closed = False
         self._go = threading.Event()
         self._go.set()
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -354,7 +355,9 @@ class EngineProxy:
         self._go.set()
 
     def close(self) -> None:
-        self.release()
+        """Stop: requests still held are dropped, never sent (their client may be dead by now)."""
+        self._closed = True
+        self._go.set()
         with contextlib.suppress(OSError):
             self._server.close()
 
@@ -390,6 +393,8 @@ class EngineProxy:
                         return
                     head += line
                 self._go.wait()
+                if self._closed:
+                    return
                 server.sendall(head)
                 request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
                 headers = {

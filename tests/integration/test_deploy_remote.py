@@ -145,10 +145,15 @@ def test_deploy_to_another_nodes_engine_over_ssh(remote_cluster: TestCluster, en
     assert watch.hits == [], watch.hits
     steps = {s["step"]: (s["node"], s["status"]) for s in json.loads(first.stdout)["steps"]}
     assert steps == {
+        f"lock {name}": (NODE, "ok"),  # taken on the target node, over SSH
+        f"recover {name}": (NODE, "ok"),
         f"files /mnt/fortress/docker/{name}": (NODE, "changed"),
         f"network {remote_cluster.network}": ("cooperator", "changed"),
         f"compose up {name}": ("cooperator", "changed"),
+        f"record {name}": (NODE, "changed"),
     }
+    state = containers.docker_exec(engine_node.container, "ls", "-A", f"/mnt/fortress/docker/.{name}.colab")
+    assert state.stdout.decode().split() == ["current", "deployments", "lock"]  # the holder line went on release
 
     # the service runs on the node's engine, not here
     assert project_containers(name) == {}
@@ -176,6 +181,7 @@ def test_deploy_to_another_nodes_engine_over_ssh(remote_cluster: TestCluster, en
     status = inv(remote_cluster, "deploy.status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     assert [(r["node"], r["state"], r["health"]) for r in json.loads(status.stdout)] == [(NODE, "running", "healthy")]
+    assert json.loads(status.stdout)[0]["deployment"].startswith("#1 (deploy, ")  # read on the node over SSH
     down = inv(remote_cluster, "deploy.down", "--service", name)
     assert down.returncode == 0, down.stdout + down.stderr
     assert engine_node.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""

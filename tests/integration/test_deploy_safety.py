@@ -274,10 +274,15 @@ def test_a_deploy_killed_alone_keeps_the_lock_while_the_compose_it_started_runs(
         assert busy.returncode == 1
         assert f"pid {run.proc.pid}, since " in busy.stderr
         assert "), which has exited while commands it started still run; wait for it to finish" in busy.stderr
+        queued = start(cluster, "deploy", "--service", name, "--wait", "--json")
+        wait_for(lambda: queued.printed("waiting: "), what="the next deploy to wait")
+        proxy.release()  # the orphaned compose goes on and finishes its recreate, then the lock is free
+        rc, out, err = queued.finish()
     finally:
-        proxy.close()  # the orphaned compose goes on and finishes its recreate
-    res = ok(inv(cluster, "deploy", "--service", name, "--wait", "--json"))
-    assert steps(res.stdout)["compose up"][0] in ("ok", "changed")
+        proxy.close()
+    assert rc == 0, out + err
+    assert steps(out)["lock"][1].startswith("waited for deploy by ")
+    assert steps(out)["compose up"][0] in ("ok", "changed")
     assert healthy(name) and memory(name) == V2_MEMORY
 
 
