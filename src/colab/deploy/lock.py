@@ -30,7 +30,7 @@ from colab.runner import Runner, children_inherit, this_node
 
 LOCK = "lock"
 HOLDER = "holder"
-RELEASE_WAIT = 10.0  # seconds to let the holder finish after a clean release
+RELEASE_WAIT = 2.0  # seconds to wait for the holder after a release; commands we started may keep it longer
 
 # $1 the service's state folder, $2 "wait" or "nowait"; first line on stdin: who we are.
 # Prints one line: "locked <previous holder, empty after a clean release>", or "busy <holder>" (exit 75),

@@ -52,3 +52,20 @@ def test_changes_between_two_snapshots_are_named() -> None:
     after = {"a": ("1", "running"), "b": ("9", "running"), "c": ("3", "running"), "d": ("4", "running")}
     assert _describe(before, after) == "b recreated, c exited → running, d created"
     assert _describe(after, after) == ""
+
+
+def test_the_table_prints_tool_output_as_text_not_markup() -> None:
+    """A `[node]` prefix, `[red]` or an escape from a tool reaches the table as it was (minus the escape)."""
+    import io
+
+    from rich.console import Console
+
+    rows = [
+        status.Row("web", "n", problem="[cooperator] `docker compose ps` failed with exit 1: [red]no[/red]"),
+        status.Row("api", "n", "app", "running", "healthy", "x", deployment="#2 (deploy, t, by \x1b[2Kme on [n])"),
+    ]
+    buf = io.StringIO()
+    Console(file=buf, width=400, color_system=None).print(status.table(rows))
+    text = buf.getvalue()
+    assert "[cooperator] `docker compose ps` failed with exit 1: [red]no[/red]" in text
+    assert "#2 (deploy, t, by me on [n])" in text and "\x1b" not in text

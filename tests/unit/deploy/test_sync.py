@@ -118,3 +118,47 @@ def test_generated_files_exist_only_for_headscale() -> None:
     headscale = rendered["headscale"]["config.yaml"]
     assert '"server_url": "https://hs.ism.la"' in headscale and '"v4": "100.64.0.0/16"' in headscale
     assert '"listen_addr": "0.0.0.0:8080"' in headscale and '"192.168.254.10"' in headscale
+
+
+def test_leftovers_of_an_interrupted_run_are_found_and_repaired_even_when_files_are_equal(target: Target) -> None:
+    files = sync.collect(target, {})
+    r = runner()
+    sync.put(target, files, r)
+    project = Path(target.project_dir)
+    (project.parent / ".web.colab-new").mkdir()
+    (project.parent / ".web.colab-new" / "half").write_text("x")
+    (project.parent / ".web.colab-old").mkdir()
+    found = sync.inspect(target, r)
+    assert sync.differences(target, files, r, found) is None  # the files are right …
+    assert found.leftovers == [str(project.parent / ".web.colab-new"), str(project.parent / ".web.colab-old")]
+    assert sync.recover(target, r) == [f"removed {x}" for x in found.leftovers]  # … and the leftovers still go
+    assert sorted(p.name for p in project.parent.iterdir()) == ["web"]
+
+
+def test_a_folder_renamed_away_is_put_back_by_recover(target: Target) -> None:
+    files = sync.collect(target, {})
+    r = runner()
+    sync.put(target, files, r)
+    project = Path(target.project_dir)
+    project.rename(project.parent / ".web.colab-old")
+    assert sync.recover(target, r) == [f"put {project.parent / '.web.colab-old'} back"]
+    assert sync.differences(target, files, r) is None
+
+
+def test_a_failed_unpack_leaves_the_old_folder_and_no_staging(target: Target) -> None:
+    files = sync.collect(target, {})
+    r = runner()
+    sync.put(target, files, r)
+    project = Path(target.project_dir)
+    before = listing(project)
+    res = r.run(*sync.sync_argv(target), stdin=sync.tar_bytes(files)[:700], check=False)  # a cut-off stream
+    assert not res.ok
+    assert listing(project) == before
+    assert sorted(p.name for p in project.parent.iterdir()) == ["web"]
+
+
+def test_fetch_reads_the_folder_back_as_files(target: Target) -> None:
+    files = sync.collect(target, {})
+    r = runner()
+    sync.put(target, files, r)
+    assert sync.fetch(target, r) == files
