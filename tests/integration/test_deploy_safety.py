@@ -357,6 +357,23 @@ def test_rollback_by_hand_goes_back_one_deployment_with_the_images_it_ran(cluste
     assert memory(name) == V2_MEMORY
 
 
+def test_a_service_deployed_before_records_is_adopted_and_can_be_rolled_back_to(cluster: TestCluster) -> None:
+    """What an earlier version of this tool left: the service runs, nothing is recorded, no label of ours."""
+    import shutil
+
+    name = cluster.services[0]
+    ok(inv(cluster, "deploy", "--service", name))
+    v1 = deployed(cluster, name)
+    shutil.rmtree(cluster.server_fortress / "docker" / f".{name}.colab")
+    (cluster.compose_dir(name) / "compose.yaml").write_text(web_compose(health=UNHEALTHY))
+    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "30", "--json")
+    assert res.returncode == 1
+    done = steps(res.stdout)
+    assert done["adopt"] == ("changed", "the version that ran is now deployment #1, to roll back to")
+    assert done["rollback"][0] == "changed" and done["rollback"][1].startswith("deployment #1 is back and healthy")
+    assert healthy(name) and deployed(cluster, name) == v1
+
+
 # ----------------------------------------------------------------------------------------------- ownership
 
 
