@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from colab.deploy import lock
 from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS
 from tests.conftest import CANARY, FakeInfisical, require_tool
 from tests.harness import containers
@@ -33,9 +34,11 @@ from tests.integration.conftest import _live_output
 from tests.integration.deploy_support import (
     DIND_FLAGS,
     ArgvWatch,
+    Running,
     TestCluster,
     build_docker_node_image,
     project_containers,
+    wait_for,
     web_compose,
     write_cluster,
 )
@@ -185,3 +188,44 @@ def test_deploy_to_another_nodes_engine_over_ssh(remote_cluster: TestCluster, en
     down = inv(remote_cluster, "deploy.down", "--service", name)
     assert down.returncode == 0, down.stdout + down.stderr
     assert engine_node.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""
+
+
+def test_a_run_on_the_target_node_holds_the_lock_against_a_deploy_from_another(
+    remote_cluster: TestCluster, engine_node: EngineNode
+) -> None:
+    """The lock lives on the target: someone changing the service on director itself (the very holder a deploy
+    started there runs, as its user) stops a deploy from cooperator with who holds it, or queues it (--wait)."""
+    name = remote_cluster.services[0]
+    state = f"/mnt/fortress/docker/.{name}.colab"
+    holder = subprocess.Popen(
+        ["docker", "exec", "-i", "--user", "crtr", engine_node.container, *lock.holder_argv(state, wait=False)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("verb=deploy node=director user=crtr pid=4242 since=2024-06-01T10:00:00+02:00\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().startswith("locked"), holder.stderr.read() if holder.stderr else ""
+        busy = inv(remote_cluster, "deploy", "--service", name)
+        assert busy.returncode == 1
+        assert busy.stderr.strip() == (
+            f"error: {name} on {NODE} is locked by deploy by crtr on director (pid 4242, since "
+            "2024-06-01T10:00:00+02:00); wait for it to finish, or pass --wait to queue"
+        )
+        assert engine_node.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""
+        env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
+        queued = Running(["inv", "deploy", "--service", name, "--wait", "--json", "--inventory",
+                          str(remote_cluster.inventory)], env, ROOT)  # fmt: skip
+        wait_for(lambda: queued.printed(f"waiting: {name} on {NODE} is locked by deploy by crtr on director"),
+                 what="the deploy from cooperator to wait for director's lock")  # fmt: skip
+        holder.stdin.write("release\n")
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+        rc, out, err = queued.finish()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    assert rc == 0, out + err
+    lock_step = next(s for s in json.loads(out)["steps"] if s["step"] == f"lock {name}")
+    assert lock_step["detail"].startswith("waited for deploy by crtr on director (pid 4242, ")
+    assert inv(remote_cluster, "deploy.down", "--service", name).returncode == 0
