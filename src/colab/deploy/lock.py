@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -129,8 +130,8 @@ def acquire(
             if kind == "busy":
                 raise Busy(f"{what} is locked by {describe(rest)}; wait for it to finish, or pass --wait to queue")
             raise ColabError(f"cannot take the deploy lock of {what} in {state_dir}: {_failure(proc)}")
-    except BaseException:
-        _abandon(proc)
+    except BaseException:  # busy, a broken holder, or Ctrl-C while waiting: the holder must not take it later
+        _abandon(proc, stop=True)
         raise
 
 
@@ -141,10 +142,15 @@ def _failure(proc: Any) -> str:
     return err[-1] if err else f"exit {proc.returncode}"
 
 
-def _abandon(proc: Any) -> None:
-    """Stop a holder that never took the lock (or whose owner gave up): closing stdin ends it."""
+def _abandon(proc: Any, *, stop: bool = False) -> None:
+    """Let a holder go: closing stdin ends it once no command we started holds the pipe. `stop`: it never
+    handed the lock to anyone (a Ctrl-C while waiting), so it is ended outright: left blocked in `flock`, it
+    would take the lock later, for nobody, and leave its identity behind as an interrupted run."""
     with contextlib.suppress(OSError, ValueError):
         proc.stdin.close()
+    if stop and proc.poll() is None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the sh and the flock it waits in
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=RELEASE_WAIT)
 

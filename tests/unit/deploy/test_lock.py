@@ -67,6 +67,30 @@ def test_wait_queues_behind_the_holder(tmp_path: Path) -> None:
     lock.release(got[0])
 
 
+def test_a_run_interrupted_while_waiting_leaves_no_holder_behind(tmp_path: Path) -> None:
+    """Ctrl-C while queued: the waiting holder is ended, so it never takes the lock for nobody later."""
+    state = str(tmp_path / ".web.colab")
+    first = lock.acquire(runner(), state, "web on cooperator", "deploy")
+    waiting: list[object] = []
+
+    def interrupt(_: str) -> None:
+        raise KeyboardInterrupt
+
+    def queue() -> None:
+        try:
+            lock.acquire(runner(), state, "web", "deploy", wait=True, on_wait=interrupt)
+        except KeyboardInterrupt as e:
+            waiting.append(e)
+
+    waiter = threading.Thread(target=queue)
+    waiter.start()
+    waiter.join(timeout=30)
+    assert waiting, "the waiting run was not interrupted"
+    lock.release(first)
+    with lock.hold(runner(), state, "web on cooperator", "deploy") as next_one:
+        assert next_one.took_over == ""  # nobody took it in between and left a holder line
+
+
 def test_a_holder_that_never_released_is_taken_over_and_named(tmp_path: Path) -> None:
     state = str(tmp_path / ".web.colab")
     held = lock.acquire(runner(), state, "web on cooperator", "deploy")
