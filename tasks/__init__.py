@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from invoke import Collection
+from invoke.collection import Collection
 
 from colab import checkout, cli
 from tasks import backup, deploy, fortress, inventory, raid

@@ -1,13 +1,14 @@
 """deploy (the collection's default: `inv deploy --service NAME`), deploy.pull, .rollback, .down, .status, .logs."""
 
+from __future__ import annotations
+
 import sys
 
-from invoke import task
-from rich.prompt import Confirm
+from invoke.context import Context
+from invoke.tasks import task
 
-from colab import deploy as dep
-from colab.cli import HELP, conclude, err, finish, load_inventory, out, progress, user_errors
-from colab.deploy import status as dep_status
+from colab.cli import HELP, conclude, finish, load_inventory, out, progress, user_errors
+from colab.deploy import DEFAULT_WAIT_TIMEOUT
 from colab.errors import ColabError
 
 SERVICE_HELP = {
@@ -19,61 +20,57 @@ SERVICE_HELP = {
     "dry_run": HELP["dry_run"],
     "json": HELP["json"],
 }
-
-
-def _confirm():
-    """A terminal prompt, or None when there is no terminal to ask on."""
-    if sys.stdin.isatty():
-        return lambda question: Confirm.ask(question, default=False, console=err())
-    return None
-
-
-def _need(service):
-    if not service:
-        raise ColabError("--service NAME is required (a service from the inventory, e.g. --service gitea)")
-    return service
-
-
-def _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, pull, wait, rollback):
-    inv = load_inventory(inventory)
-    report = dep.deploy(
-        inv,
-        _need(service),
-        node=node,
-        yes=yes,
-        confirm=_confirm(),
-        dry_run=dry_run,
-        wait_timeout=int(wait_timeout),
-        pull=pull,
-        wait=wait,
-        rollback_on_failure=rollback,
-        console=progress(json),
-    )
-    conclude(report, json)
-
-
 DEPLOY_HELP = {
     **SERVICE_HELP,
-    "wait_timeout": f"seconds to wait for health checks (default {dep.DEFAULT_WAIT_TIMEOUT})",
+    "wait_timeout": f"seconds to wait for health checks (default {DEFAULT_WAIT_TIMEOUT})",
     "rollback": "when the new version is not healthy, bring back the one that ran (default); "
     "--no-rollback keeps the failed one for debugging",
 }
 
 
+def _need(service: str | None) -> str:
+    if not service:
+        raise ColabError("--service NAME is required (a service from the inventory, e.g. --service gitea)")
+    return service
+
+
+def _deploy(
+    service: str | None,
+    node: str | None,
+    yes: bool,
+    dry_run: bool,
+    wait_timeout: int,
+    inventory: str | None,
+    json: bool,
+    pull: bool,
+    wait: bool,
+    rollback: bool,
+) -> None:
+    from colab import confirm
+    from colab.deploy import run
+
+    report = run.deploy(
+        load_inventory(inventory), _need(service),
+        node=node, yes=yes, confirm=confirm.asker(), dry_run=dry_run, wait_timeout=int(wait_timeout), pull=pull,
+        wait=wait, rollback_on_failure=rollback, console=progress(json),
+    )  # fmt: skip
+    conclude(report, json)
+
+
 @task(default=True, help=DEPLOY_HELP)
 @user_errors
 def deploy(
-    c,
-    service=None,
-    node=None,
-    yes=False,
-    dry_run=False,
-    wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
-    wait=False,
-    rollback=True,
-    inventory=None,
-    json=False,
-):
+    c: Context,
+    service: str | None = None,
+    node: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
+    wait: bool = False,
+    rollback: bool = True,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
     """Deploy a service on its node with secrets injected by Infisical (`inv deploy --service gitea`)."""
     _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, False, wait, rollback)
 
@@ -81,17 +78,17 @@ def deploy(
 @task(help=DEPLOY_HELP)
 @user_errors
 def pull(
-    c,
-    service=None,
-    node=None,
-    yes=False,
-    dry_run=False,
-    wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
-    wait=False,
-    rollback=True,
-    inventory=None,
-    json=False,
-):
+    c: Context,
+    service: str | None = None,
+    node: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
+    wait: bool = False,
+    rollback: bool = True,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
     """Pull the service's newer images, then deploy (recreating what changed)."""
     _deploy(service, node, yes, dry_run, wait_timeout, inventory, json, True, wait, rollback)
 
@@ -99,40 +96,48 @@ def pull(
 @task(help={**SERVICE_HELP, "wait_timeout": DEPLOY_HELP["wait_timeout"]}, name="rollback")
 @user_errors
 def rollback_(
-    c,
-    service=None,
-    node=None,
-    yes=False,
-    dry_run=False,
-    wait_timeout=dep.DEFAULT_WAIT_TIMEOUT,
-    wait=False,
-    inventory=None,
-    json=False,
-):
+    c: Context,
+    service: str | None = None,
+    node: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
+    wait: bool = False,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
     """Go back one recorded deployment (its files and the image ids it ran); `deploy.status` shows which runs."""
-    inv = load_inventory(inventory)
-    report = dep.roll_back(
-        inv,
-        _need(service),
-        node=node,
-        yes=yes,
-        confirm=_confirm(),
-        dry_run=dry_run,
-        wait=wait,
-        wait_timeout=int(wait_timeout),
+    from colab import confirm
+    from colab.deploy import rollback
+
+    report = rollback.by_hand(
+        load_inventory(inventory), _need(service),
+        node=node, yes=yes, confirm=confirm.asker(), dry_run=dry_run, wait=wait, wait_timeout=int(wait_timeout),
         console=progress(json),
-    )
+    )  # fmt: skip
     conclude(report, json)
 
 
 @task(help=SERVICE_HELP)
 @user_errors
-def down(c, service=None, node=None, yes=False, dry_run=False, wait=False, inventory=None, json=False):
+def down(
+    c: Context,
+    service: str | None = None,
+    node: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    wait: bool = False,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
     """Stop and remove the service's containers (its data on fortress stays)."""
-    inv = load_inventory(inventory)
-    report = dep.down(
-        inv, _need(service), node=node, yes=yes, confirm=_confirm(), dry_run=dry_run, wait=wait, console=progress(json)
-    )
+    from colab import confirm
+    from colab.deploy import run
+
+    report = run.down(
+        load_inventory(inventory), _need(service),
+        node=node, yes=yes, confirm=confirm.asker(), dry_run=dry_run, wait=wait, console=progress(json),
+    )  # fmt: skip
     conclude(report, json)
 
 
@@ -145,10 +150,11 @@ def down(c, service=None, node=None, yes=False, dry_run=False, wait=False, inven
     iterable=["service"],
 )
 @user_errors
-def status(c, service=None, inventory=None, json=False):
+def status(c: Context, service: list[str] | None = None, inventory: str | None = None, json: bool = False) -> None:
     """Every service: node, containers, state, health, image (exit 1 when one is down or unhealthy)."""
-    inv = load_inventory(inventory)
-    rows = dep_status.collect(inv, list(service or []) or None)
+    from colab.deploy import status as dep_status
+
+    rows = dep_status.collect(load_inventory(inventory), list(service or []) or None)
     if json:
         print(dep_status.to_json(rows))
     else:
@@ -165,7 +171,10 @@ def status(c, service=None, inventory=None, json=False):
     }
 )
 @user_errors
-def logs(c, service=None, node=None, tail=100, inventory=None):
+def logs(
+    c: Context, service: str | None = None, node: str | None = None, tail: int = 100, inventory: str | None = None
+) -> None:
     """The service's last log lines, all containers, with timestamps."""
-    inv = load_inventory(inventory)
-    sys.stdout.write(dep.logs(inv, _need(service), node=node, tail=int(tail)))
+    from colab.deploy import run
+
+    sys.stdout.write(run.logs(load_inventory(inventory), _need(service), node=node, tail=int(tail)))

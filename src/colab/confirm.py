@@ -18,12 +18,14 @@ def ask_on_terminal(question: str) -> bool:
     return sys.stdin.readline().strip().lower() == "yes"
 
 
+def asker() -> Ask | None:
+    """The terminal question, or None when there is no terminal to ask on (the caller then needs --yes)."""
+    return ask_on_terminal if sys.stdin.isatty() else None
+
+
 def confirmed(question: str, yes: bool, ask: Ask | None = None) -> bool:
     """True when --yes was given, or a terminal user typed yes; False without a terminal."""
     if yes:
         return True
-    if ask is None:
-        if not sys.stdin.isatty():
-            return False
-        ask = ask_on_terminal
-    return ask(question)
+    ask = ask or asker()
+    return ask(question) if ask is not None else False

@@ -100,7 +100,7 @@ UNIX_NAME_MAX = 32  # useradd / groupadd refuse longer names
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)  # docs/inventory.md
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Cluster(_Model):

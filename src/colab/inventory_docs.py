@@ -7,8 +7,12 @@ a field changed and the page did not, so the reference cannot drift from the cod
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
 import types
 from dataclasses import dataclass
+from functools import cache
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -57,7 +61,27 @@ def _doc(model: type[BaseModel]) -> str:
     return "" if text.startswith(f"{model.__name__}(") else " ".join(text.split())  # pydantic's own signature doc
 
 
+@cache
+def _docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """The string under each field in the model's source (its description), read here rather than by pydantic
+    (`use_attribute_docstrings` would parse the source at every start-up, for every task)."""
+    tree = ast.parse(inspect.getsource(model))
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    found: dict[str, str] = {}
+    for field, after in itertools.pairwise(body):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            found[field.target.id] = " ".join(after.value.value.split())
+    return found
+
+
 def _walk(model: type[BaseModel], prefix: str, section: Section, found: list[Section]) -> None:
+    described = _docstrings(model)
     for name, field in model.model_fields.items():
         if name == "name" and prefix.endswith(tuple(_NAMED.values())):
             continue  # filled from the table key
@@ -67,15 +91,11 @@ def _walk(model: type[BaseModel], prefix: str, section: Section, found: list[Sec
             if mapping:
                 path = f"{path}.{_NAMED.get(name, '<name>')}"
             header = f"[[{path}]]" if many else f"[{path}]"
-            child = Section(header, " ".join(filter(None, [_description(field), _doc(inner)])), [])
+            child = Section(header, " ".join(filter(None, [described.get(name, ""), _doc(inner)])), [])
             found.append(child)
             _walk(inner, path, child, found)
             continue
-        section.keys.append(Key(name, _value(field), _default(field), _description(field)))
-
-
-def _description(field: FieldInfo) -> str:
-    return " ".join((field.description or "").split())
+        section.keys.append(Key(name, _value(field), _default(field), described.get(name, "")))
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool, bool]:

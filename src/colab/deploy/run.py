@@ -27,12 +27,10 @@ from colab.inventory import Inventory
 from colab.runner import Runner
 from colab.steps import Outcome, Report, Status, Step, run_step
 
-from . import engine, lock, network, plan, prelude, rollback, status, store, sync, up
+from . import DEFAULT_WAIT_TIMEOUT, engine, lock, network, plan, prelude, rollback, status, store, sync, up
 from .output import cause, plain
 from .session import Session
 from .target import Confirm
-
-DEFAULT_WAIT_TIMEOUT = 180
 
 
 def preflight(inv: Inventory, s: Session) -> list[str]:
