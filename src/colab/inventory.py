@@ -161,6 +161,9 @@ class Infisical(_Model):
     """The Infisical project holding every secret (passed to every `infisical run`)."""
     environment: Name
     """The Infisical environment (e.g. prod), always passed explicitly."""
+    api_url: Annotated[Text, matching(r"^(https?://\S+)?$", "an http:// or https:// URL without spaces, or empty")] = ""
+    """The CLI's `INFISICAL_API_URL` (self-hosted: `https://<host>/api`) for logins with no CLI config of their own:
+    the nodes' machine identities (the boot unit that fetches the fortress password). Empty: the CLI's default."""
 
 
 class Node(_Model):

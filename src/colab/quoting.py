@@ -57,6 +57,13 @@ def systemd(value: str) -> str:
     return value.replace("%", "%%")
 
 
+def systemd_word(value: str) -> str:
+    """One word of a space-separated unit setting (RequiresMountsFor=): double-quoted, `\\` and `"` escaped by a
+    backslash (systemd unquotes the word), `%` as `%%` (specifiers)."""
+    _one_line(value, "a systemd unit setting")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
 def systemd_escape_path(path: str) -> str:
     """`systemd-escape --path`: the unit name stem for a mount point, e.g. /mnt/fortress -> mnt-fortress."""
     trimmed = "/".join(p for p in path.split("/") if p)

@@ -43,6 +43,7 @@ from colab import chezmoi_source, edge, inventory_docs, mise_tasks, monitoring, 
 from colab.backup import install as backup_install
 from colab.errors import ColabError
 from colab.inventory import REPO_ROOT, Inventory, Node, Service
+from colab.storage import boot
 
 TEMPLATES_DIR = REPO_ROOT / "templates"
 PARTIALS = "_partials"
@@ -123,6 +124,26 @@ def fortress_units(inv: Inventory, node: Node) -> bool:
     return fortress_client(inv, node) in ("systemd", "wsl")
 
 
+def boot_context(inv: Inventory, node: Node) -> dict[str, Any]:
+    """What the boot-mount files need (colab.storage.boot): unit names, paths, retry timing, files to install."""
+    server = node.name == inv.fortress.server
+    return {
+        "server": server,
+        "docker": node.os == "debian",  # Docker Engine with a systemd unit (WSL and macOS run Docker Desktop)
+        "password_unit": boot.PASSWORD_UNIT,
+        "script": boot.PASSWORD_SCRIPT,
+        "runtime_dir": boot.RUNTIME_DIR.rsplit("/", 1)[1],
+        "credentials": boot.CREDENTIALS,
+        "identity_dir": boot.IDENTITY_DIR,
+        "mount_unit": boot.mount_unit(inv.fortress_mount(node)),
+        "after_units": boot.after_units(node),
+        "first_delay": boot.FIRST_DELAY,
+        "max_delay": boot.MAX_DELAY,
+        "mount_wait": boot.MOUNT_WAIT,
+        "files": boot.server_files() if server else boot.client_files(inv, node) if fortress_units(inv, node) else [],
+    }
+
+
 def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
     """Everything a per-node template may use, computed here so templates only lay it out."""
     server = inv.nodes[inv.fortress.server]
@@ -150,6 +171,7 @@ def node_context(inv: Inventory, node: Node) -> dict[str, Any]:
             "drive": inv.fortress.mounts.windows,
             "user": login.user if login else "",
             "password_name": login.password_name if login else "",
+            "boot": boot_context(inv, node),
         },
         "is_backup_node": node.name == inv.backup.node,
         "backup_cron": {
@@ -230,6 +252,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "sh": lambda v: quoting.sh(str(v)),
     "cron_word": lambda v: quoting.cron_word(str(v)),
     "systemd": lambda v: quoting.systemd(str(v)),
+    "systemd_word": lambda v: quoting.systemd_word(str(v)),
     "json": lambda v: json.dumps(v, indent=2, sort_keys=True, ensure_ascii=False),
     "xml": lambda v: xml_escape(str(v), {'"': "&quot;"}),
     "md_cell": lambda v: str(v).replace("|", "\\|").replace("\n", " "),

@@ -114,6 +114,43 @@ def systemd_unit(text: str) -> dict[str, dict[str, str]]:
     return sections
 
 
+def systemd_words(value: str) -> list[str]:
+    """The words of a space-separated unit setting (RequiresMountsFor=) as systemd splits them
+    (extract_first_word with EXTRACT_UNQUOTE): "…" and '…' group, a backslash takes the next character as it is.
+    `value` is what systemd_unit returns (specifiers already resolved)."""
+    words: list[str] = []
+    word: list[str] | None = None
+    quote = ""
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\":
+            if i + 1 >= len(value):
+                raise FormatError(f"a backslash ends the value: {value!r}")
+            word = (word or []) + [value[i + 1]]
+            i += 2
+            continue
+        if quote:
+            if c == quote:
+                quote = ""
+            else:
+                word = (word or []) + [c]
+        elif c in "\"'":
+            quote, word = c, word or []
+        elif c in " \t":
+            if word is not None:
+                words.append("".join(word))
+            word = None
+        else:
+            word = (word or []) + [c]
+        i += 1
+    if quote:
+        raise FormatError(f"an unterminated quote: {value!r}")
+    if word is not None:
+        words.append("".join(word))
+    return words
+
+
 def _specifiers(value: str, number: int) -> str:
     out, i = [], 0
     while i < len(value):

@@ -1,7 +1,10 @@
 """Build the test images locally and cache them by tag; no registry is ever contacted.
 
-- `colab-test/debian:bookworm`: a minbase Debian root from `debootstrap`, imported with `docker import`.
-- `colab-test/node:bookworm`: that base plus sshd, rsync, python3, sudo and a user `crtr` (tests/docker/node/).
+- `colab-test/debian:trixie`: a minbase Debian 13 root (what the nodes run) from `debootstrap`, imported with
+  `docker import`.
+- `colab-test/node:trixie`: that base plus sshd, rsync, python3, sudo and a user `crtr` (tests/docker/node/).
+- `colab-test/systemd-node:trixie`: the node image booting systemd as PID 1, with Docker and the stand-ins the
+  reboot tests need (tests/docker/systemd-node/).
 - `colab-test/busybox:latest`: `FROM scratch` with the host's static busybox (tests/docker/busybox/).
 
 An image is reused when `docker image inspect TAG` succeeds and its recipe label matches what would be
@@ -9,7 +12,7 @@ built now (the Dockerfile folder's content, the base image's id): editing a Dock
 Builds print their output lines as they go (see `Echo`) and a failure raises `ImageBuildError` ending with
 the last lines of output. A file lock per tag keeps concurrent test runs from building the same image twice.
 
-From a shell, at the repository root: `python -m tests.harness.images [--force] [base|node|busybox ...]`.
+From a shell, at the repository root: `python -m tests.harness.images [--force] [base|node|systemd-node|busybox ...]`.
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ from typing import IO
 
 DOCKER_DIR = Path(__file__).resolve().parents[1] / "docker"
 NODE_CONTEXT = DOCKER_DIR / "node"
+SYSTEMD_NODE_CONTEXT = DOCKER_DIR / "systemd-node"
 BUSYBOX_CONTEXT = DOCKER_DIR / "busybox"
 
-SUITE = "bookworm"
+SUITE = "trixie"
 BASE_TAG = f"colab-test/debian:{SUITE}"
 NODE_TAG = f"colab-test/node:{SUITE}"
+SYSTEMD_NODE_TAG = f"colab-test/systemd-node:{SUITE}"
 BUSYBOX_TAG = "colab-test/busybox:latest"
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -365,6 +370,24 @@ def build_node_image(
     return tag
 
 
+def build_systemd_node_image(
+    tag: str = SYSTEMD_NODE_TAG, *, base: str = NODE_TAG, echo: Echo = stderr_echo, force: bool = False
+) -> str:
+    """The node image booting systemd, with Docker (tests/docker/systemd-node/) on the node image; returns the tag."""
+    build_node_image(base, echo=echo)
+    recipe = _recipe(_tree_digest(SYSTEMD_NODE_CONTEXT), image_id(base))
+    if not force and _is_current(tag, recipe, echo):
+        return tag
+    with _build_lock(tag):
+        if not force and _is_current(tag, recipe, echo):
+            return tag
+        started = time.monotonic()
+        echo(f"[{tag}] building from {SYSTEMD_NODE_CONTEXT} on {base}")
+        _docker_build(SYSTEMD_NODE_CONTEXT, tag, recipe, echo, {"BASE": base})
+        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
+    return tag
+
+
 def _is_static_elf(path: Path) -> bool:
     head = path.read_bytes()[:8192]
     return head[:4] == b"\x7fELF" and b"ld-linux" not in head and b"ld-musl" not in head
@@ -398,6 +421,7 @@ def build_busybox_image(
 BUILDERS: dict[str, Callable[..., str]] = {
     "base": build_base_image,
     "node": build_node_image,
+    "systemd-node": build_systemd_node_image,
     "busybox": build_busybox_image,
 }
 

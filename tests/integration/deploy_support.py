@@ -84,6 +84,10 @@ class TestCluster:
     def client_fortress(self) -> Path:
         return self.root / "fortress-client"
 
+    def fortress_untouched(self) -> bool:
+        """The server's fortress holds its folders and nothing in them: no deploy wrote anything."""
+        return all(not any(folder.iterdir()) for folder in self.server_fortress.iterdir())
+
     def compose_dir(self, service: str) -> Path:
         return self.root / "compose" / service
 
@@ -120,6 +124,8 @@ def write_cluster(
     doc["services"] = table
     path = root / "inventory.toml"
     path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    for folder in doc["fortress"]["folders"]:  # type: ignore[index,union-attr]
+        (root / "fortress-server" / str(folder)).mkdir(parents=True, exist_ok=True)  # as `inv fortress.share` does
     return TestCluster(root, path, network, subnet, list(services))
 
 
@@ -217,7 +223,7 @@ def files_containing(needle: str, roots: list[Path], since: float) -> Iterator[P
 # ------------------------------------------------------------------------------------ a node with an engine
 
 DOCKER_NODE_CONTEXT = ROOT / "tests" / "docker" / "docker-node"
-DOCKER_NODE_TAG = "colab-test/docker-node:bookworm"
+DOCKER_NODE_TAG = "colab-test/docker-node:trixie"
 # Every capability but SYS_RESOURCE (this machine's engine cannot grant it, so --privileged fails here),
 # no seccomp/AppArmor, all devices: what dockerd needs inside a container.
 DIND_FLAGS = [

@@ -25,7 +25,7 @@ from tests.integration.test_backup_support import daily_args, make_tree, run_inv
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
 PG_CONTEXT = ROOT / "tests" / "docker" / "postgres"
-PG_TAG = "colab-test/postgres:bookworm"
+PG_TAG = "colab-test/postgres:trixie"
 SECRETS_PATH = "/bkpg"
 COMPOSE = """\
 services:

@@ -5,8 +5,9 @@ cifs-utils, hostname `director`, sshd published on director's mesh address in th
 (127.0.20.2) with a random port. What cannot run in a container runs against stand-ins that record what
 they were asked (argv, uid, names of the environment) in /var/log/colab-standins/calls.jsonl:
 `tailscale` (mesh join; it checks the pre-auth key it reads from --auth-key=file:/dev/stdin by sha256),
-`systemctl` (no systemd), `mount` (no kernel CIFS: it adds the share to the real mount table once the mount
-unit was started with the right PASSWD), `apt-get` (its install of docker.io puts a `docker` stand-in in
+`systemctl` (no systemd; its start of the fortress mount checks the node's machine identity, as the boot unit
+would log in with it), `mount` (no kernel CIFS: it adds the share to the mount table once the mount unit was
+started), `apt-get` (its install of docker.io puts a `docker` stand-in in
 place). chezmoi and mise are the host's real binaries; the repository chezmoi clones is the rendered tree
 of the test inventory plus the project (pyproject.toml, src/, tasks/), a git repository in the container
 (file:///srv/colab.git), and it clones it into director's checkout (`nodes.director.repo`, /home/crtr/colab),
@@ -47,13 +48,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = ROOT / "tests" / "docker" / "bootstrap-node"
-TAG = "colab-test/bootstrap-node:bookworm"
+TAG = "colab-test/bootstrap-node:trixie"
 NODE = "director"
 USER = "crtr"
 HOME = f"/home/{USER}"
 CHECKOUT = f"{HOME}/colab"  # nodes.director.repo in the loopback inventory: chezmoi's source on the node
 REPO_URL = "file:///srv/colab.git"
 FORTRESS_PASSWORD = "fortress-test-password-3b8c"  # the node's own test vault; not the canary
+IDENTITY_SECRET = "machine-identity-secret-5d2e"  # the node's Universal Auth client secret (root-only there)
 CALLS = "/var/log/colab-standins/calls.jsonl"
 # Probes that change nothing; the rest of the stand-in log is compared exactly.
 READ_ONLY = (["ip", "-4"], ["is-active"], ["is-enabled"], ["compose", "version"], ["info"])
@@ -110,7 +112,7 @@ def _changes(calls: list[dict[str, object]]) -> list[tuple[object, ...]]:
         assert isinstance(argv, list)
         if c["cmd"] == "mount" or any(argv[: len(p)] == p for p in READ_ONLY):
             continue
-        if c["cmd"] == "systemctl" and argv[:1] in (["is-active"], ["is-enabled"]):
+        if c["cmd"] == "systemctl" and argv[:1] in (["is-active"], ["is-enabled"], ["show"]):
             continue
         out.append((c["cmd"], " ".join(argv), c["uid"]))
     return out
@@ -179,14 +181,16 @@ def node(
         setup = (
             'printf "%s" "$1" > /etc/colab-test/vault.json && chmod 0644 /etc/colab-test/vault.json && '
             'printf "%s\\n" "$2" > /etc/colab-test/authkey.sha256 && '
-            'printf "%s\\n" "$3" > /etc/colab-test/passwd.sha256 && '
+            'printf "%s\\n" "$3" > /etc/colab-test/identity.sha256 && '
+            "install -d -m 0700 /etc/colab/infisical && (umask 077; echo id-director > /etc/colab/infisical/client-id; "
+            'printf "%s\\n" "$5" > /etc/colab/infisical/client-secret) && '
             'printf "%s\\n" "$4" > /etc/colab-test/mesh-ip && chown -R crtr:crtr /srv/colab.git && '
             "chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise /opt/colab-standins/infisical && "
             "chmod -R a+rX /opt/wheelhouse"
         )
         containers.docker_exec(
             name, "sh", "-c", setup, "sh", json.dumps(vault), hashlib.sha256(CANARY.encode()).hexdigest(),
-            hashlib.sha256(FORTRESS_PASSWORD.encode()).hexdigest(), address,
+            hashlib.sha256(IDENTITY_SECRET.encode()).hexdigest(), address, IDENTITY_SECRET,
         )  # fmt: skip
         known_hosts = tmp / "known_hosts"
         deadline = time.monotonic() + 60
@@ -263,9 +267,11 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
         "install: docker engine (docker.io, docker-compose)",
         "install: docker enabled and running",
         f"install: {USER} in the docker group",
+        "fortress: file /usr/local/lib/colab/fortress-password",
+        "fortress: file /etc/systemd/system/colab-fortress-password.service",
         "fortress: file /etc/systemd/system/mnt-fortress.mount",
-        "fortress: file /etc/systemd/system/mnt-fortress.automount",
-        "fortress: mnt-fortress.automount enabled",
+        "fortress: file /etc/systemd/system/docker.service.d/colab-fortress.conf",
+        "fortress: mnt-fortress.mount enabled at boot",
         "fortress: mounted //127.0.20.1/fortress at /mnt/fortress",
         f"chezmoi: chezmoi --source {CHECKOUT} init --apply {REPO_URL}",
         VENV_STEP,
@@ -279,17 +285,14 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
         ("apt-get", "update -q", 0),
         ("apt-get", "install -y -q --no-install-recommends docker.io docker-compose", 0),
         ("systemctl", "enable --now docker", 0),
-        ("systemctl", "daemon-reload", 0),
-        ("systemctl", "daemon-reload", 0),
-        ("systemctl", "enable --now mnt-fortress.automount", 0),
-        ("systemctl", "import-environment PASSWD", 0),
-        ("systemctl", "start mnt-fortress.mount", 0),
-        ("systemctl", "unset-environment PASSWD", 0),
+        *[("systemctl", "daemon-reload", 0)] * 4,  # after each boot-mount file
+        ("systemctl", "enable -- mnt-fortress.mount", 0),
+        ("systemctl", "start --no-block -- mnt-fortress.mount", 0),  # as a boot does: the boot unit fetches
     ]
     up = next(c for c in calls if c["cmd"] == "tailscale" and c["argv"][0] == "up")  # type: ignore[index]
     assert up["key_ok"] is True  # the key arrived on stdin, intact
-    imported = next(c for c in calls if c["argv"] == ["import-environment", "PASSWD"])
-    assert imported["passwd_ok"] is True and "PASSWD" in imported["env"]  # type: ignore[operator]
+    started = next(c for c in calls if c["cmd"] == "systemctl" and c["argv"][:1] == ["start"])  # type: ignore[index]
+    assert started["identity_ok"] is True and started["uid"] == 0  # root, with the node's machine identity
     install = next(c for c in calls if c["cmd"] == "apt-get" and "install" in c["argv"])  # type: ignore[operator]
     assert "DEBIAN_FRONTEND" in install["env"]  # type: ignore[operator]
 

@@ -82,13 +82,13 @@ def test_vendor_repositories_are_written_where_apt_reads_them(base_image: str, f
     assert res.returncode == 0, res.stderr
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
     assert res.stdout.splitlines() == [
-        "deb [signed-by=/etc/apt/keyrings/45drives.asc] https://repo.45drives.com/enterprise/debian bookworm main",
+        "deb [signed-by=/etc/apt/keyrings/45drives.asc] https://repo.45drives.com/enterprise/debian trixie main",
         f"deb [arch={arch} signed-by=/etc/apt/keyrings/mise.asc] https://mise.jdx.dev/deb stable main",
-        "deb [signed-by=/etc/apt/keyrings/tailscale.gpg] https://pkgs.tailscale.com/stable/debian bookworm main",
+        "deb [signed-by=/etc/apt/keyrings/tailscale.gpg] https://pkgs.tailscale.com/stable/debian trixie main",
         "/etc/apt/keyrings/45drives.asc 644",
         "/etc/apt/keyrings/mise.asc 644",
         "/etc/apt/keyrings/tailscale.gpg 644",
-        "https://pkgs.tailscale.com/stable/debian/bookworm.noarmor.gpg",
+        "https://pkgs.tailscale.com/stable/debian/trixie.noarmor.gpg",
         "https://mise.jdx.dev/gpg-key.pub",
         "https://repo.45drives.com/key/gpg.asc",
     ]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from colab import chezmoi_source, inventory, render
+from colab.storage import boot
 from tests.conftest import RENDER_CASES as CASES
 from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
@@ -48,7 +49,8 @@ echo "::changed"
 find "$HOME" -type f | sort | comm -12 /tmp/before - | sed "s|^$HOME/||" || true
 echo "::etc"
 for f in /etc/docker/daemon.json /etc/cron.d/colab-backup /etc/cron.d/colab-status /etc/cockpit/cockpit.conf \
-  /etc/systemd/system/*.mount /etc/systemd/system/*.automount; do
+  /etc/systemd/system/*.mount /etc/systemd/system/*.automount /etc/systemd/system/*.service \
+  /etc/systemd/system/*.service.d/*.conf /usr/local/lib/colab/fortress-password; do
   [ -f "$f" ] && sha256sum "$f"
 done
 echo "::end"
@@ -132,15 +134,14 @@ def test_apply_as_root_in_a_container_named_like_the_node(
         for src, dst in SYSTEM.items()
         if src in files and (node_os == "debian" or dst != "/etc/docker/daemon.json")
     }
-    if "dot_config/colab/fortress/fortress.mount" in files and node_os == "debian":
-        unit = render.systemd_escape_path(inv.fortress_mount(inv.nodes[node]))
-        expected[f"/etc/systemd/system/{unit}.mount"] = hashlib.sha256(
-            files["dot_config/colab/fortress/fortress.mount"]
-        ).hexdigest()
-        expected[f"/etc/systemd/system/{unit}.automount"] = hashlib.sha256(
-            files["dot_config/colab/fortress/fortress.automount"]
-        ).hexdigest()
-        assert "systemd is not running" in log
+    # the boot mount on a Debian client (its files, Docker's drop-in), the drop-ins on a Debian server
+    server = node == inv.fortress.server
+    if node_os == "debian" and ("dot_config/colab/fortress/fortress.mount" in files or server):
+        boot_files = boot.server_files() if server else boot.client_files(inv, inv.nodes[node])
+        for src, dst, _ in boot_files:
+            expected[dst] = hashlib.sha256(files[f"dot_config/colab/{src}"]).hexdigest()
+        if not server:
+            assert "systemd is not running, so later run: sudo systemctl enable --now" in log
     assert installed == expected
     if node_os == "debian":
         assert "colab: installed /etc/docker/daemon.json" in log
@@ -165,7 +166,8 @@ def test_without_root_or_sudo_the_scripts_say_what_to_run(
     assert log[-1] == "0"
     assert out["source"] == [f"{inv.nodes['cooperator'].repo}/chezmoi"] and out["verify"] == ["0"], out
     hints = [line for line in log if line.startswith("colab: not root")]
-    assert len(hints) == 4  # docker settings, the backup schedule, the monitoring folder and schedule, Cockpit
+    assert len(hints) == 5  # docker settings, fortress's drop-ins, the backup schedule, the monitoring folder, Cockpit
+    assert any("/etc/systemd/system/smbd.service.d/colab-fortress.conf" in h for h in hints)
     assert any("sudo install -D -m 0644 /tmp/home/.config/colab/docker/daemon.json /etc/docker/" in h for h in hints)
     assert any("/etc/cron.d/colab-backup" in h for h in hints)
     assert any("/etc/cron.d/colab-status" in h for h in hints)

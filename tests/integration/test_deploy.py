@@ -147,7 +147,7 @@ def test_a_missing_secret_is_named_and_nothing_is_touched(cluster: TestCluster, 
         "error: missing secret(s) TEST_SECRET at Infisical path /web (env prod); add them in Infisical, then run again"
     )
     assert project_containers(name) == {}
-    assert not cluster.server_fortress.exists()
+    assert cluster.fortress_untouched()
 
 
 def test_a_broken_compose_file_fails_before_any_change(cluster: TestCluster) -> None:

@@ -89,7 +89,7 @@ def test_config_error_quoting_the_secret_is_masked(masked: tuple[TestCluster, st
             f"error: {compose} is not valid under the injection (Invalid hostPort: ***); fix it (nothing was changed)\n"
         )  # Compose got the value (it rejected it) and the message masks it
     assert_nowhere(runs, cluster, started)
-    assert not cluster.server_fortress.exists()  # nothing was changed
+    assert cluster.fortress_untouched()  # nothing was changed
 
 
 def test_up_ps_logs_and_down_quoting_the_secret_are_masked(masked: tuple[TestCluster, str, str]) -> None:

@@ -22,6 +22,7 @@ import pytest
 from colab import inventory, quoting, render
 from colab.storage import mounts, raid, samba
 from tests.conftest import DEFAULT_INVENTORY, require_tool
+from tests.harness import units
 from tests.integration.test_chezmoi import chezmoi, clean_env
 from tests.integration.test_mise import mise, node_setup
 
@@ -71,13 +72,8 @@ def test_mount_units_pass_systemd_analyze_verify(tmp_path: Path, where: str) -> 
     stem = subprocess.run(["systemd-escape", "--path", where], capture_output=True, text=True, check=True).stdout
     assert quoting.systemd_escape_path(where) == stem.strip()
     for node in ("director", "writer"):
-        paths = []
-        for name, text in mounts.units(inv, inv.nodes[node]).items():
-            assert name.startswith(f"{stem.strip()}.")
-            path = tmp_path / node / name
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text)
-            paths.append(str(path))
+        assert f"{stem.strip()}.mount" in mounts.units(inv, inv.nodes[node])
+        paths = units.lay_out(inv, inv.nodes[node], tmp_path / node)  # the mount, the password unit, Docker's drop-in
         res = subprocess.run(["systemd-analyze", "verify", *paths], capture_output=True, text=True, timeout=60)
         ours = [line for line in (res.stdout + res.stderr).splitlines() if str(tmp_path) in line or "mnt" in line]
         # verify also refuses a unit whose Where= (specifiers resolved) does not match its name

@@ -35,7 +35,7 @@ from colab import chezmoi_source, inventory, quoting, render
 from colab.backup import install as backup_install
 from colab.errors import InventoryError
 from colab.inventory import Inventory
-from colab.storage import mounts, raid, samba
+from colab.storage import boot, mounts, raid, samba
 from tests.harness import formats
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,13 +216,23 @@ def check_files(inv: Inventory, tree: dict[str, bytes], values: dict[str, str]) 
     stem = quoting.systemd_escape_path(inv.fortress.mounts.linux)
     for node in ("director", "writer"):
         mount = formats.systemd_unit(node_file(tree, node, ".config/colab/fortress/fortress.mount"))
-        auto = formats.systemd_unit(node_file(tree, node, ".config/colab/fortress/fortress.automount"))
-        assert mount["Mount"]["Where"] == auto["Automount"]["Where"] == inv.fortress.mounts.linux
-        assert auto["Unit"]["Description"] == f"Automount fortress at {inv.fortress.mounts.linux}"
+        assert mount["Mount"]["Where"] == inv.fortress.mounts.linux
+        password = formats.systemd_unit(node_file(tree, node, ".config/colab/fortress/fortress-password.service"))
+        assert password["Unit"]["Description"].startswith(f"fortress password for {stem}.mount ")
         script = node_file(tree, node, "20-fortress-units.sh").splitlines()
         assert sh_words(next(x for x in script if x.startswith("unit=")), "unit=") == [stem]
         assert sh_words(next(x for x in script if x.startswith("mount=")), "mount=") == [inv.fortress.mounts.linux]
-    assert "\n" not in mounts.linux_mount_inner(stem)
+        fetch = node_file(tree, node, ".config/colab/fortress/fortress-password.sh").splitlines()
+        assert sh_words(next(x for x in fetch if x.startswith("unit=")), "unit=") == [f"{stem}.mount"]
+    # Docker (Debian) and smbd (the server) wait for the mount: the path read back as systemd splits it
+    for node, source, path in (
+        ("director", ".config/colab/docker/fortress.conf", inv.fortress.mounts.linux),
+        ("cooperator", ".config/colab/docker/fortress.conf", inv.fortress.path),
+        ("cooperator", ".config/colab/fortress/smbd-fortress.conf", inv.fortress.path),
+    ):
+        dropin = formats.systemd_unit(node_file(tree, node, source))
+        assert formats.systemd_words(dropin["Unit"]["RequiresMountsFor"]) == [path]
+    assert formats.systemd_unit(boot.server_unit(inv, "0d6f-42"))["Mount"]["Where"] == inv.fortress.path
 
     # the share's smb.conf include: exactly our parameters, the path as it is
     share = formats.smb_conf(samba.render(inv))[inv.fortress.share]
@@ -318,8 +328,13 @@ def run_scripts(inv: Inventory, tree: dict[str, bytes], work: Path) -> None:
     stem = quoting.systemd_escape_path(inv.fortress.mounts.linux)
     res = run(["sh", str(home / "director/20-fortress-units.sh")], record, fake, home / "director")
     assert res.returncode == 0, res.stderr
-    installed = [arg for arg in calls(record) if arg.startswith("/etc/systemd/system/")]
-    assert installed == [f"/etc/systemd/system/{stem}.mount", f"/etc/systemd/system/{stem}.automount"]
+    installed = [arg for arg in calls(record) if arg.startswith(("/etc/systemd/system/", "/usr/local/lib/"))]
+    assert installed == [
+        "/usr/local/lib/colab/fortress-password",
+        "/etc/systemd/system/colab-fortress-password.service",
+        f"/etc/systemd/system/{stem}.mount",
+        "/etc/systemd/system/docker.service.d/colab-fortress.conf",
+    ]
     if not Path("/run/systemd/system").is_dir():
         res = run(["sh", str(home / "writer/20-fortress-units.sh")], record, fake, home / "writer")
         assert res.stdout.startswith(f"colab: systemd is off in this WSL distribution, so fortress is not mounted at "
@@ -331,11 +346,11 @@ def run_scripts(inv: Inventory, tree: dict[str, bytes], work: Path) -> None:
                str(home / "cooperator/.config/colab/env.sh")], record, fake, home)  # fmt: skip
     assert res.stdout.split("\0")[:2] == [str(repo), inv.fortress.path]
 
-    # the root shell `inv fortress.mount` starts the mount unit with
-    res = run(["sh", "-c", mounts.linux_mount_inner(stem)], record, fake, home, stdin="pw\n")
-    assert res.returncode == 0, res.stderr
-    assert [c for c in calls(record) if not c.startswith(("cwd=", str(fake)))] == [
-        "import-environment", "PASSWD", "start", f"{stem}.mount", "unset-environment", "PASSWD"
+    # the root shell `inv fortress.mount` starts the mount unit with (the unit name one word after `--`)
+    res = run(mounts.mount_start_argv(stem, sudo=False, timeout=1), record, fake, home)
+    assert res.returncode == 1 and "fortress did not mount within 1 s" in res.stderr  # the fake never says active
+    assert [c for c in calls(record) if not c.startswith(("cwd=", str(fake)))][:4] == [
+        "start", "--no-block", "--", f"{stem}.mount"
     ]  # fmt: skip
 
     # raid.create's fstab script against a copy of fstab, blkid standing in

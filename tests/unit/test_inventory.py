@@ -47,7 +47,7 @@ def test_default_inventory_describes_the_seed_cluster() -> None:
     assert str(inv.nodes["cooperator"].mesh) == "100.64.0.1"
     assert inv.nodes["projector"].on_demand and inv.nodes["projector"].gpu
     assert inv.fortress.server == "cooperator"
-    assert inv.fortress_mount(inv.nodes["cooperator"]) == "/media/crtr/fortress"
+    assert inv.fortress_mount(inv.nodes["cooperator"]) == "/srv/fortress"
     assert inv.fortress_mount(inv.nodes["director"]) == "/mnt/fortress"
     assert inv.fortress_mount(inv.nodes["terminator"]) == "/Volumes/fortress"
     assert inv.fortress.mounts.windows == "Z:"

@@ -31,7 +31,14 @@ INVENTORIES = {
 BASH, ZSH = ".bashrc", ".zshrc"
 ENV, MISE, MISE_NODE = ".config/colab/env.sh", ".config/mise/config.toml", ".config/mise/conf.d/colab-node.toml"
 DOCKER_STAGED, DOCKER_MAC = ".config/colab/docker/daemon.json", ".docker/daemon.json"
-UNITS = [".config/colab/fortress/fortress.automount", ".config/colab/fortress/fortress.mount"]
+# The boot mount (colab.storage.boot): the mount unit, the unit and script that fetch the password at boot.
+UNITS = [
+    ".config/colab/fortress/fortress.mount",
+    ".config/colab/fortress/fortress-password.service",
+    ".config/colab/fortress/fortress-password.sh",
+]
+DOCKER_DROPIN = ".config/colab/docker/fortress.conf"  # Docker Engine waits for fortress (Debian nodes)
+SMBD_DROPIN = ".config/colab/fortress/smbd-fortress.conf"  # the server: smbd waits for fortress
 WSL_MOUNT = ".config/colab/fortress/mount-fortress.sh"
 AGENT = "Library/LaunchAgents/colab.fortress.plist"
 CRON = ".config/colab/backup/colab-backup.cron"
@@ -46,6 +53,8 @@ S_DOCKER, S_DESKTOP, S_UNITS, S_AGENT, S_CRON, S_MONITORING = (
     "30-backup-cron.sh",
     "31-monitoring.sh",
 )
+S_SERVER = "20-fortress-server.sh"
+SERVER = [DOCKER_DROPIN, SMBD_DROPIN, S_SERVER]  # the server's drop-ins (its mount unit: inv fortress.share)
 LINUX = [BASH, ENV, MISE, MISE_NODE, DOCKER_STAGED, S_DOCKER]
 # WSL: the Linux side mounts fortress with the same units as Debian; Docker is Docker Desktop on Windows.
 WSL = [BASH, ENV, MISE, MISE_NODE, DOCKER_STAGED, S_DESKTOP, *UNITS, S_UNITS, WSL_MOUNT]
@@ -53,17 +62,17 @@ MACOS = [ZSH, ENV, MISE, MISE_NODE, DOCKER_MAC, AGENT, S_AGENT]
 
 EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
     "default": {
-        # fortress server (no mount files), backup node, Prometheus's node (the status export), Cockpit behind Caddy
-        "cooperator": [*LINUX, CRON, S_CRON, STATUS_CRON, S_MONITORING, COCKPIT, S_COCKPIT],
-        "director": [*LINUX, *UNITS, S_UNITS, S_MONITORING],  # node-exporter: its textfile directory
+        # fortress server (its drop-ins), backup node, Prometheus's node (the status export), Cockpit behind Caddy
+        "cooperator": [*LINUX, *SERVER, CRON, S_CRON, STATUS_CRON, S_MONITORING, COCKPIT, S_COCKPIT],
+        "director": [*LINUX, *UNITS, DOCKER_DROPIN, S_UNITS, S_MONITORING],  # node-exporter: its textfile directory
         "writer": WSL,
         "projector": WSL,
         "terminator": MACOS,
     },
     "other": {
-        "hub": LINUX,  # fortress server
+        "hub": [*LINUX, *SERVER],  # fortress server
         "studio": MACOS,
-        "forge": [*LINUX, *UNITS, S_UNITS, CRON, S_CRON],  # fortress client and backup node
+        "forge": [*LINUX, *UNITS, DOCKER_DROPIN, S_UNITS, CRON, S_CRON],  # fortress client and backup node
     },
 }
 
@@ -381,19 +390,34 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
     unc = f"//{server.mesh}/{inv.fortress.share}"
     for node in inv.nodes.values():
         files = render.node_files(tree, node.name)
-        fortress = [p for p in files if "fortress" in p]
-        if node.name == inv.fortress.server:
-            assert fortress == []
+        fortress = sorted(p for p in files if "fortress" in p)
+        if node.name == inv.fortress.server:  # its drop-ins; the mount unit by UUID comes from `inv fortress.share`
+            assert fortress == [
+                "dot_config/colab/docker/fortress.conf",
+                "dot_config/colab/fortress/smbd-fortress.conf",
+                "run_onchange_after_20-fortress-server.sh",
+            ]
+            for dropin in fortress[:2]:
+                assert files[dropin].decode().endswith(f'[Unit]\nRequiresMountsFor="{inv.fortress.path}"\n')
         elif node.os in ("debian", "wsl"):  # WSL: the Linux side mounts the share like a Debian client
             mount = files["dot_config/colab/fortress/fortress.mount"].decode()
             assert f"What={unc}\n" in mount and f"Where={inv.fortress.mounts.linux}\n" in mount
-            assert f"username={node.ssh_user}," in mount and "Type=cifs" in mount  # the node's own Samba user
-            auto = files["dot_config/colab/fortress/fortress.automount"].decode()
-            assert f"Where={inv.fortress.mounts.linux}\n" in auto
+            assert "Options=credentials=/run/colab-fortress/credentials,uid=" in mount and "Type=cifs" in mount
+            assert "After=network-online.target colab-fortress-password.service\n" in mount
+            assert "[Install]\nWantedBy=remote-fs.target\n" in mount
+            service = files["dot_config/colab/fortress/fortress-password.service"].decode()
+            assert "Type=notify\n" in service and "ExecStart=/usr/local/lib/colab/fortress-password\n" in service
+            assert "RuntimeDirectory=colab-fortress\nRuntimeDirectoryMode=0700\n" in service
+            assert "Environment" not in service  # nothing secret or not is handed to systemd
+            script = files["dot_config/colab/fortress/fortress-password.sh"].decode()
+            assert f"path={inv.fortress.password_path}\n" in script and "identity=/etc/colab/infisical\n" in script
+            user = f"user={node.ssh_user}  # the node's own user"  # the credentials file's user: its own Samba user
+            assert user in script
             unit = render.systemd_escape_path(inv.fortress.mounts.linux)
             installer = files["run_onchange_after_20-fortress-units.sh"].decode()
             assert f"unit={unit}" in installer
             assert ("systemd is off in this WSL distribution" in installer) == (node.os == "wsl")
+            assert ("dot_config/colab/docker/fortress.conf" in files) == (node.os == "debian")  # Docker Engine
             if node.os == "wsl":  # the Windows drive: the same steps as `inv fortress.mount`, no second way
                 script = files["dot_config/colab/fortress/executable_mount-fortress.sh"].decode()
                 assert f'exec "$inv" fortress.mount --node {node.name} "$@"\n' in script
@@ -410,11 +434,17 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
 
 
 def test_no_password_or_credentials_file_anywhere(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
+    """No file holds a password. The one credentials file is on tmpfs (/run), written at boot by the password
+    script (`password=%s`, a format: the value comes from Infisical then) and removed once mounted."""
     _, _, tree = case
     for path, data in tree.items():
         body = data.decode().lower()
-        for bad in ("password=", "pass=", "credentials=", "passwd=", "/pass:"):
+        for bad in ("pass=", "passwd=", "/pass:"):
             assert bad not in body, (path, bad)
+        assert body.count("credentials=") == body.count("credentials=/run/colab-fortress/credentials"), path
+        if "password=" in body:
+            assert path.endswith("/dot_config/colab/fortress/fortress-password.sh"), path
+            assert body.count("password=") == 1 and "printf 'password=%s\\n' \"$pw\"" in body, path
 
 
 # -------------------------------------------------------------------------------------- determinism
@@ -585,7 +615,7 @@ def test_a_bigger_inventory_renders_every_node() -> None:
         data["nodes"][f"n{i:02d}"] = {**base, "lan": f"127.0.30.{100 + i}", "mesh": f"127.0.40.{100 + i}"}
     tree = render.render_tree(inventory.from_dict(data))
     assert text(tree, "chezmoi/.nodes/known.txt").split() == list(data["nodes"])
-    assert render.node_targets(tree, "n07") == sorted([*LINUX, *UNITS, S_UNITS])
+    assert render.node_targets(tree, "n07") == sorted([*LINUX, *UNITS, DOCKER_DROPIN, S_UNITS])
 
 
 def test_inv_render_and_check_exit_codes(tmp_path: Path) -> None:

@@ -118,9 +118,13 @@ def test_units_installer_without_systemd(tree: dict[str, bytes], tmp_path: Path,
         assert lines[0].endswith("then run ~/.config/colab/fortress/mount-fortress.sh")
         assert calls == []
     else:
-        assert "systemd is not running, so later run: sudo systemctl enable --now mnt-fortress.automount" in lines[0]
-        assert [c.split()[-1] for c in calls] == ["/etc/systemd/system/mnt-fortress.mount",
-                                                 "/etc/systemd/system/mnt-fortress.automount"]  # fmt: skip
+        assert "systemd is not running, so later run: sudo systemctl enable --now mnt-fortress.mount" in lines[0]
+        assert [c.split()[-1] for c in calls] == [
+            "/usr/local/lib/colab/fortress-password",
+            "/etc/systemd/system/colab-fortress-password.service",
+            "/etc/systemd/system/mnt-fortress.mount",
+            "/etc/systemd/system/docker.service.d/colab-fortress.conf",
+        ]
 
 
 # ------------------------------------------------------------------------ Docker Desktop (WSL nodes)
@@ -328,19 +332,23 @@ def test_rc_hook_adds_its_line_once_and_keeps_the_rest(tree: dict[str, bytes], b
 def test_systemd_units_are_well_formed(tree: dict[str, bytes]) -> None:
     files = render.node_files(tree, "director")
     for name, sections in (
-        ("fortress.mount", {"Unit", "Mount"}),
-        ("fortress.automount", {"Unit", "Automount", "Install"}),
+        ("fortress/fortress.mount", {"Unit", "Mount", "Install"}),
+        ("fortress/fortress-password.service", {"Unit", "Service"}),
+        ("docker/fortress.conf", {"Unit"}),
     ):
         parser = configparser.ConfigParser(strict=True, interpolation=None)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
-        parser.read_string(files[f"dot_config/colab/fortress/{name}"].decode())
+        parser.read_string(files[f"dot_config/colab/{name}"].decode())
         assert set(parser.sections()) == sections
     mount = configparser.ConfigParser(interpolation=None)
     mount.optionxform = str  # type: ignore[assignment,method-assign]
     mount.read_string(files["dot_config/colab/fortress/fortress.mount"].decode())
     options = mount["Mount"]["Options"].split(",")
-    assert "username=crtr" in options and "_netdev" in options
-    assert not [o for o in options if o.startswith(("password", "pass=", "credentials"))]
+    assert "uid=crtr" in options and "_netdev" in options
+    # the password only ever in the credentials file the boot unit writes on tmpfs and removes once mounted
+    assert [o for o in options if o.startswith(("password", "pass=", "credentials"))] == [
+        "credentials=/run/colab-fortress/credentials"
+    ]
 
 
 def test_launch_agent_is_a_valid_plist(tree: dict[str, bytes]) -> None:

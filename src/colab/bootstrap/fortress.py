@@ -1,9 +1,11 @@
 """Step 3: fortress, with the storage module's logic (`inv fortress.share` / `inv fortress.mount`).
 
-On the fortress server: the share (its file system mounted, folders, smb.conf, smbd, the Samba password
-from Infisical). On a client: the OS's mount (systemd units on Debian and WSL plus the Windows drive,
-the LaunchAgent on macOS). Both read the Samba password with `infisical run` on the node itself, so the
-node needs the Infisical CLI, logged in; the first step checks that (names only) and says so.
+On the fortress server: the share (its file system mounted at boot by UUID, folders, smb.conf, smbd, the Samba
+password from Infisical). On a client: the OS's mount (the boot mount on Debian and WSL plus the Windows drive,
+the LaunchAgent on macOS). The server, the Windows drive and the Keychain read the Samba password with
+`infisical run` on the node as its user, so the node needs the Infisical CLI logged in; on a Debian client the
+boot unit reads it as root with the node's machine identity (checked by the mount steps), so only the CLI is
+needed. The first step checks that (names only) and says so.
 
 The storage steps are used as they are; this module only chooses them (`steps`) and adds the check.
 """
@@ -22,19 +24,25 @@ def infisical_ready(ctx: Ctx) -> Step:
     f = ctx.inv.fortress
     # The server sets every user's password; a client mounts with its own user's.
     names = list(f.users.values()) if ctx.is_server else [ctx.inv.fortress_login(ctx.node).password_name]
+    machine = not ctx.is_server and ctx.os == "debian"  # the boot unit logs in with the machine identity
 
     def test(r: Runner) -> str | None:
         if have_command(r, ctx, "infisical"):
             return (
                 f"the Infisical CLI is not installed on {r.node}: fortress is mounted with the password it reads; "
-                "install it (infisical.com/docs/cli/overview) and log in (`infisical login`), then run again"
+                "install it (infisical.com/docs/cli/overview)"
+                + (", then run again" if machine else " and log in (`infisical login`), then run again")
             )
-        secrets.check_present(r, ctx.inv, f.password_path, names)  # raises with the fix
+        if not machine:
+            secrets.check_present(r, ctx.inv, f.password_path, names)  # raises with the fix
         return None
 
-    return requirement(
-        "infisical ready on the node", test, f"Infisical has {', '.join(names)} at {f.password_path} (names only)"
+    what = (
+        "the Infisical CLI is installed (the boot unit reads the password with the machine identity)"
+        if machine
+        else f"Infisical has {', '.join(names)} at {f.password_path} (names only)"
     )
+    return requirement("infisical ready on the node", test, what)
 
 
 def steps(ctx: Ctx) -> list[Step]:

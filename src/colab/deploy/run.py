@@ -5,7 +5,8 @@ deploy, stopping at the first failure:
  2. every required secret name exists at the service's Infisical path (names only);
  3. `docker compose config --services` under the injection, with the compose file from this checkout —
     before anything is written, so a broken file changes nothing (only names are printed: the full config
-    holds secrets);
+    holds secrets); then fortress's folders exist on the target (`fortress_check`: nothing, not even the lock,
+    is written onto a bare mount point);
  4. `colab.deploy.prelude`: the engine answers, the service's lock on the target, the project is ours, what
     an interrupted run left is repaired, an unrecorded running version is adopted;
  5. the service's files into `<fortress>/docker/<service>` on the target (and its data folder);
@@ -27,7 +28,20 @@ from colab.inventory import Inventory
 from colab.runner import Runner
 from colab.steps import Outcome, Report, Status, Step, run_step
 
-from . import DEFAULT_WAIT_TIMEOUT, engine, lock, network, plan, prelude, rollback, status, store, sync, up
+from . import (
+    DEFAULT_WAIT_TIMEOUT,
+    engine,
+    fortress_check,
+    lock,
+    network,
+    plan,
+    prelude,
+    rollback,
+    status,
+    store,
+    sync,
+    up,
+)
 from .output import cause, plain
 from .session import Session
 from .target import Confirm
@@ -140,6 +154,7 @@ def deploy(
         console.print(f"# files for {t.project_dir} on {t.node.name}: {names}", markup=False, highlight=False)
     try:
         s.compose_services = preflight(inv, s)
+        fortress_check.require_folders(inv, s)  # before the lock: it lives under fortress too
         with prelude.changing(s, "pull" if pull else "deploy", report, wait=wait, console=console) as context:
             files = run_step(files_step(s, context.found), s.node)
             report.outcomes.append(files)

@@ -1,6 +1,8 @@
 """A node's Docker engine and the state of the services placed on it, read through the engine itself.
 
-One POSIX sh script runs on the node (over the shared SSH connection): `docker info` for the engine, then
+One POSIX sh script runs on the node (over the shared SSH connection): where systemd runs Docker Engine, its
+unit's state first (a stopped or waiting docker.service is reported, not started or waited for); `docker info`
+for the engine, then
 `docker inspect` of every container carrying a Compose project label. A service's containers are those of
 the Compose project named after it (`colab.compose`: `-p <service>`), so no compose file and no secret is
 needed to read them (deploy.status, by contrast, runs `docker compose ps` under the Infisical injection).
@@ -31,6 +33,18 @@ SCRIPT = (
     # Docker Desktop and Homebrew put the client where a non-interactive macOS SSH session does not look.
     'PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"\n'
     'command -v docker >/dev/null 2>&1 || { echo "@down docker: command not found"; exit 0; }\n'
+    # Where systemd runs Docker Engine, ask systemd first: `docker info` on the socket of a docker.service that is
+    # not up would start it (status changes nothing) or, while its start waits (for fortress: it requires the
+    # mount), hang until the deadline, and the node's row would say nothing of why.
+    "if systemctl cat docker.service >/dev/null 2>&1; then\n"
+    "  s=$(systemctl is-active docker.service 2>/dev/null)\n"
+    '  if [ "$s" != active ]; then\n'
+    "    if systemctl list-jobs --no-legend 2>/dev/null | grep -qE ' docker[.]service +start '; then\n"
+    '      echo "@down docker.service has not started yet: its start is waiting (for fortress?)"\n'
+    '    else echo "@down docker.service is ${s:-unknown}"; fi\n'
+    "    exit 0\n"
+    "  fi\n"
+    "fi\n"
     "if ! v=$(docker info --format '{{.ServerVersion}}' 2>&1); then\n"
     '  echo "@down $(printf "%s\\n" "$v" | grep . | tail -n 1)"; exit 0\n'
     "fi\n"

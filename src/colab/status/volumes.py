@@ -2,7 +2,9 @@
 
 - Fortress: `colab.storage.status.probe` (the storage developer's `inv fortress.status`), without the read
   benchmark: the mount point holds the share (a client) or the device (the server), and each folder takes a
-  tiny file. Who should have it: the server, and every node render gives a mount (`render.fortress_client`).
+  tiny file; where systemd runs, "mounted since boot" (the boot mount did it) or "mounted by hand" (a warning
+  when it would not come back after a reboot), and when it is not mounted why ("waiting for the password: …").
+  Who should have it: the server, and every node render gives a mount (`render.fortress_client`).
 - Free space: `df -P -k <path>` (POSIX output, GNU and BSD alike).
 - RAID: /proc/mdstat on the RAID node, parsed by `colab.storage.mdstat`. `$COLAB_MDSTAT` names another file
   to read there instead (tests and drills: this machine's kernel has no md driver).
@@ -56,17 +58,22 @@ def fortress(r: Runner, inv: Inventory, node: Node, measure: bool = False) -> Ch
         "mounted": st.mounted,
         "source": st.source,
         "fstype": st.fstype,
+        "boot": st.boot,
+        "comes_back": st.comes_back,
     }
     if measure and st.mounted and not st.problems:
         try:
             data["read_mbps"] = fortress_status.read_sample(r, inv, node)
         except ColabError as e:
             data["read_error"] = str(e)
-    if not st.mounted:
-        return Check(Level.CRIT, f"not mounted at {st.mountpoint}", data)
+    if not st.mounted:  # a node that came back without fortress: critical, with why (waiting for the password …)
+        why = f": {st.boot_detail}" if st.boot_detail else ""
+        return Check(Level.CRIT, f"not mounted at {st.mountpoint}{why}", data)
     if st.problems:
         return Check(Level.CRIT, "; ".join(st.problems), data)
-    return Check(Level.OK, f"mounted {st.source}", data)
+    how = f"mounted {st.boot}" if st.boot else "mounted"
+    text = f"{how} {st.source}" + (f" ({st.boot_detail})" if st.boot_detail else "")
+    return Check(Level.WARN if st.comes_back is False else Level.OK, text, data)
 
 
 @dataclass(frozen=True)

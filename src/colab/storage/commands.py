@@ -54,15 +54,16 @@ def mount(
 ) -> Report:
     """`inv fortress.mount`: fortress on a client node, the way its OS does it."""
     node = node_or_here(inv, node_name)
-    mounts.client_kind(inv, node)  # refuses the server before anything connects
+    kind = mounts.client_kind(inv, node)  # refuses the server before anything connects
     with _runner(inv, node, dry_run, console) as r:
         steps = mounts.mount_steps(inv, node, needs_sudo(r) and node.os != "macos")
-        if dry_run:
-            name = inv.fortress_login(node).password_name
-            note(r, f"check: Infisical has {name} at {inv.fortress.password_path} (names only)")
-        else:
-            mounts.preflight(r, inv, node)
-        return run_steps(f"fortress mount on {node.name} ({mounts.client_kind(inv, node)})", steps, r)
+        if kind != "systemd":  # the Windows drive and the Keychain get the password from here; Linux fetches it
+            if dry_run:
+                name = inv.fortress_login(node).password_name
+                note(r, f"check: Infisical has {name} at {inv.fortress.password_path} (names only)")
+            else:
+                mounts.preflight(r, inv, node)
+        return run_steps(f"fortress mount on {node.name} ({kind})", steps, r)
 
 
 def unmount(

@@ -15,8 +15,12 @@ from colab.steps import Step
 
 SUDO = ("sudo", "-n")
 
-# Write stdin to a temporary file beside the target, then rename: readers never see half a file.
-_WRITE = 'tmp="$1.colab-tmp.$$"; umask 077; cat > "$tmp" && chmod "$2" "$tmp" && mv -f "$tmp" "$1"'
+# Write stdin to a temporary file beside the target (its folder made first, e.g. docker.service.d/), then rename:
+# readers never see half a file.
+_WRITE = (
+    'mkdir -p -- "$(dirname -- "$1")" && tmp="$1.colab-tmp.$$" && umask 077 && '
+    'cat > "$tmp" && chmod "$2" "$tmp" && mv -f "$tmp" "$1"'
+)
 # The same under $HOME (macOS LaunchAgents), creating the folder first.
 _WRITE_HOME = (
     'f="$HOME/$1"; mkdir -p "$(dirname "$f")" && tmp="$f.colab-tmp.$$" && umask 077 && '
@@ -62,13 +66,18 @@ def root_file(path: str, content: str, mode: str, *, sudo: bool, after: Callable
         return None if got == mode.lstrip("0") or got == mode else f"{path} has mode {got}, wants {mode}"
 
     def act(r: Runner) -> None:
-        note(r, f"{path} gets ({len(content.splitlines())} lines, mode {mode}):")
-        note(r, "  | " + content.rstrip("\n").replace("\n", "\n  | "))
-        r.run(*as_root(sudo, "sh", "-c", _WRITE, "sh", path, mode), stdin=content)
+        write_root_file(r, path, content, mode, sudo=sudo)
         if after is not None:
             after(r)
 
     return Step(f"file {path}", check, act)
+
+
+def write_root_file(r: Runner, path: str, content: str, mode: str, *, sudo: bool) -> None:
+    """Write `path` as root (through a temporary file and a rename); a dry run shows the content."""
+    note(r, f"{path} gets ({len(content.splitlines())} lines, mode {mode}):")
+    note(r, "  | " + content.rstrip("\n").replace("\n", "\n  | "))
+    r.run(*as_root(sudo, "sh", "-c", _WRITE, "sh", path, mode), stdin=content)
 
 
 def home_file(rel: str, content: str, mode: str = "644", after: Callable[[Runner], None] | None = None) -> Step:

@@ -1,9 +1,11 @@
 """`inv fortress.share`: the server side of fortress, as steps on the inventory's fortress server.
 
-In order: the fortress file system is mounted where the inventory says; the share's Unix group
+In order: the file system is mounted at boot by its UUID (a mount unit this task writes, having found the UUID
+on the node); the fortress file system is mounted where the inventory says; the share's Unix group
 (`fortress.group`) exists and every Samba user of `fortress.users` is a Unix user in it (made without a
 login when missing); the folders (docker/, data/, cache/ …) belong to that group with mode 2775 (setgid: new
-files keep the group); the share config is in smb.conf (see `samba`: `valid users = @group`, `force group`);
+files keep the group); smbd and Docker have drop-ins that require the mount (the files chezmoi gives the
+server too); the share config is in smb.conf (see `samba`: `valid users = @group`, `force group`);
 smbd runs; what it serves is exactly our share; each user's Samba password is the one in Infisical
 (`fortress.password_path` / the name `fortress.users` gives it); Samba users of the group that the inventory
 no longer lists are removed, after saying so.
@@ -21,8 +23,8 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Runner
 from colab.steps import Step
-from colab.storage import samba
-from colab.storage.common import as_root, is_device_or_partition, note
+from colab.storage import boot, mounts, samba
+from colab.storage.common import as_root, is_device_or_partition, note, root_file, write_root_file
 from colab.storage.samba import SambaHost
 
 FOLDER_MODE = "2775"
@@ -53,6 +55,60 @@ def mounted_step(inv: Inventory, sudo: bool) -> Step:
         note(r, f"check: {f.path} is the {f.filesystem} file system of {f.device} (findmnt)")
 
     return Step(f"{f.path} is {f.device}", check, act)
+
+
+def boot_mount_step(inv: Inventory, sudo: bool) -> Step:
+    """The mount unit that mounts fortress at boot, by its file system's UUID (found on the node with lsblk: a
+    kernel name such as mmcblk0 can change between boots), enabled and started."""
+    f = inv.fortress
+    unit = boot.mount_unit(f.path)
+    path = f"{boot.UNIT_DIR}/{unit}"
+    found: dict[str, str] = {}
+
+    def uuid(r: Runner) -> str:
+        res = r.run(*as_root(sudo, "lsblk", "-rnpo", "PATH,FSTYPE,UUID", f.device), check=False, mutating=False)
+        picked = boot.pick_uuid(res.stdout, f.filesystem) if res.ok else None
+        if picked is None:
+            seen = "; ".join(" ".join(line.split()) for line in res.stdout.splitlines()) or res.stderr.strip()
+            raise ColabError(
+                f"{f.device} on {r.node} holds no single {f.filesystem} file system with a UUID "
+                f"(lsblk: {seen or 'nothing'}); check fortress.device and fortress.filesystem in the inventory"
+            )
+        found["uuid"] = picked[1]
+        return picked[1]
+
+    def check(r: Runner) -> str | None:
+        want = boot.server_unit(inv, uuid(r))
+        res = r.run("cat", path, check=False, mutating=False)
+        if not res.ok:
+            return f"{path} is missing"
+        if res.stdout != want:
+            return f"{path} differs from the inventory's (UUID {found['uuid']})"
+        if not r.ok("systemctl", "is-enabled", "--quiet", "--", unit):
+            return f"{unit} is not enabled"
+        return None if r.ok("systemctl", "is-active", "--quiet", "--", unit) else f"{unit} is not mounted"
+
+    def act(r: Runner) -> None:
+        placeholder = f"<UUID of the {f.filesystem} file system on {f.device}, found with lsblk>"
+        text = boot.server_unit(inv, placeholder if r.dry_run else found.get("uuid") or uuid(r))
+        write_root_file(r, path, text, "644", sudo=sudo)
+        r.run(*as_root(sudo, "systemctl", "daemon-reload"))
+        r.run(*as_root(sudo, "systemctl", "enable", "--now", "--", unit))
+
+    return Step(f"{unit} mounts {f.device} by UUID at boot", check, act)
+
+
+def dropin_steps(inv: Inventory, sudo: bool) -> list[Step]:
+    """smbd's and Docker's drop-ins requiring the mount: the files `inv render` gives the server through chezmoi."""
+    node = inv.node(inv.fortress.server)
+
+    def reload(r: Runner) -> None:
+        r.run(*as_root(sudo, "systemctl", "daemon-reload"))
+
+    return [
+        root_file(dest, mounts.render_colab_file(inv, node, source), mode, sudo=sudo, after=reload)
+        for source, dest, mode in boot.server_files()
+    ]
 
 
 # ------------------------------------------------------------------------------------ group and users
@@ -220,9 +276,12 @@ def removal_step(inv: Inventory, host: SambaHost, sudo: bool) -> Step:
 
 def steps(inv: Inventory, host: SambaHost, sudo: bool) -> list[Step]:
     users = list(inv.fortress.users)
-    out = [mounted_step(inv, sudo), group_step(inv, sudo)]
+    out = [boot_mount_step(inv, sudo)] if host.systemd else []
+    out += [mounted_step(inv, sudo), group_step(inv, sudo)]
     out += [unix_user_step(inv, user, sudo) for user in users]
     out += [folder_step(inv, folder, sudo) for folder in inv.fortress.folders]
+    if host.systemd:
+        out += dropin_steps(inv, sudo)
     out += [samba.include_step(inv, host, sudo), samba.include_line_step(host, sudo)]
     if host.systemd:
         out.append(samba.service_step(sudo))

@@ -1,14 +1,12 @@
 """`inv fortress.mount` / `fortress.unmount` on a client node, by its OS.
 
-Linux (debian nodes, and the Linux side of WSL nodes): the systemd mount + automount units rendered from
-`templates/` with the node's own facts (the same templates, so the same bytes, that `inv render` gives the
-node through chezmoi, WSL nodes included) go to /etc/systemd/system; the automount is enabled; the mount
-is started with the password in PASSWD: `infisical run` gives it to a shell on the node, which pipes it
-(stdin, through `sudo`) to a root shell that reads it into PASSWD, hands it to systemd with
-`systemctl import-environment PASSWD` (a D-Bus call: the value is in no argv), starts the mount unit
-(systemd runs mount.cifs with its environment, and mount.cifs reads PASSWD), then
-`systemctl unset-environment PASSWD`. The automount never unmounts on its
-own (TimeoutIdleSec=0), because no password would be there for a later remount.
+Linux (debian nodes, and the Linux side of WSL nodes): the boot mount (colab.storage.boot), the files rendered
+from `templates/` with the node's own facts (the same templates, so the same bytes, that `inv render` gives
+the node through chezmoi): the script and unit that fetch the password from Infisical with the node's machine
+identity, the mount unit, and on Debian Docker's drop-in. They are installed, the mount is enabled and
+started, and the task waits for it: the same path a boot takes, so no password passes through this task (it
+is fetched on the node, by root, into a root-only tmpfs file that is removed once mounted). The node needs its
+machine identity in /etc/colab/infisical (root-only); the task says how when it is not there.
 
 Windows (wsl nodes, through WSL interop): PowerShell's `New-SmbMapping -Persistent $true
 -SaveCredentials` maps the drive and stores the credential in Windows Credential Manager (what
@@ -27,7 +25,6 @@ in argv; the LaunchAgent rendered from `templates/` (`colab.fortress`) mounts th
 from __future__ import annotations
 
 import plistlib
-import shlex
 from typing import Any
 
 import jinja2
@@ -37,6 +34,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.runner import CommandError, Runner
 from colab.steps import Step
+from colab.storage import boot
 from colab.storage.common import (
     as_root,
     home_file,
@@ -46,10 +44,10 @@ from colab.storage.common import (
     share_mounted_at,
 )
 
-UNIT_DIR = "/etc/systemd/system"
+UNIT_DIR = boot.UNIT_DIR
 POWERSHELL = "/mnt/c/Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
 PS_FLAGS = ("-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command")
-_FORTRESS_TEMPLATES = "chezmoi/.nodes/{node}/dot_config/colab/fortress"
+_COLAB_TEMPLATES = "chezmoi/.nodes/{node}/dot_config/colab"
 _AGENT_TEMPLATE = "chezmoi/.nodes/{node}/Library/LaunchAgents/colab.fortress.plist.j2"
 AGENT_PATH = "Library/LaunchAgents/colab.fortress.plist"  # under $HOME, where render puts it too
 
@@ -104,19 +102,6 @@ def _render(inv: Inventory, node: Node, template: str) -> str:
     return text
 
 
-def units(inv: Inventory, node: Node) -> dict[str, str]:
-    """unit file name -> content: the mount and automount units for `node`'s fortress mount point.
-
-    Rendered from templates/ with the node's facts, as `inv render` gives them to chezmoi: WSL nodes get the
-    same units as Debian clients, since their Linux side mounts the share the same way.
-    """
-    stem = render.systemd_escape_path(inv.fortress_mount(node))
-    return {
-        f"{stem}.mount": _render(inv, node, f"{_FORTRESS_TEMPLATES}/fortress.mount.j2"),
-        f"{stem}.automount": _render(inv, node, f"{_FORTRESS_TEMPLATES}/fortress.automount.j2"),
-    }
-
-
 def launch_agent(inv: Inventory, node: Node) -> tuple[str, str]:
     """(label, plist text) of the macOS LaunchAgent that mounts fortress."""
     text = _render(inv, node, _AGENT_TEMPLATE)
@@ -152,23 +137,73 @@ def systemd_step(kind: str) -> Step:
     return Step("systemd running", check, act)
 
 
-def linux_mount_inner(stem: str) -> str:
-    """Root shell: PASSWD from stdin, lent to systemd only while the mount unit starts."""
+# Root checks the machine identity's files: present, not empty, root's, 0600, in a 0700 folder.
+_IDENTITY = (
+    'd=$1; [ "$(stat -c "%U %a" "$d" 2>/dev/null)" = "root 700" ] '
+    '|| { echo "$d: not a root-only folder (root, 0700)"; exit 1; }; '
+    'for f in client-id client-secret; do [ -s "$d/$f" ] || { echo "$d/$f is missing or empty"; exit 1; }; '
+    '[ "$(stat -c "%U %a" "$d/$f")" = "root 600" ] || { echo "$d/$f is not root-only (root, 0600)"; exit 1; }; done'
+)
+
+
+def identity_fix(node: str) -> str:
+    d = boot.IDENTITY_DIR
     return (
-        'IFS= read -r PASSWD || exit 97; [ -n "$PASSWD" ] || exit 97; export PASSWD; '
-        "systemctl import-environment PASSWD || exit 1; "
-        f"systemctl start {shlex.quote(stem + '.mount')}; rc=$?; "  # the stem may hold \x20 (a space)
-        "systemctl unset-environment PASSWD; exit $rc"
+        f"create a machine identity for {node} in Infisical (Universal Auth, read access to "
+        f"the password's folder), then on {node}: `sudo install -d -m 0700 {d}` and, pasting each value, "
+        f"`sudo sh -c 'umask 077; cat > {d}/client-id'` and `… > {d}/client-secret` (docs/storage.md, Boot mounts)"
     )
 
 
-def linux_mount_argv(inv: Inventory, node: Node, stem: str, sudo: bool) -> list[str]:
-    name = inv.fortress_login(node).password_name
-    outer = (
-        f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
-        f'printf "%s\\n" "${name}" | {"sudo -n " if sudo else ""}sh -c "$1"'
-    )
-    return secrets.run_argv(inv, inv.fortress.password_path, ["sh", "-c", outer, "sh", linux_mount_inner(stem)])
+def identity_step(sudo: bool) -> Step:
+    """Read-only: the node's machine identity is where the boot unit reads it, root-only; cannot be fixed from here
+    (the client secret is made in Infisical's web UI), so a problem stops with how to put it there."""
+
+    def check(r: Runner) -> str | None:
+        res = r.run(*as_root(sudo, "sh", "-c", _IDENTITY, "sh", boot.IDENTITY_DIR), check=False, mutating=False)
+        if res.ok:
+            return None
+        why = (res.stdout.strip() or res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
+        raise ColabError(f"no machine identity on {r.node} ({why}); {identity_fix(r.node)}")
+
+    def act(r: Runner) -> None:
+        note(r, f"check: the machine identity is in {boot.IDENTITY_DIR}/client-id and client-secret (root, 0600)")
+
+    return Step(f"machine identity in {boot.IDENTITY_DIR}", check, act)
+
+
+def render_colab_file(inv: Inventory, node: Node, source: str) -> str:
+    """A file chezmoi gives `node` under ~/.config/colab/ (`source`: e.g. "fortress/fortress.mount"), rendered."""
+    return _render(inv, node, f"{_COLAB_TEMPLATES}/{source}.j2")
+
+
+def boot_files(inv: Inventory, node: Node) -> list[tuple[str, str, str]]:
+    """(installed path, content, mode) of the node's boot-mount files, rendered as `inv render` renders them."""
+    return [(dest, render_colab_file(inv, node, source), mode) for source, dest, mode in boot.client_files(inv, node)]
+
+
+def units(inv: Inventory, node: Node) -> dict[str, str]:
+    """unit file name -> content of the boot-mount units in /etc/systemd/system (the mount, the password unit)."""
+    return {
+        dest.removeprefix(f"{UNIT_DIR}/"): text
+        for dest, text, _ in boot_files(inv, node)
+        if dest.startswith(f"{UNIT_DIR}/") and "/" not in dest.removeprefix(f"{UNIT_DIR}/")
+    }
+
+
+# Start the mount the way a boot does (it pulls in the password unit) and wait for it, at most $3 s; on time out,
+# say what the password unit says (e.g. "waiting for the password: login: Infisical is not reachable …").
+_START_AND_WAIT = (
+    'systemctl start --no-block -- "$1" || exit 1; i=0; '
+    'while [ "$i" -lt $(($3 * 2)) ]; do '
+    '[ "$(systemctl show -p ActiveState --value -- "$1")" = active ] && exit 0; sleep 0.5; i=$((i + 1)); done; '
+    'echo "fortress did not mount within $3 s: $(systemctl show -p StatusText --value -- "$2")" >&2; exit 1'
+)
+MOUNT_TIMEOUT = 90
+
+
+def mount_start_argv(stem: str, sudo: bool, timeout: int = MOUNT_TIMEOUT) -> list[str]:
+    return as_root(sudo, "sh", "-c", _START_AND_WAIT, "sh", f"{stem}.mount", boot.PASSWORD_UNIT, str(timeout))
 
 
 def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]:
@@ -180,23 +215,28 @@ def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]
         r.run(*as_root(sudo, "systemctl", "daemon-reload"))
 
     out = [systemd_step(kind)]
-    out += [
-        root_file(f"{UNIT_DIR}/{name}", text, "644", sudo=sudo, after=reload) for name, text in units(inv, node).items()
-    ]
+    out += [root_file(dest, text, mode, sudo=sudo, after=reload) for dest, text, mode in boot_files(inv, node)]
+    old = f"{UNIT_DIR}/{stem}.automount"
 
     def automount_check(r: Runner) -> str | None:
-        if not r.ok("systemctl", "is-enabled", "--quiet", f"{stem}.automount"):
-            return f"{stem}.automount is not enabled"
-        return (
-            None
-            if r.ok("systemctl", "is-active", "--quiet", f"{stem}.automount")
-            else f"{stem}.automount is not active"
-        )
+        return f"{old} (from before the boot mount) is there" if r.ok("test", "-e", old) else None
 
     def automount_act(r: Runner) -> None:
-        r.run(*as_root(sudo, "systemctl", "enable", "--now", f"{stem}.automount"))
+        r.run(*as_root(sudo, "sh", "-c", 'systemctl disable --now -- "$1" 2>/dev/null; rm -f -- "$2"', "sh",
+                       f"{stem}.automount", old))  # fmt: skip
+        reload(r)
 
-    out.append(Step(f"{stem}.automount enabled", automount_check, automount_act))
+    out.append(Step(f"no {stem}.automount", automount_check, automount_act))
+    out.append(identity_step(sudo))
+
+    def enabled_check(r: Runner) -> str | None:
+        ok = r.ok("systemctl", "is-enabled", "--quiet", "--", f"{stem}.mount")
+        return None if ok else f"{stem}.mount is not enabled (no mount at boot)"
+
+    def enabled_act(r: Runner) -> None:
+        r.run(*as_root(sudo, "systemctl", "enable", "--", f"{stem}.mount"))
+
+    out.append(Step(f"{stem}.mount enabled at boot", enabled_check, enabled_act))
 
     def mounted_check(r: Runner) -> str | None:
         found = _mount_entry(r, target)
@@ -205,28 +245,33 @@ def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]
         return None if found[0] == source else f"{target} is mounted from {found[0]}, wants {source}"
 
     def mounted_act(r: Runner) -> None:
-        note(r, f"{stem}.mount gets PASSWD from Infisical ({inv.fortress.password_path}) on stdin, never argv")
-        r.run(*linux_mount_argv(inv, node, stem, sudo), timeout=120)
+        note(r, f"{boot.PASSWORD_UNIT} fetches the password on {r.node} (its machine identity); none passes here")
+        res = r.run(*mount_start_argv(stem, sudo), check=False, timeout=MOUNT_TIMEOUT + 30)
+        if not res.ok:
+            why = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
+            raise ColabError(f"{why} (systemctl status {boot.PASSWORD_UNIT} {stem}.mount on {r.node})")
 
     out.append(Step(f"mounted {source} at {target}", mounted_check, mounted_act))
     return out
 
 
 def linux_unmount_steps(inv: Inventory, node: Node, sudo: bool) -> list[Step]:
+    """Unmount and disable the boot mount. Docker requires fortress (its drop-in), so it stops with it, and its
+    next start (a reboot) mounts fortress again."""
     target = inv.fortress_mount(node)
     stem = render.systemd_escape_path(target)
 
     def check(r: Runner) -> str | None:
         if _mount_entry(r, target) is not None:
             return f"fortress is mounted at {target}"
-        if r.ok("systemctl", "is-active", "--quiet", f"{stem}.automount"):
-            return f"{stem}.automount is active"
+        if r.ok("systemctl", "is-enabled", "--quiet", "--", f"{stem}.mount"):
+            return f"{stem}.mount is enabled"
         return None
 
     def act(r: Runner) -> None:
-        r.run(*as_root(sudo, "systemctl", "stop", f"{stem}.automount", f"{stem}.mount"))
+        r.run(*as_root(sudo, "systemctl", "disable", "--now", "--", f"{stem}.mount"))
 
-    return [Step(f"unmounted {target}", check, act)]
+    return [Step(f"unmounted {target} (Docker stops with it)", check, act)]
 
 
 # ----------------------------------------------------------------------------------------- Windows

@@ -1,13 +1,18 @@
 """`inv fortress.status`: is fortress mounted where the inventory says, writable, and how fast it reads.
 
 On a client the mount point must hold an SMB mount of //<server>/<share>; on the server the share path
-must hold the fortress device's file system. Each inventory folder gets a tiny file written and removed
-(as the login user). The read sample times `dd` over a probe file (64 MiB of random bytes, created once in
-the last inventory folder, `cache/` by default), with O_DIRECT where the client supports it so the page
-cache does not flatter the figure, and compares it with `fortress.read_mbps` (91 MB/s in the seed).
+must hold the fortress device's file system. Where systemd runs (Debian, WSL with systemd), the boot units tell
+how it got there (colab.storage.boot): `since boot` (the boot mount did it while the node started), `by hand`
+(some other way, or later; a warning when it would not come back after a reboot), or, when it is not mounted,
+why: the password unit still `waiting` ("waiting for the password: Infisical is not reachable …"), `failed`.
+Each inventory folder gets a tiny file written and removed (as the login user). The read sample times `dd`
+over a probe file (64 MiB of random bytes, created once in the last inventory folder, `cache/` by default),
+with O_DIRECT where the client supports it so the page cache does not flatter the figure, and compares it
+with `fortress.read_mbps` (91 MB/s in the seed).
 
 Exit status: 1 when fortress is not mounted where it should be, or a folder is not writable (or, on a WSL
-node, the Windows drive is not mapped); 2 when the read sample is under half the baseline; else 0.
+node, the Windows drive is not mapped); 2 when the read sample is under half the baseline, or fortress is
+mounted by hand and would not come back after a reboot; else 0.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.runner import Runner
 from colab.steps import Outcome, Report, Status
-from colab.storage import mounts
+from colab.storage import boot, mounts
 from colab.storage.common import MountEntry, is_device_or_partition, parse_mount_table
 
 PROBE_NAME = ".colab-read-probe"
@@ -72,6 +77,9 @@ class FortressStatus:
     baseline_mbps: int = 0
     windows_drive: str = ""
     windows_status: str = ""
+    boot: str = ""  # since boot, by hand, waiting, failed, off; "" without systemd (macOS) or not asked
+    boot_detail: str = ""
+    comes_back: bool | None = None  # mounts by itself after a reboot (the boot units are installed and enabled)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -89,6 +97,8 @@ class FortressStatus:
             rep.outcomes.append(Outcome(self.node, step, status, detail))
 
         where = f"{self.source} ({self.fstype})" if self.mounted else "not mounted"
+        if self.boot:
+            where = f"{where}, {self.boot}" + (f": {self.boot_detail}" if self.boot_detail else "")
         add(f"mounted at {self.mountpoint}", Status.OK if self.mounted else Status.FAILED, where)
         for folder, ok in self.writable.items():
             add(f"writable {folder}/", Status.OK if ok else Status.FAILED, "" if ok else "cannot create a file")
@@ -134,12 +144,16 @@ def probe(r: Runner, inv: Inventory, node: Node, *, measure: bool = True) -> For
         _plan(r, inv, target, role)
         return st
     entry = _find(parse_mount_table(res.stdout), target, role, inv)
-    if entry is None:
-        st.problems.append(f"fortress is not mounted at {target} on {node.name}")
-    else:
+    if entry is not None:
         st.mounted, st.source, st.fstype = True, entry.source, entry.fstype
-        if not _source_matches(entry.source, expected, role):
-            st.problems.append(f"{target} is mounted from {entry.source}, wants {expected}")
+    _boot(r, inv, st, role)
+    if entry is None:
+        why = f": {st.boot_detail}" if st.boot_detail else ""
+        st.problems.append(f"fortress is not mounted at {target} on {node.name}{why}")
+    elif not _source_matches(entry.source, expected, role):
+        st.problems.append(f"{target} is mounted from {entry.source}, wants {expected}")
+    elif st.comes_back is False:
+        st.warnings.append(f"fortress is mounted by hand at {target}: {st.boot_detail}")
     if st.mounted:
         for folder in inv.fortress.folders:
             ok = r.run("sh", "-c", _WRITABLE, "sh", f"{target}/{folder}", check=False).ok
@@ -155,6 +169,20 @@ def probe(r: Runner, inv: Inventory, node: Node, *, measure: bool = True) -> For
     if role == "wsl":
         _windows(r, inv, st)
     return st
+
+
+def _boot(r: Runner, inv: Inventory, st: FortressStatus, role: str) -> None:
+    """How the boot units got fortress mounted (or why they did not), where systemd runs; nothing elsewhere."""
+    if role == "macos":
+        return
+    unit = boot.mount_unit(st.mountpoint)
+    units = [unit] if role == "server" else [boot.PASSWORD_UNIT, unit]
+    res = r.run(*boot.state_argv(units), check=False, mutating=False)
+    state = boot.parse_state(res.stdout) if res.ok else None
+    if state is None:
+        return
+    verdict = (boot.server_verdict if role == "server" else boot.client_verdict)(state, unit, st.mounted)
+    st.boot, st.boot_detail, st.comes_back = verdict.kind, verdict.detail, verdict.comes_back
 
 
 def read_sample(r: Runner, inv: Inventory, node: Node) -> float | None:
@@ -190,6 +218,9 @@ def _windows(r: Runner, inv: Inventory, st: FortressStatus) -> None:
 
 def _plan(r: Runner, inv: Inventory, target: str, role: str) -> None:
     """Dry run: the probes status would run, printed, none run."""
+    if role != "macos":
+        unit = boot.mount_unit(target)
+        r.run(*boot.state_argv([unit] if role == "server" else [boot.PASSWORD_UNIT, unit]), check=False)
     for folder in inv.fortress.folders:
         r.run("sh", "-c", _WRITABLE, "sh", f"{target}/{folder}", check=False)
     folder = inv.fortress.folders[-1]

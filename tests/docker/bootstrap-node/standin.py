@@ -4,7 +4,8 @@
 Called by the name of the link. Each call appends {"cmd", "argv", "uid", "env"} (env: the names only) to
 /var/log/colab-standins/calls.jsonl. State lives in /var/lib/colab-standins. Expected secrets are known
 only by their sha256 (/etc/colab-test/*.sha256): a stand-in checks what it was given and records
-whether it matched, never the value.
+whether it matched, never the value. systemctl's `start` of the fortress mount plays the boot unit: it
+checks the node's machine identity (root-only, the test's secret) and puts the share in the mount table.
 """
 
 import hashlib
@@ -85,6 +86,17 @@ def unit_value(unit: str, key: str) -> str:
     return ""
 
 
+def identity_ok() -> bool:
+    """What the boot unit would log in with: the machine identity, root-only, its secret the test's."""
+    folder = pathlib.Path("/etc/colab/infisical")
+    try:
+        modes = [(p.stat().st_uid, p.stat().st_mode & 0o777) for p in (folder, folder / "client-secret")]
+        secret = (folder / "client-secret").read_text().strip()
+    except OSError:
+        return False
+    return modes == [(0, 0o700), (0, 0o600)] and matches(secret, "identity")
+
+
 def systemctl(argv: list[str]) -> int:
     args = [a for a in argv if not a.startswith("--")]
     verb, units = (args[0], args[1:]) if args else ("", [])
@@ -93,6 +105,9 @@ def systemctl(argv: list[str]) -> int:
     if verb in ("is-enabled", "is-active"):
         kind = "enabled" if verb == "is-enabled" else "active"
         code = 0 if all(flag(kind, u).exists() for u in units) else 3
+    elif verb == "show":  # `show -p NAME --value -- UNIT`
+        prop, unit = units[1], units[-1]
+        print(("active" if flag("active", unit).exists() else "inactive") if prop == "ActiveState" else "")
     elif verb == "enable":
         for u in units:
             set_flag(flag("enabled", u))
@@ -100,18 +115,15 @@ def systemctl(argv: list[str]) -> int:
                 set_flag(flag("active", u))
     elif verb == "daemon-reload":
         pass
-    elif verb == "import-environment":
-        ok = matches(os.environ.get("PASSWD", ""), "passwd")
-        extra["passwd_ok"] = ok
-        set_flag(flag("env", "PASSWD"), "ok" if ok else "wrong")
-    elif verb == "unset-environment":
-        flag("env", "PASSWD").unlink(missing_ok=True)
     elif verb == "start":
         for u in units:
             if u.endswith(".mount"):
-                lent = flag("env", "PASSWD")
-                if not (lent.exists() and lent.read_text() == "ok"):
-                    code = 1  # mount.cifs would be refused without the right password
+                # the mount pulls in the boot unit, which logs in to Infisical with the machine identity as root,
+                # then mount.cifs mounts the share: here the identity is checked and the share "mounted"
+                ok = os.getuid() == 0 and identity_ok()
+                extra["identity_ok"] = ok
+                if not ok:
+                    code = 1
                     continue
                 where = unit_value(u, "Where")
                 set_flag(flag("mounted", u), f"{unit_value(u, 'What')} {where}")

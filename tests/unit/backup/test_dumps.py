@@ -16,7 +16,7 @@ from tests.conftest import DEFAULT_INVENTORY
 INV = inventory.load(DEFAULT_INVENTORY)
 PROJECT = INV.infisical.project_id
 GITEA = ["infisical", "run", "--env", "prod", "--path", "/gitea", "--projectId", PROJECT, "--silent", "--",
-         "docker", "compose", "--project-directory", "/media/crtr/fortress/docker/gitea", "-p", "gitea",
+         "docker", "compose", "--project-directory", "/srv/fortress/docker/gitea", "-p", "gitea",
          "exec", "-T", "db"]  # fmt: skip
 
 

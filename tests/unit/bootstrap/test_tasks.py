@@ -4,6 +4,7 @@ bounded TCP connect (loopback test inventory only); user errors are one line."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -48,7 +49,8 @@ def test_inv_bootstrap_dry_run_prints_a_complete_plan_for_every_node(node: str) 
     assert f"[{node}] # bootstrap {node} ({family}) over SSH" in res.stdout
     for group in ("mesh:", "install:", "fortress:", "chezmoi:", "verify:"):
         assert group in res.stdout
-    assert "planned" in res.stdout and "failed" not in res.stdout
+    # no step failed (the status column); the plan itself may print scripts that mention failures
+    assert "planned" in res.stdout and not re.search(r"│ failed +│", res.stdout)
 
 
 def test_the_same_task_is_bootstrap_bootstrap_and_lists_its_options() -> None:

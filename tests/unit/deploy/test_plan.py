@@ -42,8 +42,8 @@ def test_compose_env_carries_only_non_secret_facts_from_the_inventory() -> None:
     t = resolve(INV, "gitea", here="cooperator")
     assert plan.compose_env(INV, t, "abc") == {
         "COLAB_SERVICE": "gitea",
-        "COLAB_FORTRESS": "/media/crtr/fortress",
-        "COLAB_DATA_DIR": "/media/crtr/fortress/data/gitea",
+        "COLAB_FORTRESS": "/srv/fortress",
+        "COLAB_DATA_DIR": "/srv/fortress/data/gitea",
         "COLAB_CLUSTER_NETWORK": "colab",
         "COLAB_DOMAIN": "ism.la",
         "COLAB_PUBLIC_HOST": "git.ism.la",
@@ -61,7 +61,7 @@ def test_compose_env_carries_only_non_secret_facts_from_the_inventory() -> None:
 def test_every_compose_verb_runs_under_the_injection_with_the_checkout_file_and_the_target_folder() -> None:
     t = resolve(INV, "gitea", here="cooperator")
     compose = ["docker", "compose", "-f", str(ROOT / "compose/gitea/compose.yaml")]
-    compose += ["--project-directory", "/media/crtr/fortress/docker/gitea", "-p", "gitea"]
+    compose += ["--project-directory", "/srv/fortress/docker/gitea", "-p", "gitea"]
     assert plan.config_cmd(INV, t) == [*INJECT, *compose, "config", "--services"]
     with_override = [*compose[:4], "-f", "-", *compose[4:]]  # this tool's labels, on stdin
     assert plan.up_cmd(INV, t, 90) == [
@@ -103,12 +103,12 @@ def test_dry_run_of_pull_pulls_before_up_and_a_moved_service_says_so() -> None:
 def test_a_service_without_secrets_skips_the_presence_check() -> None:
     lines, _ = dry_run("node-exporter-cooperator", "cooperator")
     assert not any("infisical export" in line for line in lines)
-    assert lines[1] == "# files for /media/crtr/fortress/docker/node-exporter-cooperator on cooperator: compose.yaml"
+    assert lines[1] == "# files for /srv/fortress/docker/node-exporter-cooperator on cooperator: compose.yaml"
 
 
 def test_caddy_ships_its_rendered_files_and_checks_the_tokens_it_needs() -> None:
     lines, _ = dry_run("caddy", "cooperator")
     assert any("infisical export" in line and "--path /caddy" in line for line in lines)  # MCP_AUTH_TOKEN
     assert lines[1] == (
-        "# files for /media/crtr/fortress/docker/caddy on cooperator: Caddyfile, bearer-tokens.yaml, compose.yaml"
+        "# files for /srv/fortress/docker/caddy on cooperator: Caddyfile, bearer-tokens.yaml, compose.yaml"
     )

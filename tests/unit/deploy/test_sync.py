@@ -30,7 +30,7 @@ def target(tmp_path: Path) -> Target:
     (src / "run.sh").write_text("#!/bin/sh\n")
     (src / "run.sh").chmod(0o755)
     (src / ".env").write_text("NOT=synced\n")  # hidden files stay behind
-    text = LOOPBACK.read_text().replace('path = "/media/crtr/fortress"', f'path = "{tmp_path / "fortress"}"')
+    text = LOOPBACK.read_text().replace('path = "/srv/fortress"', f'path = "{tmp_path / "fortress"}"')
     text += f'\n[services.web]\nnode = "cooperator"\ncompose = "{src}"\nsecrets_path = "/web"\n'
     return resolve(inventory.parse(text), "web", here="cooperator")
 

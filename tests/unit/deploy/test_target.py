@@ -18,9 +18,9 @@ LOOPBACK = inventory.load(ROOT / "tests" / "fixtures" / "inventories" / "loopbac
 def test_on_the_node_itself_the_engine_is_the_local_socket() -> None:
     t = resolve(INV, "gitea", here="cooperator")
     assert (t.node.name, t.local, t.docker_host, t.moved) == ("cooperator", True, "", False)
-    assert t.fortress == "/media/crtr/fortress"
-    assert t.project_dir == "/media/crtr/fortress/docker/gitea" == compose.project_dir(INV, t.service)
-    assert t.data_dir == "/media/crtr/fortress/data/gitea"
+    assert t.fortress == "/srv/fortress"
+    assert t.project_dir == "/srv/fortress/docker/gitea" == compose.project_dir(INV, t.service)
+    assert t.data_dir == "/srv/fortress/data/gitea"
     assert t.compose_file == ROOT / "compose" / "gitea" / "compose.yaml"
 
 
@@ -28,7 +28,7 @@ def test_from_another_node_the_engine_is_reached_over_ssh_to_the_mesh_address() 
     t = resolve(INV, "gitea", here="director", dry_run=True)
     assert (t.local, t.docker_host) == (False, "ssh://crtr@100.64.0.1")
     # paths stay the target's, whatever node we run on
-    assert t.project_dir == "/media/crtr/fortress/docker/gitea"
+    assert t.project_dir == "/srv/fortress/docker/gitea"
 
 
 def test_a_non_default_ssh_port_is_part_of_docker_host(tmp_path: Path) -> None:

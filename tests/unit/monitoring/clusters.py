@@ -24,7 +24,7 @@ def _row(node: str, checks: dict[str, Check], services: list[ServiceState] | Non
 
 def _free(fortress_free: int, backup_free: int) -> Check:
     data = {
-        "fortress": {"path": "/media/crtr/fortress", "total": TIB, "free": fortress_free},
+        "fortress": {"path": "/srv/fortress", "total": TIB, "free": fortress_free},
         "backup": {"path": "/mnt/backup", "total": 2 * TIB, "free": backup_free},
     }
     return Check(OK, "fortress 812.4 GB free (85%)\nbackup 1.2 TB free (60%)", data)

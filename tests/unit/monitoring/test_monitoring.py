@@ -56,7 +56,7 @@ def test_the_status_export_runs_on_prometheus_node_and_every_exporter_node_gets_
             "hourly": "9 * * * *",
             "every": 5,
             "metrics": "/var/lib/colab/metrics",
-            "page": "/media/crtr/fortress/data/caddy/status/index.html",
+            "page": "/srv/fortress/data/caddy/status/index.html",
             "timeout": 20,
         },
     }

@@ -146,3 +146,33 @@ def test_script_without_docker(tmp_path: Path) -> None:
     assert script != engine.SCRIPT
     out = run_script(str(only_sh), script)
     assert out == "@down docker: command not found\n"
+
+
+@pytest.mark.parametrize(
+    ("state", "jobs", "expected"),
+    [
+        ("inactive", "42 docker.service             start waiting\n",
+         "@down docker.service has not started yet: its start is waiting (for fortress?)\n"),
+        ("failed", "", "@down docker.service is failed\n"),
+        ("inactive", "7 other.service start waiting\n", "@down docker.service is inactive\n"),
+    ],
+)  # fmt: skip
+def test_script_asks_systemd_before_the_socket(tmp_path: Path, state: str, jobs: str, expected: str) -> None:
+    """A docker.service that is not up is reported as systemd sees it; `docker` is never called (its socket would
+    start the engine, or hang while the start waits for fortress)."""
+    calls = tmp_path / "calls"
+    bin_dir = fake_docker(tmp_path, f'echo "docker $*" >> {calls}\necho 28.2.2\n')
+    (bin_dir / "systemctl").write_text(
+        f'#!/bin/sh\necho "systemctl $*" >> {calls}\n'
+        f'case "$1" in cat) exit 0;; is-active) echo {state}; exit 3;; list-jobs) printf "{jobs}";; esac\n'
+    )
+    (bin_dir / "systemctl").chmod(0o755)
+    assert run_script(f"{bin_dir}:/usr/bin:/bin") == expected
+    assert not any(line.startswith("docker ") for line in calls.read_text().splitlines())
+
+
+def test_script_asks_the_engine_once_systemd_says_it_is_up(tmp_path: Path) -> None:
+    bin_dir = fake_docker(tmp_path, 'case "$1" in info) echo 28.2.2;; esac\n')
+    (bin_dir / "systemctl").write_text('#!/bin/sh\ncase "$1" in is-active) echo active;; esac\nexit 0\n')
+    (bin_dir / "systemctl").chmod(0o755)
+    assert run_script(f"{bin_dir}:/usr/bin:/bin") == "@up 28.2.2\n"

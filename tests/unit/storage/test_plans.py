@@ -20,7 +20,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Runner
 from colab.steps import Status, run_steps
-from colab.storage import common, fortress_share, mdstat, mounts, raid, samba
+from colab.storage import boot, common, fortress_share, mdstat, mounts, raid, samba
 from colab.storage.samba import SambaHost
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -41,46 +41,61 @@ def plan(steps: list, node: str) -> tuple[list[list[str]], str]:  # type: ignore
     return [shlex.split(h) for h in r.history], out.getvalue()
 
 
-LINUX_MOUNT = [
-    [*WRITE, f"{UNITS}/mnt-fortress.mount", "644"],
-    ["sudo", "-n", "systemctl", "daemon-reload"],
-    [*WRITE, f"{UNITS}/mnt-fortress.automount", "644"],
-    ["sudo", "-n", "systemctl", "daemon-reload"],
-    ["sudo", "-n", "systemctl", "enable", "--now", "mnt-fortress.automount"],
-    [
-        *INFISICAL, "sh", "-c",
-        '[ -n "${COLAB_NAS_SAMBA_PASSWORD:-}" ] || { echo "COLAB_NAS_SAMBA_PASSWORD is empty" >&2; exit 3; }; '
-        'printf "%s\\n" "$COLAB_NAS_SAMBA_PASSWORD" | sudo -n sh -c "$1"',
-        "sh",
-        'IFS= read -r PASSWD || exit 97; [ -n "$PASSWD" ] || exit 97; export PASSWD; '
-        "systemctl import-environment PASSWD || exit 1; systemctl start mnt-fortress.mount; rc=$?; "
-        "systemctl unset-environment PASSWD; exit $rc",
-    ],
-]  # fmt: skip
+RELOAD = ["sudo", "-n", "systemctl", "daemon-reload"]
 
 
-def test_director_mounts_through_the_rendered_systemd_units() -> None:
+def linux_mount(
+    stem: str = "mnt-fortress", docker: bool = True, sudo: tuple[str, ...] = ("sudo", "-n")
+) -> list[list[str]]:
+    write = [*sudo, "sh", "-c", common._WRITE, "sh"]
+    reload = [*sudo, "systemctl", "daemon-reload"]
+    files = [
+        ("/usr/local/lib/colab/fortress-password", "755"),
+        (f"{UNITS}/colab-fortress-password.service", "644"),
+        (f"{UNITS}/{stem}.mount", "644"),
+    ] + ([(f"{UNITS}/docker.service.d/colab-fortress.conf", "644")] if docker else [])
+    return [
+        *[cmd for path, mode in files for cmd in ([*write, path, mode], reload)],
+        [*sudo, "sh", "-c", 'systemctl disable --now -- "$1" 2>/dev/null; rm -f -- "$2"', "sh", f"{stem}.automount",
+         f"{UNITS}/{stem}.automount"],
+        reload,
+        [*sudo, "systemctl", "enable", "--", f"{stem}.mount"],
+        [*sudo, "sh", "-c", mounts._START_AND_WAIT, "sh", f"{stem}.mount", "colab-fortress-password.service", "90"],
+    ]  # fmt: skip
+
+
+def test_director_mounts_through_the_rendered_boot_units() -> None:
     argv, printed = plan(mounts.mount_steps(INV, INV.node("director"), sudo=True), "director")
-    assert argv == LINUX_MOUNT
-    # the unit contents are printed in the plan, exactly as `inv render` gives them to chezmoi
+    assert argv == linux_mount()
+    assert not any(a.startswith("infisical") for cmd in argv for a in cmd)  # no password passes through the task
+    assert "check: the machine identity is in /etc/colab/infisical/client-id and client-secret (root, 0600)" in printed
+    # the files are printed in the plan, exactly as `inv render` gives them to chezmoi
     rendered = render.node_files(render.render_tree(INV), "director")
-    for name in ("fortress.mount", "fortress.automount"):
-        for line in rendered[f"dot_config/colab/fortress/{name}"].decode().splitlines():
+    for name in ("fortress/fortress.mount", "fortress/fortress-password.service", "docker/fortress.conf"):
+        for line in rendered[f"dot_config/colab/{name}"].decode().splitlines():
             assert f"#   | {line}".rstrip() in printed
     assert "What=//100.64.0.1/fortress" in printed and "Where=/mnt/fortress" in printed
 
 
 @pytest.mark.parametrize("node", ["director", "writer", "projector"])
-def test_units_are_the_ones_render_writes_for_the_node(node: str) -> None:
+def test_boot_files_are_the_ones_render_writes_for_the_node(node: str) -> None:
     """Debian and WSL nodes alike: what `fortress.mount` installs is what chezmoi's script installs."""
     rendered = render.node_files(render.render_tree(INV), node)
-    units = mounts.units(INV, INV.node(node))
-    assert units == {
-        "mnt-fortress.mount": rendered["dot_config/colab/fortress/fortress.mount"].decode(),
-        "mnt-fortress.automount": rendered["dot_config/colab/fortress/fortress.automount"].decode(),
+    files = {dest: (text, mode) for dest, text, mode in mounts.boot_files(INV, INV.node(node))}
+    expected = {
+        "/usr/local/lib/colab/fortress-password": ("fortress/fortress-password.sh", "755"),
+        f"{UNITS}/colab-fortress-password.service": ("fortress/fortress-password.service", "644"),
+        f"{UNITS}/mnt-fortress.mount": ("fortress/fortress.mount", "644"),
     }
-    assert "TimeoutIdleSec=0" in units["mnt-fortress.automount"]  # no password for a later remount
-    assert "password" not in units["mnt-fortress.mount"].split("[Mount]")[1].lower()
+    if INV.node(node).os == "debian":  # Docker Engine's drop-in; WSL nodes run Docker Desktop on Windows
+        expected[f"{UNITS}/docker.service.d/colab-fortress.conf"] = ("docker/fortress.conf", "644")
+    assert files == {d: (rendered[f"dot_config/colab/{src}"].decode(), m) for d, (src, m) in expected.items()}
+    assert set(mounts.units(INV, INV.node(node))) == {"colab-fortress-password.service", "mnt-fortress.mount"}
+    unit = files[f"{UNITS}/mnt-fortress.mount"][0]
+    assert "Options=credentials=/run/colab-fortress/credentials," in unit  # a tmpfs file, never a password
+    assert "password" not in unit.split("[Mount]")[1].lower().replace("credentials", "")
+    assert "Wants=network-online.target colab-fortress-password.service" in unit
+    assert "WantedBy=remote-fs.target" in unit
 
 
 WINDOWS_MAP = (
@@ -94,8 +109,9 @@ WINDOWS_MAP = (
 
 def test_writer_mounts_in_wsl_and_maps_the_windows_drive_through_interop() -> None:
     argv, printed = plan(mounts.mount_steps(INV, INV.node("writer"), sudo=True), "writer")
-    assert argv[:6] == LINUX_MOUNT
-    assert argv[6:] == [
+    linux = linux_mount(docker=False)
+    assert argv[: len(linux)] == linux
+    assert argv[len(linux) :] == [
         [*INFISICAL, "env", "WSLENV=COLAB_NAS_SAMBA_PASSWORD/u", mounts.POWERSHELL, "-NoProfile", "-NonInteractive",
          "-ExecutionPolicy", "Bypass", "-Command", WINDOWS_MAP],
     ]  # fmt: skip
@@ -144,13 +160,13 @@ def test_the_server_gets_no_mount_and_unknown_nodes_are_named() -> None:
 
 def test_unmount_plans() -> None:
     argv, _ = plan(mounts.unmount_steps(INV, INV.node("director"), sudo=True), "director")
-    assert argv == [["sudo", "-n", "systemctl", "stop", "mnt-fortress.automount", "mnt-fortress.mount"]]
+    assert argv == [["sudo", "-n", "systemctl", "disable", "--now", "--", "mnt-fortress.mount"]]
     argv, _ = plan(mounts.unmount_steps(INV, INV.node("writer"), sudo=True), "writer")
     assert argv[0][:6] == [mounts.POWERSHELL, "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command"]
     assert argv[0][6] == (
         "Get-SmbMapping -LocalPath 'Z:' -ErrorAction SilentlyContinue | Remove-SmbMapping -Force -UpdateProfile"
     )
-    assert argv[1] == ["sudo", "-n", "systemctl", "stop", "mnt-fortress.automount", "mnt-fortress.mount"]
+    assert argv[1] == ["sudo", "-n", "systemctl", "disable", "--now", "--", "mnt-fortress.mount"]
     argv, _ = plan(mounts.unmount_steps(INV, INV.node("terminator"), sudo=True), "terminator")
     assert argv == [
         ["sh", "-c", 'launchctl bootout "gui/$(id -u)/$1" 2>/dev/null || true', "sh", "colab.fortress"],
@@ -167,15 +183,26 @@ def test_cooperator_share_plan() -> None:
         cmd
         for folder in ("docker", "data", "cache")
         for cmd in (
-            ["sudo", "-n", "mkdir", "-p", f"/media/crtr/fortress/{folder}"],
-            ["sudo", "-n", "chgrp", "fortress", f"/media/crtr/fortress/{folder}"],
-            ["sudo", "-n", "chmod", "2775", f"/media/crtr/fortress/{folder}"],
+            ["sudo", "-n", "mkdir", "-p", f"/srv/fortress/{folder}"],
+            ["sudo", "-n", "chgrp", "fortress", f"/srv/fortress/{folder}"],
+            ["sudo", "-n", "chmod", "2775", f"/srv/fortress/{folder}"],
         )
     ]
+    boot_mount = [
+        [*WRITE, f"{UNITS}/srv-fortress.mount", "644"],
+        RELOAD,
+        ["sudo", "-n", "systemctl", "enable", "--now", "--", "srv-fortress.mount"],
+    ]
+    dropins = [
+        [*WRITE, f"{UNITS}/smbd.service.d/colab-fortress.conf", "644"], RELOAD,
+        [*WRITE, f"{UNITS}/docker.service.d/colab-fortress.conf", "644"], RELOAD,
+    ]  # fmt: skip
     assert argv == [
+        *boot_mount,
         ["sudo", "-n", "groupadd", "fortress"],
         ["sudo", "-n", "sh", "-c", fortress_share._JOIN, "sh", "crtr", "fortress", fortress_share.USER_COMMENT],
         *folders,
+        *dropins,
         ["sudo", "-n", "sh", "-c", samba._APPLY_INCLUDE, "sh", "/etc/samba/colab-fortress.conf", "/etc/samba/smb.conf",
          "include = /etc/samba/colab-fortress.conf", samba.MARKER],
         reload,
@@ -191,10 +218,40 @@ def test_cooperator_share_plan() -> None:
     ]  # fmt: skip
     # removing users no longer listed depends on what the server has: the plan says the rule
     assert "Samba users (pdbedit -L) in group fortress that fortress.users does not list are removed" in printed
-    assert "/media/crtr/fortress is the xfs file system of /dev/mmcblk0" in printed
+    assert "/srv/fortress is the xfs file system of /dev/mmcblk0" in printed
+    assert "#   | What=/dev/disk/by-uuid/<UUID of the xfs file system on /dev/mmcblk0, found with lsblk>" in printed
+    rendered = render.node_files(render.render_tree(INV), "cooperator")
+    for name in ("fortress/smbd-fortress.conf", "docker/fortress.conf"):  # the same bytes chezmoi installs
+        for line in rendered[f"dot_config/colab/{name}"].decode().splitlines():
+            assert f"#   | {line}".rstrip() in printed
+    assert 'RequiresMountsFor="/srv/fortress"' in printed
     assert (
         "#   | [fortress]" in printed and "#   |    hosts allow = 192.168.254.0/24 100.64.0.0/16 127.0.0.1" in printed
     )
+
+
+def test_the_server_mount_unit_finds_fortress_by_uuid() -> None:
+    assert boot.server_unit(INV, "0d6f-42") == (
+        "# srv-fortress.mount on cooperator: fortress at /srv/fortress, its file system found by UUID at boot.\n"
+        "# Written by `inv fortress.share` from the inventory (fortress.device, .filesystem, .path) and the UUID it\n"
+        "# found there; smbd and Docker require it (drop-ins from `inv render`). Do not edit: run it again.\n"
+        "[Unit]\n"
+        "Description=fortress (xfs on /dev/mmcblk0) at /srv/fortress\n"
+        "\n"
+        "[Mount]\n"
+        "What=/dev/disk/by-uuid/0d6f-42\n"
+        "Where=/srv/fortress\n"
+        "Type=xfs\n"
+        "Options=defaults\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=local-fs.target\n"
+    )
+    lsblk = "/dev/mmcblk0   \n/dev/mmcblk0p1 vfat 1A2B-3C4D\n/dev/mmcblk0p2 xfs 8d3e5f1c-aaaa-4bbb-8ccc-0123456789ab\n"
+    assert boot.pick_uuid(lsblk, "xfs") == ("/dev/mmcblk0p2", "8d3e5f1c-aaaa-4bbb-8ccc-0123456789ab")
+    assert boot.pick_uuid(lsblk, "ext4") is None  # none
+    assert boot.pick_uuid(lsblk + "/dev/mmcblk0p3 xfs 0e0e-1f1f\n", "xfs") is None  # two: which one is fortress?
+    assert boot.pick_uuid("/dev/mmcblk0 xfs\n", "xfs") is None  # no UUID
 
 
 def test_share_config_for_the_default_inventory() -> None:
@@ -206,7 +263,7 @@ def test_share_config_for_the_default_inventory() -> None:
         "\n"
         "[fortress]\n"
         "   comment = colab fortress\n"
-        "   path = /media/crtr/fortress\n"
+        "   path = /srv/fortress\n"
         "   valid users = @fortress\n"
         "   force group = fortress\n"
         "   read only = no\n"
@@ -226,8 +283,7 @@ def test_another_cluster_needs_no_code_change() -> None:
     client = next(n for n in OTHER.nodes.values() if n.name != OTHER.fortress.server and n.os == "debian")
     argv, _ = plan(mounts.mount_steps(OTHER, client, sudo=False), client.name)
     stem = render.systemd_escape_path(OTHER.fortress.mounts.linux)
-    assert argv[-2] == ["systemctl", "enable", "--now", f"{stem}.automount"]
-    assert f"systemctl start {stem}.mount" in argv[-1][-1]
+    assert argv == linux_mount(stem, sudo=())
     assert mounts.units(OTHER, client)[f"{stem}.mount"].count(f"What=//{OTHER.nodes[OTHER.fortress.server].mesh}/")
 
 
@@ -250,9 +306,16 @@ def test_share_config_refuses_a_path_smb_conf_cannot_carry(path: str, why: str) 
 
 
 def test_mount_with_a_space_starts_the_escaped_unit_as_one_word() -> None:
+    spaced = INV.model_copy(
+        update={"fortress": INV.fortress.model_copy(
+            update={"mounts": INV.fortress.mounts.model_copy(update={"linux": "/mnt/my fortress"})})}
+    )  # fmt: skip
     stem = render.systemd_escape_path("/mnt/my fortress")
     assert stem == "mnt-my\\x20fortress"
-    assert "systemctl start 'mnt-my\\x20fortress.mount'; rc=$?" in mounts.linux_mount_inner(stem)
+    argv, _ = plan(mounts.mount_steps(spaced, spaced.node("director"), sudo=True), "director")
+    assert argv == linux_mount(stem)  # the unit name is one argv word; systemctl gets it after `--`
+    assert 'RequiresMountsFor="/mnt/my fortress"' in dict((d, t) for d, t, _ in mounts.boot_files(spaced, spaced.node(
+        "director")))[f"{UNITS}/docker.service.d/colab-fortress.conf"]  # fmt: skip
 
 
 def test_fstab_line_escapes_the_mount_point_and_the_label_fits() -> None:

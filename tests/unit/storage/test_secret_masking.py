@@ -45,11 +45,6 @@ echo "session setup failed for password $PASSWD: NT_STATUS_IO_TIMEOUT" >&2; exit
 IFS= read -r one; seen smbpasswd "$one"
 echo "Failed to add entry for user $5 with password $one." >&2; exit 1
 """,
-    "systemctl": f"""#!/bin/sh
-{SEEN}
-if [ "$1" = start ]; then seen systemctl "$PASSWD"; echo "mount error(13): PASSWD=$PASSWD rejected" >&2; exit 1; fi
-exit 0
-""",
     "security": """#!/usr/bin/env python3
 import hashlib, os, sys
 if sys.argv[1:2] == ["find-internet-password"]:
@@ -122,8 +117,6 @@ def _named(steps: list[Step], prefix: str) -> list[Step]:
 
 
 CASES: dict[str, tuple[Callable[[], list[Step]], list[str]]] = {
-    "linux mount": (lambda: _named(mounts.linux_steps(INV, INV.node("writer"), "linux", True), "mounted"),
-                    ["systemctl"]),
     "macOS keychain": (lambda: mounts.macos_steps(INV, INV.node("terminator"))[:1], ["security"]),
     "windows drive": (lambda: _named(mounts.windows_steps(INV, INV.node("writer")), "drive"), ["powershell"]),
 }  # fmt: skip

@@ -1,6 +1,7 @@
 """The password's way from Infisical to each tool, run for real: the planned argv under the Infisical
 stand-in, real `sh`, `printf`, `od`, and small fakes in place of the OS tools that cannot run here
-(sudo, systemctl, smbpasswd, smbclient, macOS `security`, Windows PowerShell).
+(sudo, smbpasswd, smbclient, macOS `security`, Windows PowerShell). The Linux mount no longer passes the
+password through here: the boot unit fetches it on the node (tests/unit/storage/test_boot_script.py).
 
 Each fake records its own argv and whether the password reached it where it should (environment or
 stdin), as "match" / "other" / "none", never the value. Every record is then checked for the CANARY.
@@ -33,12 +34,6 @@ FAKES = {
 [ "$1" = -n ] && shift
 echo "sudo $*" >> "$LOG"
 exec "$@"
-""",
-    "systemctl": """#!/bin/sh
-if [ "${PASSWD:-}" = "$EXPECT" ]; then seen=match; elif [ -n "${PASSWD:-}" ]; then seen=other; else seen=none; fi
-echo "systemctl $* PASSWD=$seen" >> "$LOG"
-[ "$1" = start ] && exit "${START_RC:-0}"
-exit 0
 """,
     "smbpasswd": """#!/bin/sh
 if IFS= read -r one; then
@@ -105,33 +100,6 @@ def run(argv: list[str], env: dict[str, str], **kwargs: str) -> tuple[int, list[
     assert not any(CANARY in line for line in log)  # no tool saw it in its argv
     Path(env["LOG"]).unlink(missing_ok=True)
     return res.returncode, log
-
-
-def test_linux_mount_lends_passwd_to_systemd_only_while_the_unit_starts(fakes: dict[str, str]) -> None:
-    argv = mounts.linux_mount_argv(INV, DIRECTOR, "mnt-fortress", sudo=True)
-    rc, log = run(argv, fakes)
-    assert rc == 0
-    assert log[0] == f"sudo sh -c {mounts.linux_mount_inner('mnt-fortress')}"
-    assert log[1:] == [
-        "systemctl import-environment PASSWD PASSWD=match",
-        "systemctl start mnt-fortress.mount PASSWD=match",
-        "systemctl unset-environment PASSWD PASSWD=match",
-    ]
-
-
-def test_a_failed_mount_still_takes_the_password_back_from_systemd(fakes: dict[str, str]) -> None:
-    rc, log = run(mounts.linux_mount_argv(INV, DIRECTOR, "mnt-fortress", sudo=False), fakes, START_RC="32")
-    assert rc == 32
-    assert log[-1] == "systemctl unset-environment PASSWD PASSWD=match"
-
-
-def test_an_empty_password_mounts_nothing(fakes: dict[str, str], fake_infisical: FakeInfisical) -> None:
-    fake_infisical.set("/samba", COLAB_NAS_SAMBA_PASSWORD="")
-    rc, log = run(
-        mounts.linux_mount_argv(INV, DIRECTOR, "mnt-fortress", sudo=True),
-        {**fakes, "COLAB_FAKE_INFISICAL_VAULT": os.environ["COLAB_FAKE_INFISICAL_VAULT"]},
-    )
-    assert rc == 3 and log == []
 
 
 def test_samba_password_is_typed_twice_on_smbpasswd_stdin(fakes: dict[str, str]) -> None:

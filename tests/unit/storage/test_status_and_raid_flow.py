@@ -17,7 +17,7 @@ from rich.console import Console
 from colab import inventory
 from colab.runner import Result, Runner
 from colab.steps import Status, run_steps
-from colab.storage import common, raid, status
+from colab.storage import boot, common, raid, status
 
 ROOT = Path(__file__).resolve().parents[3]
 INV = inventory.load(ROOT / "cluster.toml")
@@ -76,10 +76,12 @@ def test_dd_summaries_of_gnu_and_bsd() -> None:
     assert round(status.mbps(67108864, 0.61), 1) == 110.0
 
 
-def node_answers(mounts: str, dd: str = GNU_DD, writable: bool = True) -> Answer:
+def node_answers(mounts: str, dd: str = GNU_DD, writable: bool = True, units: str = "@none\n") -> Answer:
     def answer(argv: list[str]) -> Result:
         if argv == ["mount"]:
             return Result(0, mounts)
+        if argv[:3] == ["sh", "-c", boot.STATE_SCRIPT]:
+            return Result(0, units)
         if argv[:2] == ["sh", "-c"] and argv[2] == status._WRITABLE:
             return Result(0 if writable else 1)
         if argv[:2] == ["sh", "-c"] and argv[2] == status._READ_PROBE:
@@ -116,7 +118,7 @@ def test_status_not_mounted_is_exit_1_and_only_the_automount_trap_does_not_count
     st = status.probe(r, INV, INV.node("director"))
     assert (st.mounted, st.exit_code) == (False, 1)
     assert st.problems == ["fortress is not mounted at /mnt/fortress on director"]
-    assert t.calls == [["mount"]]  # nothing written, nothing read
+    assert [c[:3] for c in t.calls] == [["mount"], ["sh", "-c", boot.STATE_SCRIPT]]  # nothing written, nothing read
     assert '"mounted": false' in st.to_json()
 
 
@@ -125,10 +127,111 @@ def test_status_of_a_wrong_source_and_of_the_server() -> None:
     r, _ = runner("director", node_answers(wrong))
     st = status.probe(r, INV, INV.node("director"))
     assert st.problems == ["/mnt/fortress is mounted from //192.168.254.99/other, wants //100.64.0.1/fortress"]
-    server = "/dev/mmcblk0p1 on /media/crtr/fortress type xfs (rw,relatime)\n"
+    server = "/dev/mmcblk0p1 on /srv/fortress type xfs (rw,relatime)\n"
     r, _ = runner("cooperator", node_answers(server))
     st = status.probe(r, INV, INV.node("cooperator"))
     assert (st.role, st.mounted, st.exit_code) == ("server", True, 0)
+
+
+def systemd_show(finished: int, **units: dict[str, str]) -> str:
+    """What STATE_SCRIPT prints: the manager's startup finish, then each unit's properties."""
+    out = ["@manager", f"FinishTimestampMonotonic={finished}"]
+    for name, props in units.items():
+        out += ["@unit", f"Id={name}", *(f"{k}={v}" for k, v in props.items())]
+    return "\n".join(out) + "\n"
+
+
+MOUNT_UNIT = {"LoadState": "loaded", "FragmentPath": "/etc/systemd/system/mnt-fortress.mount"}
+PASSWORD = {"LoadState": "loaded", "FragmentPath": "/etc/systemd/system/colab-fortress-password.service"}
+
+
+def client_units(mount: dict[str, str], password: dict[str, str], finished: int = 9_000_000) -> str:
+    return systemd_show(
+        finished,
+        **{"colab-fortress-password.service": {**PASSWORD, **password}, "mnt-fortress.mount": {**MOUNT_UNIT, **mount}},
+    )
+
+
+MOUNTED = {"ActiveState": "active", "UnitFileState": "enabled"}
+DONE = {"ActiveState": "inactive", "Result": "success", "StatusText": "mounted mnt-fortress.mount (attempt 3)"}
+
+
+@pytest.mark.parametrize(
+    ("mount", "password", "finished", "boot_kind", "detail", "exit_code"),
+    [
+        ({**MOUNTED, "ActiveEnterTimestampMonotonic": "8000000"}, DONE, 9_000_000, "since boot", "", 0),
+        ({**MOUNTED, "ActiveEnterTimestampMonotonic": "8000000"}, DONE, 0, "since boot", "", 0),  # still starting
+        ({**MOUNTED, "ActiveEnterTimestampMonotonic": "9500000"}, DONE, 9_000_000, "by hand",
+         "after boot; the boot mount is enabled", 0),
+        ({"ActiveState": "active", "UnitFileState": "disabled", "ActiveEnterTimestampMonotonic": "8000000"}, DONE,
+         9_000_000, "by hand", "mnt-fortress.mount is not enabled: it will not mount by itself after a reboot", 2),
+        ({"LoadState": "not-found", "FragmentPath": "", "ActiveState": "active"}, {"LoadState": "not-found"}, 9_000_000,
+         "by hand", "no boot units (mnt-fortress.mount, colab-fortress-password.service): it will not mount by itself "
+         "after a reboot", 2),
+    ],
+)  # fmt: skip
+def test_mounted_since_boot_or_by_hand(
+    mount: dict[str, str], password: dict[str, str], finished: int, boot_kind: str, detail: str, exit_code: int
+) -> None:
+    r, _ = runner("director", node_answers(LINUX_MOUNTS, units=client_units(mount, password, finished)))
+    st = status.probe(r, INV, INV.node("director"), measure=False)
+    assert (st.mounted, st.boot, st.boot_detail, st.exit_code) == (True, boot_kind, detail, exit_code)
+    assert st.comes_back is (exit_code == 0)
+    if exit_code:
+        assert st.warnings == [f"fortress is mounted by hand at /mnt/fortress: {detail}"]
+
+
+@pytest.mark.parametrize(
+    ("mount", "password", "boot_kind", "detail"),
+    [
+        ({"ActiveState": "inactive", "UnitFileState": "enabled"},
+         {"ActiveState": "activating", "StatusText": "waiting for the password: login: Infisical is not reachable; "
+          "trying again in 8s (attempt 4)"},
+         "waiting", "waiting for the password: login: Infisical is not reachable; trying again in 8s (attempt 4)"),
+        ({"ActiveState": "inactive", "UnitFileState": "enabled"}, {"ActiveState": "activating"}, "waiting",
+         "waiting for the password"),
+        ({"ActiveState": "inactive", "UnitFileState": "enabled"},
+         {"ActiveState": "failed", "Result": "exit-code", "StatusText": ""}, "failed",
+         "the boot mount failed: colab-fortress-password.service exit-code"),
+        ({"ActiveState": "failed", "Result": "exit-code", "UnitFileState": "enabled"}, DONE, "failed",
+         "mnt-fortress.mount failed (exit-code; journalctl -u mnt-fortress.mount)"),
+        ({"ActiveState": "inactive", "UnitFileState": "disabled"}, DONE, "off",
+         "mnt-fortress.mount is not enabled (inv fortress.mount)"),
+        ({"LoadState": "not-found", "FragmentPath": ""}, {"LoadState": "not-found"}, "off",
+         "no boot mount (mnt-fortress.mount is not installed: inv fortress.mount)"),
+        ({"ActiveState": "inactive", "UnitFileState": "enabled"}, DONE, "off", ""),
+    ],
+)  # fmt: skip
+def test_not_mounted_says_why(mount: dict[str, str], password: dict[str, str], boot_kind: str, detail: str) -> None:
+    trap_only = "\n".join(LINUX_MOUNTS.splitlines()[:3]) + "\n"
+    r, _ = runner("director", node_answers(trap_only, units=client_units(mount, password)))
+    st = status.probe(r, INV, INV.node("director"), measure=False)
+    assert (st.mounted, st.boot, st.boot_detail, st.exit_code) == (False, boot_kind, detail, 1)
+    assert st.problems == ["fortress is not mounted at /mnt/fortress on director" + (f": {detail}" if detail else "")]
+
+
+def test_the_server_mounted_by_its_uuid_unit_or_by_hand() -> None:
+    server = "/dev/mmcblk0p1 on /srv/fortress type xfs (rw,relatime)\n"
+    unit = {"LoadState": "loaded", "FragmentPath": "/etc/systemd/system/srv-fortress.mount", "ActiveState": "active",
+            "UnitFileState": "enabled", "ActiveEnterTimestampMonotonic": "2000000"}  # fmt: skip
+    r, t = runner("cooperator", node_answers(server, units=systemd_show(9_000_000, **{"srv-fortress.mount": unit})))
+    st = status.probe(r, INV, INV.node("cooperator"), measure=False)
+    assert (st.boot, st.exit_code) == ("since boot", 0)
+    assert t.calls[1][4:] == ["srv-fortress.mount"]  # the server has no password unit
+    desktop = {"LoadState": "loaded", "FragmentPath": "", "ActiveState": "active"}  # mounted from elsewhere
+    r, _ = runner("cooperator", node_answers(server, units=systemd_show(9_000_000, **{"srv-fortress.mount": desktop})))
+    st = status.probe(r, INV, INV.node("cooperator"), measure=False)
+    assert (st.boot, st.exit_code) == ("by hand", 2)
+    assert st.boot_detail == (
+        "srv-fortress.mount is not written yet (inv fortress.share): it will not mount by itself after a reboot"
+    )
+
+
+def test_macos_is_not_asked_about_systemd() -> None:
+    r, t = runner("terminator", node_answers(MAC_MOUNTS, dd=BSD_DD))
+    st = status.probe(r, INV, INV.node("terminator"), measure=False)
+    assert st.boot == "" and st.comes_back is None
+    assert not any(c[:3] == ["sh", "-c", boot.STATE_SCRIPT] for c in t.calls)
 
 
 # ---------------------------------------------------------------------------------------------- raid

@@ -29,10 +29,18 @@ def inv(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("node", "expected"),
     [
-        ("director", ["sudo -n systemctl enable --now mnt-fortress.automount", "systemctl start mnt-fortress.mount"]),
+        (
+            "director",
+            [
+                "sudo -n systemctl enable -- mnt-fortress.mount",
+                "systemctl start --no-block",
+                "/etc/systemd/system/docker.service.d/colab-fortress.conf",
+                "colab-fortress-password.service",
+            ],
+        ),
         (
             "writer",
-            ["systemctl start mnt-fortress.mount", "New-SmbMapping -LocalPath", "WSLENV=COLAB_NAS_SAMBA_PASSWORD/u"],
+            ["systemctl start --no-block", "New-SmbMapping -LocalPath", "WSLENV=COLAB_NAS_SAMBA_PASSWORD/u"],
         ),
         ("terminator", ["security -i", "launchctl bootstrap", "launchctl kickstart"]),
     ],
@@ -43,6 +51,9 @@ def test_mount_dry_run_prints_the_plan(node: str, expected: list[str]) -> None:
     for text in expected:
         assert text in res.stdout, res.stdout
     assert f"fortress mount on {node}" in res.stdout and "planned" in res.stdout
+    if node == "director":  # the password is fetched on the node by its boot unit: no command here asks for it
+        commands = [line for line in res.stdout.splitlines() if line.startswith("[director] $")]
+        assert commands and not any("infisical" in line for line in commands)
 
 
 def test_raid_plan_prints_the_commands_for_the_inventory_disks() -> None:
@@ -91,5 +102,5 @@ def test_share_dry_run_json() -> None:
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["title"] == "fortress share on cooperator"
-    assert [s["status"] for s in data["steps"]] == ["planned"] * 12
+    assert [s["status"] for s in data["steps"]] == ["planned"] * 15  # boot mount, 2 drop-ins, then the share
     assert "sudo -n smbpasswd" in res.stderr  # the plan goes to stderr when stdout carries JSON

@@ -7,4 +7,4 @@ export COLAB_NODE=cooperator
 export COLAB_ROLES='edge storage backup infra'
 export COLAB_OS=debian
 export COLAB_REPO=/home/crtr/colab
-export COLAB_FORTRESS=/media/crtr/fortress
+export COLAB_FORTRESS=/srv/fortress

@@ -5,12 +5,12 @@
 #
 # It runs `inv fortress.mount --node projector` in this node's checkout of the repo, the steps
 # `inv bootstrap` and `mise run fortress:mount` take too, so there is one implementation:
-#   WSL      /mnt/fortress: the systemd units chezmoi installed (mnt-fortress.mount/.automount),
-#            mounted with the password lent to systemd in PASSWD while the mount unit starts;
+#   WSL      /mnt/fortress: the boot mount chezmoi installed (mnt-fortress.mount, colab-fortress-password.service),
+#            started as a boot starts it (the password fetched as root with this node's machine identity);
 #   Windows  Z: = \\100.64.0.1\fortress: PowerShell New-SmbMapping -Persistent -SaveCredentials
 #            through interop (the credential stays in Windows Credential Manager).
-# The password comes from Infisical (/samba COLAB_NAS_SAMBA_PASSWORD) at run time and reaches
-# PowerShell in its environment (WSLENV): it is in no file and in no command line. Needs systemd in this
+# For the Windows drive the password comes from Infisical (/samba COLAB_NAS_SAMBA_PASSWORD) at run
+# time and reaches PowerShell in its environment (WSLENV): it is in no file and in no command line. Needs systemd in this
 # distribution, Windows interop, and the Infisical CLI logged in. Options are passed on (--dry-run, --json).
 set -eu
 repo=/home/crtr/colab
