@@ -102,7 +102,13 @@ class Site:
         vault = {
             "project": self.inv.infisical.project_id,
             "identities": {"id-director": self.identity_secret},
-            "envs": {"prod": {self.inv.fortress.password_path: {self.inv.fortress.password_name: CANARY}}},
+            "envs": {
+                "prod": {
+                    self.inv.fortress.password_path: {
+                        self.inv.fortress_login(self.inv.node(NODE)).password_name: CANARY
+                    }
+                }
+            },
         }
         self.server = subprocess.Popen(
             ["docker", "exec", "-i", self.cooperator, "python3", SERVER],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import plistlib
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -385,3 +386,69 @@ def test_macos_mount_point_must_be_where_macos_puts_the_share() -> None:
     odd = _inv_with(INV, mounts=INV.fortress.mounts.model_copy(update={"macos": "/Volumes/elsewhere"}))
     with pytest.raises(ColabError, match="macOS mounts the share 'fortress' at /Volumes/fortress"):
         mounts.mount_steps(odd, odd.node("terminator"), sudo=False)
+
+
+class _Answers:
+    """A node that answers the identity check (run through sh as root) with `out` and exit `code`."""
+
+    def __init__(self, code: int, out: str) -> None:
+        self.code, self.out, self.calls = code, out, []  # type: ignore[var-annotated]
+
+    def run(self, argv, env, stdin, cwd, timeout):  # type: ignore[no-untyped-def]
+        from colab.runner import Result
+
+        self.calls.append(list(argv))
+        return Result(self.code, self.out)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("code", "out", "status"),
+    [
+        (0, "", Status.OK),
+        (1, "/etc/colab/infisical/client-secret is not root-only (root, 0600)\n", Status.FAILED),
+    ],
+)
+def test_the_machine_identity_is_checked_as_root_and_a_problem_says_how_to_fix_it(
+    code: int, out: str, status: Status
+) -> None:
+    t = _Answers(code, out)
+    r = Runner("director", transport_factory=lambda: t, console=Console(file=io.StringIO()))
+    outcome = run_steps("identity", [mounts.identity_step(sudo=True)], r).outcomes[0]
+    assert t.calls == [["sudo", "-n", "sh", "-c", mounts._IDENTITY, "sh", "/etc/colab/infisical"]]
+    assert outcome.status == status
+    if status == Status.FAILED:  # one line: the cause, then the two commands that put it there (stdin, root-only)
+        assert outcome.detail == (
+            "no machine identity on director (/etc/colab/infisical/client-secret is not root-only (root, 0600)); "
+            "create a machine identity for director in Infisical (Universal Auth, read access to the password's "
+            "folder), then on director: `sudo install -d -m 0700 /etc/colab/infisical` and, pasting each value, "
+            "`sudo sh -c 'umask 077; cat > /etc/colab/infisical/client-id'` and `… > "
+            "/etc/colab/infisical/client-secret` (docs/storage.md, Boot mounts)"
+        )
+
+
+def test_the_identity_check_itself_on_real_files(tmp_path: Path) -> None:
+    """The check's sh with the real stat: what it accepts and what it names (as this user, not root, so the owner
+    part is exercised by the mode checks only when the tests run as root)."""
+    d = tmp_path / "infisical"
+    d.mkdir(mode=0o700)
+    who = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+
+    def check() -> str:
+        res = subprocess.run(["sh", "-c", mounts._IDENTITY, "sh", str(d)], capture_output=True, text=True)
+        return "ok" if res.returncode == 0 else res.stdout.strip()
+
+    if who != "root":
+        pytest.skip("the files must be root's; run as root (CI does)")
+    assert check() == f"{d}/client-id is missing or empty"
+    for name in ("client-id", "client-secret"):
+        (d / name).write_text("x\n")
+        (d / name).chmod(0o600)
+    assert check() == "ok"
+    (d / "client-secret").chmod(0o644)
+    assert check() == f"{d}/client-secret is not root-only (root, 0600)"
+    (d / "client-secret").chmod(0o600)
+    d.chmod(0o755)
+    assert check() == f"{d}: not a root-only folder (root, 0700)"
