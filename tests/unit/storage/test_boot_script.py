@@ -257,3 +257,25 @@ def test_a_failed_mount_is_tried_again(
     assert lines[-2:] == ["systemctl start --no-block -- docker.service", "notify --status=mounted mnt-fortress.mount "
                           "(attempt 2)"]  # fmt: skip
     assert_clean(node, out + err)
+
+
+def test_the_back_off_doubles_from_one_second_and_stays_at_the_bound(
+    node: dict[str, object], launch: Callable[..., subprocess.Popen[str]]
+) -> None:
+    # Infisical never comes up; a fake `sleep` records each delay and returns at once, so ten tries take no time.
+    fake = Path(str(node["env"]["FAKE"]))  # type: ignore[index]
+    (fake / "sleep").write_text('#!/bin/sh\necho "sleep $*" >> "$LOG"\n')
+    (fake / "sleep").chmod(0o755)
+    proc = launch()
+    wait_for(node, "(attempt 10)")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143
+    sleeps = [int(line.split()[1]) for line in log(node) if line.startswith("sleep ")][:9]
+    assert sleeps == [1, 2, 4, 8, 16, boot.MAX_DELAY, boot.MAX_DELAY, boot.MAX_DELAY, boot.MAX_DELAY]
+    said = [line for line in log(node) if line.startswith("notify --status=waiting")]
+    assert said[5] == (
+        f"notify --status=waiting for the password: login: Infisical is not reachable; trying again in "
+        f"{boot.MAX_DELAY}s (attempt 6)"
+    )  # what `inv status` shows is the delay actually slept
+    assert_clean(node, out + err)
