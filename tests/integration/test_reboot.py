@@ -30,6 +30,7 @@ In order (one site, the tests build on each other):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import secrets
@@ -289,6 +290,23 @@ def journal(site: Site, since: float, *units: str) -> str:
     return site.exec(*argv)
 
 
+def waits(site: Site, since: float) -> list[tuple[float, int]]:
+    """The password unit's "waiting" lines of this boot: (when, in seconds since the epoch; the delay it announced)."""
+    out = journal_json(site, since, boot.PASSWORD_UNIT)
+    tries = []
+    for entry in out:
+        msg = str(entry.get("MESSAGE", ""))
+        if msg.startswith("waiting for the password:") and "trying again in " in msg:
+            delay = int(msg.rsplit("trying again in ", 1)[1].split("s", 1)[0])
+            tries.append((int(str(entry["__REALTIME_TIMESTAMP"])) / 1e6, delay))
+    return tries
+
+
+def journal_json(site: Site, since: float, unit: str) -> list[dict[str, object]]:
+    out = site.exec("journalctl", "--no-pager", "-o", "json", f"--since=@{since:.6f}", "-u", unit)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
 def boot_order(site: Site, since: float) -> dict[str, float]:
     """When each link of the chain happened in this boot, from systemd's own records (monotonic µs and UTC)."""
     pw = site.show(boot.PASSWORD_UNIT, "ActiveEnterTimestampMonotonic", "ExecMainExitTimestampMonotonic")
@@ -436,6 +454,10 @@ def test_a_reboot_waits_for_infisical_then_everything_comes_back_in_order(
     assert (code, st["mounted"], st["boot"], st["boot_detail"]) == (0, True, "since boot", "")
     lines = journal(site, since, boot.PASSWORD_UNIT)
     assert "waiting for the password: login: Infisical is not reachable; trying again in 1s (attempt 1)" in lines
+    tries = waits(site, since)  # the back-off as it happened: each try at least the announced delay after the last
+    assert [d for _, d in tries] == [min(2**i, boot.MAX_DELAY) for i in range(len(tries))]
+    # (0.5 s of slack: journald stamps a line when it reads it, which a loaded machine may delay)
+    assert all(b - a >= d - 0.5 for (a, d), (b, _) in itertools.pairwise(tries))
     site.timings.update(reboot_to_healthy=t1 - t0, infisical_to_healthy=t1 - t_up)
     with capsys.disabled():
         print(
@@ -445,6 +467,8 @@ def test_a_reboot_waits_for_infisical_then_everything_comes_back_in_order(
         print(f"[reboot] restart → all healthy {t1 - t0:.1f}s (Infisical up after {t_up - t0:.1f}s, then "
               f"{t1 - t_up:.1f}s); password ready → mounted {order['mounted'] - order['password ready']:.2f}s, "
               f"mounted → docker up {order['docker up'] - order['mounted']:.2f}s")  # fmt: skip
+        print("[reboot] tries while Infisical was down (s after the first, delay announced): "
+              + ", ".join(f"{t - tries[0][0]:.1f} ({d}s)" for t, d in tries))  # fmt: skip
 
 
 def test_a_power_cut_comes_back_too(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
