@@ -23,7 +23,7 @@ def target(tmp_path: Path) -> Target:
     src = tmp_path / "src" / "web"
     src.mkdir(parents=True)
     (src / "compose.yaml").write_text("services: {}\n")
-    text = LOOPBACK.read_text().replace('path = "/media/crtr/fortress"', f'path = "{tmp_path / "fortress"}"')
+    text = LOOPBACK.read_text().replace('path = "/srv/fortress"', f'path = "{tmp_path / "fortress"}"')
     text += f'\n[services.web]\nnode = "cooperator"\ncompose = "{src}"\nsecrets_path = "/web"\n'
     return resolve(inventory.parse(text), "web", here="cooperator")
 
