@@ -24,6 +24,7 @@ def target(tmp_path: Path) -> Target:
     src.mkdir(parents=True)
     (src / "compose.yaml").write_text("services: {}\n")
     text = LOOPBACK.read_text().replace('path = "/srv/fortress"', f'path = "{tmp_path / "fortress"}"')
+    assert str(tmp_path) in text  # else the store would write to the inventory's real fortress path
     text += f'\n[services.web]\nnode = "cooperator"\ncompose = "{src}"\nsecrets_path = "/web"\n'
     return resolve(inventory.parse(text), "web", here="cooperator")
 
