@@ -162,7 +162,7 @@ def test_the_root_owned_install_is_made_runs_the_backup_and_refuses_what_others_
     assert len(snapshot_names(dst)) == 1
 
     # one file of the install made another user's: the cron stops before Python runs from it
-    engine = where / "current" / "src" / "colab" / "backup" / "engine.py"  # as backup-cron sees it
+    engine = where / "current" / "src" / "colab" / "backup" / "runs.py"  # as backup-cron sees it
     os.chown(engine, NOBODY, NOBODY)
     shutil.rmtree(dst / snapshot_names(dst)[0])
     res = run_cron(where, inv, logs, home)
@@ -177,7 +177,7 @@ def test_the_root_owned_install_is_made_runs_the_backup_and_refuses_what_others_
 
     # the step sees it (backup-cron's own check) and reinstalls; cron runs again
     repaired = bootstrap(ctx, where, source, logs)
-    in_release = release / "src" / "colab" / "backup" / "engine.py"  # the check runs the release's own script
+    in_release = release / "src" / "colab" / "backup" / "runs.py"  # the check runs the release's own script
     assert statuses(repaired) == [(Status.CHANGED, f"{in_release} is owned by uid {NOBODY}, not root")]
     assert engine.stat().st_uid == 0
     assert run_cron(where, inv, logs, home).returncode == 0 and len(snapshot_names(dst)) == 1
