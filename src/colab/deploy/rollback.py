@@ -24,7 +24,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.steps import Outcome, Report, Status
 
-from . import engine, lock, plan, prelude, store, sync, up
+from . import DEFAULT_WAIT_TIMEOUT, engine, lock, plan, prelude, store, sync, up
 from .output import cause
 from .session import Session
 from .target import Confirm
@@ -106,7 +106,7 @@ def by_hand(
     confirm: Confirm | None = None,
     dry_run: bool = False,
     wait: bool = False,
-    wait_timeout: int = 180,
+    wait_timeout: int = DEFAULT_WAIT_TIMEOUT,
     console: Console | None = None,
     here: str | None = None,
 ) -> Report:

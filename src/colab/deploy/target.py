@@ -8,18 +8,18 @@ on that node (the server keeps it at `fortress.path`, Linux clients at `fortress
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from colab import netguard
+from colab.confirm import Ask
 from colab.errors import ColabError
 from colab.inventory import REPO_ROOT, Inventory, Node, Service
 from colab.runner import this_node
 
 COMPOSE_FILE = "compose.yaml"
 
-Confirm = Callable[[str], bool]
+Confirm = Ask  # colab.confirm's question: one shape for every confirmation
 
 
 @dataclass(frozen=True)
