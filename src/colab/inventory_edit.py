@@ -41,11 +41,12 @@ def set_value(path: Path, key: str, raw: str, *, dry_run: bool = False) -> str:
     new_text = tomlkit.dumps(doc)
     inventory.parse(new_text, source=f"{path} (after setting {key})")  # refuse an edit that breaks it
     if not dry_run:
-        _write_atomic(path, new_text)
+        write_atomic(path, new_text)
     return new_text
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one rename (a temporary file beside it, the mode kept)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

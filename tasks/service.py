@@ -1,0 +1,85 @@
+"""service.new: a compose folder from a template, the inventory entry, the render (docs/lifecycle.md)."""
+
+from pathlib import Path
+
+from invoke import task
+
+from colab.cli import HELP, load_inventory, out, user_errors
+from colab.errors import ColabError
+from colab.inventory import inventory_path
+from colab.lifecycle import output as show
+from colab.lifecycle import scaffolds, service_new
+
+
+def _port(text):
+    if text in (None, ""):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ColabError(f"--port {text!r} is not a whole number; use e.g. --port 8100, or leave it out") from None
+
+
+@task(
+    help={
+        "name": "the new service's name (lowercase letters, digits, '-'): [services.NAME], compose/NAME",
+        "node": "the node it runs on",
+        "template": f"what to start from: {', '.join(f'{k} ({v.summary})' for k, v in scaffolds.SCAFFOLDS.items())}",
+        "image": "the app's image instead of the template's",
+        "port": "the port it publishes on 127.0.0.1 of its node (default: the first free one from 8100)",
+        "no_domain": "no <name>.<cluster.domain> through Caddy (default: one, private to the LAN and the mesh)",
+        "output": "write the compose folder and the rendered files under this folder instead of the repo (tests)",
+        "inventory": HELP["inventory"],
+        "dry_run": "show the files and the inventory entry it would write; write nothing",
+        "json": HELP["json"],
+    }
+)
+@user_errors
+def new(
+    c, name, node=None, template="web", image="", port=None, no_domain=False, output=None, inventory=None,
+    dry_run=False, json=False,
+):  # fmt: skip
+    """Start a service: compose/NAME from a template, [services.NAME], inv render; then the secrets to add."""
+    if not node:
+        raise ColabError(f"--node is required: the node {name} runs on (e.g. --node director)")
+    load_inventory(inventory)  # an invalid inventory is refused first, with its own lines
+    path = inventory_path(inventory)
+    req = service_new.Request(name, node, template, image, _port(port), not no_domain)
+    plan = service_new.plan(path, req, output=Path(output) if output else None)
+    applied = None if dry_run else service_new.apply(plan)
+    if json:
+        print(
+            show.edit_json(
+                plan.prepared, applied, service=name, node=node, template=plan.scaffold.name,
+                compose=str(plan.folder / scaffolds.COMPOSE_FILE), secrets_path=plan.secrets_path,
+                secrets=plan.secrets, notes=plan.notes,
+            )
+        )  # fmt: skip
+        return
+    console = out()
+    if dry_run:
+        show.show_files(
+            console, {f"compose/{name}/{scaffolds.COMPOSE_FILE}": plan.compose_text, f"{path}": plan.table_text}
+        )
+    head = "new" if applied else "dry run: new"
+    console.print(f"[green]{head}[/green] service {name} on {node} (template {plan.scaffold.name})", highlight=False)
+    show.edit_summary(
+        console, plan.prepared, applied, [f"{plan.folder}/{scaffolds.COMPOSE_FILE}", f"{path}: [services.{name}]"]
+    )
+    for note in plan.notes:
+        console.print(f"  [yellow]note[/yellow] {note}", highlight=False)
+    inv = plan.new_inventory
+    if plan.secrets:
+        console.print(
+            f"Add in Infisical (project {inv.infisical.project_id}, env {inv.infisical.environment}), folder "
+            f"{plan.secrets_path}: [bold]{', '.join(plan.secrets)}[/bold]",
+            highlight=False,
+        )
+    others = [ch for ch in plan.prepared.changes if ch.service != name]
+    if others:
+        console.print(show.redeploy_table(others, "redeploy after commit and push (`inv rollout` does it)"))
+    console.print(
+        f"Next: commit and push, `inv rollout` (every node's checkout{', the redeploys above' if others else ''}), "
+        f"then `inv deploy --service {name}`",
+        highlight=False,
+    )
