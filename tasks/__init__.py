@@ -8,6 +8,7 @@ from colab import checkout, cli
 from tasks import backup, deploy, fortress, inventory, raid, service
 from tasks import bootstrap as bootstrap_tasks
 from tasks import render as render_tasks
+from tasks import rollout as rollout_tasks
 from tasks import status as status_tasks
 
 checkout.require_same(Path(__file__).parent)  # act on this checkout, or stop saying whose package would run
@@ -20,6 +21,7 @@ ns.add_collection(Collection.from_module(backup), name="backup")
 ns.add_collection(Collection.from_module(deploy), name="deploy")
 ns.add_task(render_tasks.render)
 ns.add_task(status_tasks.status)
+ns.add_task(rollout_tasks.rollout)
 ns.add_collection(Collection.from_module(fortress), name="fortress")
 ns.add_collection(Collection.from_module(raid), name="raid")
 ns.add_collection(Collection.from_module(bootstrap_tasks), name="bootstrap")
