@@ -28,6 +28,7 @@ import json
 import posixpath
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -49,6 +50,8 @@ INVENTORY_FILE = "cluster.toml"  # the inventory in every checkout, read at the 
 MARKER = "colab-deployed"  # in the checkout's git folder: the commit its services were last rolled out at
 DEPLOY_TIMEOUT = 900
 _SHA = re.compile(r"[0-9a-f]{40}")
+
+Connect = Callable[..., Runner]  # (inv, node, *, dry_run, console, via) -> Runner; runner_for unless a test swaps it
 
 
 @dataclass
@@ -265,7 +268,15 @@ def _node_steps(ctx: Ctx, commit: str, state: dict[str, str]) -> list[Step]:
 
 
 def roll_node(
-    inv: Inventory, node: Node, commit: str, report: Report, *, dry_run: bool, console: Console, dial: Dial
+    inv: Inventory,
+    node: Node,
+    commit: str,
+    report: Report,
+    *,
+    dry_run: bool,
+    console: Console,
+    dial: Dial,
+    connect: Connect = runner_for,
 ) -> NodeResult:
     local = node.name == this_node()
     via = "mesh"
@@ -277,7 +288,7 @@ def roll_node(
             text = str(e).split("; power it on")[0] if node.on_demand else str(e)
             report.outcomes.append(Outcome(node.name, "reach", status, text))
             return NodeResult(node.name, "skipped" if node.on_demand else "failed", detail=text)
-    runner = runner_for(inv, node, dry_run=dry_run, console=console, via=via)
+    runner = connect(inv, node, dry_run=dry_run, console=console, via=via)
     controller = Runner(CONTROLLER, dry_run=dry_run, console=console)
     with runner, controller:
         ctx = Ctx(inv, node, needs_sudo(runner, node), controller)
@@ -344,6 +355,7 @@ def rollout(
     dry_run: bool = False,
     console: Console | None = None,
     dial: Dial = tcp_dial,
+    connect: Connect = runner_for,
 ) -> Rollout:
     console = console or Console(stderr=True)
     chosen = choose_nodes(inv, nodes)
@@ -364,7 +376,7 @@ def rollout(
             result.report.outcomes.append(Outcome(node.name, "rollout", Status.SKIPPED, f"{failed} failed first"))
             result.nodes.append(NodeResult(node.name, "not rolled out", detail=f"{failed} failed first"))
             continue
-        done = roll_node(inv, node, target, result.report, dry_run=dry_run, console=console, dial=dial)
+        done = roll_node(inv, node, target, result.report, dry_run=dry_run, console=console, dial=dial, connect=connect)
         result.nodes.append(done)
         if done.result == "failed":
             failed = node.name
