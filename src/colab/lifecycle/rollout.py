@@ -301,6 +301,8 @@ def roll_node(
         for step in _node_steps(ctx, commit, state):
             outcome = run_step(step, runner)
             report.outcomes.append(outcome)
+            if outcome.status == Status.CHANGED:
+                state["changed"] = "yes"
             if outcome.status == Status.FAILED:
                 return NodeResult(node.name, "failed", state.get("before", ""), state.get("head", ""), outcome.detail)
         if dry_run:
@@ -338,7 +340,7 @@ def _redeploy(ctx: Ctx, r: Runner, commit: str, report: Report, state: dict[str,
     if marked != commit:
         r.run("sh", "-c", _record_script(), "sh", checkout(ctx), commit, timeout=60)
         report.outcomes.append(Outcome(node, f"recorded {commit[:12]}", Status.CHANGED if found else Status.OK))
-    moved = before != commit
+    moved = before != commit or "changed" in state
     detail = f"{redeployed} service(s) redeployed" if redeployed else "no service to redeploy"
     return NodeResult(node, "updated" if moved or redeployed else "up to date", before, commit, detail)
 
