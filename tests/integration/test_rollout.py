@@ -155,7 +155,8 @@ def cluster(
             containers.docker_exec(
                 name, "sh", "-c",
                 "chown -R crtr:crtr /srv/colab.git && chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise "
-                "/opt/colab-standins/infisical && chmod -R a+rX /opt/wheelhouse && printf '{}' > /etc/colab-test/vault.json",
+                "/opt/colab-standins/infisical && chmod -R a+rX /opt/wheelhouse && "
+                "printf '{}' > /etc/colab-test/vault.json",
             )  # fmt: skip
             # what bootstrap's chezmoi step leaves: the checkout (here at A) as chezmoi's source, applied
             setup = (

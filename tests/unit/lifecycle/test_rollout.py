@@ -67,8 +67,8 @@ def behind(head: str = A, *, deploy: Mapping[str, tuple[int, str]] | None = None
 
 
 def report_json(*steps: tuple[str, str, str], code: int = 0) -> str:
-    return json.dumps({"title": "deploy", "exit_code": code,
-                       "steps": [{"node": "director", "step": s, "status": st, "detail": d} for s, st, d in steps]})  # fmt: skip
+    rows = [{"node": "director", "step": s, "status": st, "detail": d} for s, st, d in steps]
+    return json.dumps({"title": "deploy", "exit_code": code, "steps": rows})
 
 
 def run(
@@ -111,8 +111,8 @@ def test_dry_run_plan_for_every_node_is_exactly_the_fixture() -> None:
 
 def test_a_node_behind_is_fast_forwarded_applied_and_only_its_changed_service_redeployed() -> None:
     inv = inventory.parse(inventory_text(TWO))
-    fake = behind(deploy={"alpha": (0, report_json(("files", "changed", "1 file(s) differ"), ("compose up", "changed",
-                                                                                             "app recreated")))})  # fmt: skip
+    done = report_json(("files", "changed", "1 file(s) differ"), ("compose up", "changed", "app recreated"))
+    fake = behind(deploy={"alpha": (0, done)})
     fake.on(r"git -C \S+ diff --name-only", "compose/gitea/compose.yaml\nREADME.md\n")
     result, _ = run(inv, {"director": fake}, "director")
     assert result.exit_code == 0, statuses(result)
