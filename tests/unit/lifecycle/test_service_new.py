@@ -86,7 +86,7 @@ def test_the_port_is_the_first_free_one_on_the_node(copy: Path) -> None:
     [
         (service_new.Request("Wiki", "director"), "'Wiki' is not a service name: use lowercase letters"),
         (service_new.Request("gitea", "director"), "services.gitea is already in the inventory (on cooperator)"),
-        (service_new.Request("node-exporter", "director"), "'node-exporter' is the compose folder name the edge and monitoring"),
+        (service_new.Request("node-exporter", "director"), "'node-exporter' is the compose folder name the edge and"),
         (service_new.Request("wiki", "nowhere"), "unknown node 'nowhere'; known nodes: cooperator"),
         (service_new.Request("wiki", "director", "php"), "unknown template 'php'; choose from web, web-db, mcp"),
         (service_new.Request("mcp", "director"), "services.mcp.domains[0]: 'mcp.ism.la' is already routed by"),

@@ -1,0 +1,95 @@
+"""node.add, node.remove: a node in or out of the inventory, the render, the edge services to redeploy."""
+
+from pathlib import Path
+
+from invoke import task
+
+from colab.cli import HELP, load_inventory, out, user_errors
+from colab.errors import ColabError
+from colab.inventory import inventory_path
+from colab.lifecycle import edit, nodes_edit
+from colab.lifecycle import output as show
+
+COMMON = {
+    "output": "write the rendered files under this folder instead of the repo (tests)",
+    "inventory": HELP["inventory"],
+    "dry_run": "check and show what it would write; write nothing",
+    "json": HELP["json"],
+}
+
+
+def _port(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise ColabError(f"--ssh-port {text!r} is not a whole number; e.g. --ssh-port 22") from None
+
+
+def _finish(prepared, dry_run, json, written, name, then):
+    applied = None if dry_run else edit.apply(prepared)
+    if json:
+        print(show.edit_json(prepared, applied, node=name))
+        return
+    console = out()
+    show.edit_summary(console, prepared, applied, written)
+    if prepared.changes:
+        console.print(show.redeploy_table(prepared.changes, "redeploy after commit and push (`inv rollout` does it)"))
+    console.print(then, highlight=False)
+
+
+@task(
+    help={
+        "name": "the node's name (lowercase letters, digits, '-'); also its host name",
+        "lan": "its LAN address (in networks.lan)",
+        "mesh": "the address Headscale will give it (in networks.mesh; Headscale hands them out in order)",
+        "os": "debian, wsl or macos (default debian)",
+        "arch": "amd64 or arm64 (default amd64)",
+        "roles": "comma-separated roles (e.g. compute,gpu)",
+        "availability": "always (default) or on-demand",
+        "ssh_user": "its user (default: the one most nodes use)",
+        "ssh_port": "its sshd port (default 22)",
+        "repo": "its checkout of the repo (default: another node's with the same user and OS family)",
+        "gpu": "it has a GPU",
+        "no_exporter": "no node-exporter service for it (default: one, on Debian, where the inventory has them)",
+        **COMMON,
+    }
+)
+@user_errors
+def add(
+    c, name, lan="", mesh="", os="debian", arch="amd64", roles="", availability="always", ssh_user="", ssh_port=22,
+    repo="", gpu=False, no_exporter=False, output=None, inventory=None, dry_run=False, json=False,
+):  # fmt: skip
+    """Add a node: [nodes.NAME] checked like every node, its node-exporter, inv render; the services to redeploy."""
+    load_inventory(inventory)
+    path = inventory_path(inventory)
+    req = nodes_edit.NewNode(
+        name, lan, mesh, os, arch, tuple(r.strip() for r in roles.split(",") if r.strip()), availability, ssh_user,
+        _port(ssh_port), repo, gpu, not no_exporter,
+    )  # fmt: skip
+    added = nodes_edit.plan_add(path, req, output=Path(output) if output else None)
+    written = [f"{path}: [nodes.{name}]"] + ([f"{path}: [services.{added.exporter}]"] if added.exporter else [])
+    if dry_run and not json:
+        show.show_files(out(), {f"{path}": added.table_text + added.exporter_text})
+    then = (
+        f"Next: commit and push, `inv bootstrap --node {name}` (on the mesh with {mesh}: if Headscale gives it another "
+        "address, bootstrap says which), then `inv rollout` (every node's files, the redeploys above)"
+    )
+    _finish(added.prepared, dry_run, json, written, name, then)
+
+
+@task(help={"name": "the node to take out of the inventory", **COMMON})
+@user_errors
+def remove(c, name, output=None, inventory=None, dry_run=False, json=False):
+    """Remove a node with no services: its [nodes.NAME] table, inv render; the services to redeploy."""
+    load_inventory(inventory)
+    path = inventory_path(inventory)
+    removed = nodes_edit.plan_remove(path, name, output=Path(output) if output else None)
+    written = [f"{path}: [nodes.{name}] removed"]
+    if removed.exporter:
+        written.append(f"{path}: [services.{removed.exporter}] removed")
+    then = (
+        f"Next: commit and push, then `inv rollout` (every node's files, the redeploys above). Nothing on {name} "
+        "itself was touched: its mesh registration stays in Headscale until you delete it there (headscale nodes "
+        "delete)"
+    )
+    _finish(removed.prepared, dry_run, json, written, name, then)
