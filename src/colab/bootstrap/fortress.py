@@ -5,7 +5,8 @@ password from Infisical). On a client: the OS's mount (the boot mount on Debian 
 the LaunchAgent on macOS). The server, the Windows drive and the Keychain read the Samba password with
 `infisical run` on the node as its user, so the node needs the Infisical CLI logged in; on a Debian client the
 boot unit reads it as root with the node's machine identity (checked by the mount steps), so only the CLI is
-needed. The first step checks that (names only) and says so.
+needed. `infisical_ready` checks that (names only)
+among the prerequisites (`colab.bootstrap.prerequisites`), before any step acts.
 
 The storage steps are used as they are; this module only chooses them (`steps`) and adds the check.
 """
@@ -47,5 +48,5 @@ def infisical_ready(ctx: Ctx) -> Step:
 
 def steps(ctx: Ctx) -> list[Step]:
     if ctx.is_server:
-        return [infisical_ready(ctx), *fortress_share.steps(ctx.inv, SambaHost(), ctx.sudo)]
-    return [infisical_ready(ctx), *mounts.mount_steps(ctx.inv, ctx.node, ctx.sudo and ctx.os != "macos")]
+        return fortress_share.steps(ctx.inv, SambaHost(), ctx.sudo)
+    return mounts.mount_steps(ctx.inv, ctx.node, ctx.sudo and ctx.os != "macos")

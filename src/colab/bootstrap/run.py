@@ -4,7 +4,8 @@ A real run first checks that the node answers: a TCP connect (3 s) to its SSH po
 then on the LAN address (a node that has not joined the mesh yet is reached there), each through the
 network guard. Nobody answering is an error (exit 1); for an on-demand node (projector) it says that the
 node is on demand and offline. On the node itself nothing is dialled: the commands run locally.
-A dry run contacts nothing at all and prints the plan.
+Then every prerequisite is checked (`colab.bootstrap.prerequisites`); when any is missing, all of them are
+listed and no step runs. A dry run contacts nothing at all and prints the plan.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from collections.abc import Callable
 from rich.console import Console
 
 from colab import netguard
-from colab.bootstrap import plan
+from colab.bootstrap import plan, prerequisites
 from colab.bootstrap.common import Ctx, needs_sudo, note
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.runner import Runner, node_or_here, runner_for, this_node
-from colab.steps import Report, run_steps
+from colab.steps import Outcome, Report, Status, run_steps
 
 CONNECT_TIMEOUT = 3.0
 CONTROLLER = "local"  # how this machine is labelled in plans and reports
@@ -78,7 +79,12 @@ def bootstrap(
             _describe(runner, inv, node, local, chosen)
         groups = plan.groups(ctx, chosen)
         title = f"bootstrap {node.name} ({node.os}{', on demand' if node.on_demand else ''})"
-        return run_steps(title, plan.flatten(groups), runner)
+        report = Report(title)
+        if not prerequisites.run(ctx, runner, chosen, remote=not local, report=report):
+            for step in plan.flatten(groups):
+                report.outcomes.append(Outcome(runner.node, step.name, Status.SKIPPED, prerequisites.SKIPPED))
+            return report
+        return run_steps(title, plan.flatten(groups), runner, report)
 
 
 def _describe(r: Runner, inv: Inventory, node: Node, local: bool, chosen: list[str]) -> None:

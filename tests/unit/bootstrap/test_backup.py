@@ -38,6 +38,9 @@ def test_the_backup_nodes_plan_is_exactly_the_fixture(source: tuple[Path, str]) 
     want = (FIXTURES / "plan-cooperator-backup.txt").read_text().replace("{repo}", str(repo))
     assert lines == want.replace("{commit}", commit).splitlines()
     assert [o.step for o in report.outcomes] == [
+        "prerequisite: ssh as crtr with a key",
+        "prerequisite: passwordless sudo for crtr",
+        "prerequisite: infisical for root (database dumps)",
         "backup: apt python3-venv",
         "backup: root-owned install /opt/colab (the backup cron runs it)",
     ]
@@ -55,4 +58,5 @@ def test_python3_venv_comes_once_with_the_venv_group(source: tuple[Path, str]) -
 def test_other_nodes_have_nothing_to_install(node: str) -> None:
     lines, report = dry_run(node, "backup")
     assert lines[-1] == f"[{node}] # not the backup node (cooperator): no root-owned install here"
-    assert [o.step for o in report.outcomes] == ["backup: not the backup node (cooperator): no root-owned install here"]
+    steps = [o.step for o in report.outcomes if not o.step.startswith("prerequisite: ")]
+    assert steps == ["backup: not the backup node (cooperator): no root-owned install here"]

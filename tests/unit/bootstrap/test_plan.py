@@ -97,10 +97,10 @@ def test_plans_follow_the_os_family() -> None:
 
 def test_steps_picks_groups_in_bootstrap_order() -> None:
     _, report = dry_run("director", "verify,chezmoi")
-    assert [o.step.split(":")[0] for o in report.outcomes] == ["chezmoi"] + ["verify"] * 5
+    assert [o.step.split(":")[0] for o in report.outcomes] == ["prerequisite"] * 2 + ["chezmoi"] + ["verify"] * 5
     # without the mesh group, curl/ca-certificates/git come with the install group
     _, report = dry_run("director", "install")
-    assert report.outcomes[0].step == "install: apt curl ca-certificates git"
+    assert report.outcomes[2].step == "install: apt curl ca-certificates git"
     _, report = dry_run("director", "mesh,install")
     assert [o.step for o in report.outcomes].count("install: apt curl ca-certificates git") == 0
     assert plan.parse_steps(None) == list(GROUPS) == plan.parse_steps(" ")
