@@ -257,6 +257,11 @@ class Runner:
                 res = self.transport().run(argv, {}, None, cwd, injection.EXPORT_TIMEOUT)
             except (FileNotFoundError, CommandNotFound):
                 res = Result(127, "", f"{argv[0]}: command not found")
+            if res.returncode == 127:  # the shell's "not found" (over SSH) or ours: no login to check yet
+                raise ColabError(
+                    f"the Infisical CLI is not installed on {self.node} (needed to read {scope.path}); install it "
+                    "(infisical.com/docs/cli/overview), log in (`infisical login`), then run again"
+                )
             if not res.ok:
                 last = self.redact(res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
                 raise ColabError(

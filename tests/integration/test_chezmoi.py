@@ -160,6 +160,7 @@ def test_unknown_host_fails_listing_the_known_nodes(rendered: dict[str, Rendered
     )
     assert proc.returncode != 0
     assert 'this host is "nosuch", which is not a node of the inventory; known nodes: hub, studio, forge' in proc.stderr
+    assert proc.stderr.count("which is not a node") == 1 and "printf" not in proc.stderr  # no template text before it
     assert not (home / ".config/mise").exists()
 
 
@@ -243,3 +244,4 @@ def test_a_node_gone_from_the_inventory_is_told_to_init_again(rendered: dict[str
     assert 'colab: node "retired" (chosen at chezmoi init) is not in the inventory; run `chezmoi init` again' in (
         proc.stderr
     )
+    assert proc.stderr.count("chosen at chezmoi init") == 1 and "printf" not in proc.stderr

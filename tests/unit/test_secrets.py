@@ -77,6 +77,16 @@ def test_unknown_path_is_a_clear_error(fake_infisical: FakeInfisical) -> None:
         secrets.check_present(runner(), INV, "/nope", ["A"])
 
 
+def test_no_infisical_cli_says_so_not_check_your_login(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")  # no infisical on it
+    with pytest.raises(ColabError) as e:
+        secrets.check_present(runner(), INV, "/gitea", ["A"])
+    assert str(e.value) == (
+        "the Infisical CLI is not installed on local (needed to read /gitea); install it "
+        "(infisical.com/docs/cli/overview), log in (`infisical login`), then run again"
+    )
+
+
 def test_standin_refuses_like_the_real_cli(fake_infisical: FakeInfisical, tmp_path: Path) -> None:
     fake_infisical.set("/gitea", A="1")
     no_env = subprocess.run(["infisical", "run", "--path", "/gitea", "--projectId", INV.infisical.project_id,

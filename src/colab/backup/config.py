@@ -29,6 +29,7 @@ class Config:
     ping_kind: str = "auto"
     vanish_threshold: int = 25  # percent of the previous snapshot's files (backup.vanish_threshold)
     overridden: bool = False  # --source or --target was given
+    target_given: bool = False  # --target was given (what to say when it is wrong)
     dry_run: bool = False
     wait: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -63,6 +64,7 @@ def make(
         ping_kind=b.ping_kind,
         vanish_threshold=b.vanish_threshold,
         overridden=bool(source or target),
+        target_given=bool(target),
         dry_run=dry_run,
         wait=wait,
     )
@@ -79,7 +81,12 @@ def check_target(cfg: Config) -> None:
     nobody but its owner can write its top folder (`state.check_target`)."""
     t = cfg.target
     if not t.is_dir():
-        how = "pass --target" if cfg.overridden else f"mount the backup volume at {t} (or fix backup.target)"
+        if cfg.target_given:
+            how = "create it (an empty folder of your own) or give --target an existing folder"
+        elif cfg.overridden:
+            how = "pass --target (backup.target is used with --source alone)"
+        else:
+            how = f"mount the backup volume at {t} (or fix backup.target)"
         raise ColabError(f"backup target {t} is not a directory; {how}")
     if cfg.overridden or os.path.ismount(t) or snapshots.state_dir(t).is_dir():
         state.check_target(t)

@@ -48,8 +48,11 @@ def test_unmounted_inventory_target_is_refused(tmp_path: Path) -> None:
 def test_missing_target_and_empty_or_overlapping_source_are_refused(tmp_path: Path) -> None:
     inv = inventory.load(INVENTORIES / "loopback.toml")
     cfg = config.make(inv, source=str(tmp_path / "src"), target=str(tmp_path / "nope"))
-    with pytest.raises(ColabError, match=r"backup target .*/nope is not a directory; pass --target"):
-        config.check_target(cfg)
+    with pytest.raises(ColabError, match=r"backup target .*/nope is not a directory; create it \(an empty folder"):
+        config.check_target(cfg)  # --target was given: never "pass --target"
+    alone = config.make(inv_with(tmp_path / "src", tmp_path / "gone"), source=str(tmp_path / "src"))
+    with pytest.raises(ColabError, match=r"/gone is not a directory; pass --target \(backup\.target is used with"):
+        config.check_target(alone)
     (tmp_path / "src").mkdir()
     (tmp_path / "t").mkdir()
     with pytest.raises(ColabError, match="is empty: is fortress mounted"):

@@ -57,4 +57,7 @@ def test_missing_target_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     res = inv("backup.daily", "--source", str(tmp_path / "src"), "--target", str(tmp_path / "none"), "--no-dumps")
     assert res.returncode == 1
-    assert res.stderr.strip() == f"error: backup target {tmp_path}/none is not a directory; pass --target"
+    assert res.stderr.strip() == (
+        f"error: backup target {tmp_path}/none is not a directory; create it (an empty folder of your own) or give "
+        "--target an existing folder"
+    )
