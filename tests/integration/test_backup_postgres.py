@@ -12,12 +12,17 @@ import secrets
 import stat
 import subprocess
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from colab import inventory
+from colab.backup import snapshots
 from colab.compose import compose_argv, project_dir
+from colab.runner import Runner
+from colab.status import backups as status_backups
+from colab.status.model import Level
 from tests.conftest import CANARY, ROOT, FakeInfisical, require_tool
 from tests.harness import images
 from tests.integration.test_backup_support import daily_args, make_tree, run_inv, snapshot_names, write_inventory
@@ -200,6 +205,10 @@ def test_a_failed_dump_fails_the_run_but_the_snapshot_is_taken(db: tuple[Db, Pat
     assert dump_step["detail"].startswith(f"pg_dump of {handle.svc.name}/appdb failed (exit ")
     assert steps["snapshot fortress-20240106"]["status"] == "changed"
     assert snapshot_names(dst) == ["fortress-20240106"]
+    key = f"{handle.svc.name}/appdb"
+    assert snapshots.read_meta(dst, "fortress-20240106")["dumps"] == {"failed": [key]}
+    check, _ = status_backups.probe(Runner("here"), str(dst), datetime(2024, 1, 6, 9, 0), timeout=30)
+    assert (check.level, check.text) == (Level.WARN, f"fortress-20240106, 5h ago, snapshot ok, dumps failed: {key}")
     folder = dst / "dumps" / handle.svc.name
     assert not folder.exists() or list(folder.iterdir()) == []
     assert CANARY not in res.stdout + res.stderr

@@ -94,9 +94,10 @@ def run(cfg: Config, *, task: str, kind: Kind, with_dumps: bool, console: Consol
                 else:
                     report.outcomes.append(outcome(cfg.node, "lock", Status.OK))
                 _ping(cfg, out, report, "start", task, "")
-                if with_dumps:
-                    data["dumps"] = _dumps(cfg, out, report)
-                snap = _snapshot(cfg, out, report, held, kind=kind, independent=independent)
+                taken = _dumps(cfg, out, report) if with_dumps else None
+                if taken is not None:
+                    data["dumps"] = taken
+                snap = _snapshot(cfg, out, report, held, kind=kind, independent=independent, dumps_taken=taken)
                 data["snapshot"] = snap
                 if snap.get("made"):
                     data["pruned"] = _prune(cfg, out, report)
@@ -199,15 +200,30 @@ def _prepare(cfg: Config, out: Out, plan: SnapshotPlan) -> str:
     return "into an empty folder"
 
 
+def _dump_summary(taken: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """By status, the databases this run dumped (kept in the snapshot's record: `inv status` reads it)."""
+    out: dict[str, list[str]] = {}
+    for d in taken:
+        out.setdefault(str(d["status"]), []).append(str(d["database"]))
+    return out
+
+
 def _snapshot(
-    cfg: Config, out: Out, report: Report, held: lock.Held, *, kind: Kind, independent: bool
+    cfg: Config,
+    out: Out,
+    report: Report,
+    held: lock.Held,
+    *,
+    kind: Kind,
+    independent: bool,
+    dumps_taken: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One snapshot: its outcome in the report, what happened as data (`made`, or `error`)."""
     plan = _current_plan(cfg, independent)
     label = "full copy" if independent else kind
     info: dict[str, Any] = {"name": plan.name, "kind": label, "link_dest": plan.link_dest, "made": False}
     try:
-        status, detail = _take(cfg, out, held, plan, kind=kind, label=label, info=info)
+        status, detail = _take(cfg, out, held, plan, kind=kind, label=label, info=info, dumps_taken=dumps_taken)
     except Interrupted:
         raise
     except ColabError as e:
@@ -221,7 +237,15 @@ def _snapshot(
 
 
 def _take(
-    cfg: Config, out: Out, held: lock.Held, plan: SnapshotPlan, *, kind: Kind, label: str, info: dict[str, Any]
+    cfg: Config,
+    out: Out,
+    held: lock.Held,
+    plan: SnapshotPlan,
+    *,
+    kind: Kind,
+    label: str,
+    info: dict[str, Any],
+    dumps_taken: list[dict[str, Any]] | None = None,
 ) -> tuple[Status, str]:
     """Room, starting tree, rsync, then the tree's final name and its record; the outcome's status and detail."""
     if plan.independent:
@@ -237,6 +261,8 @@ def _take(
     loss = _loss(cfg, plan, res.returncode)
     name = _hold_back(cfg, plan) if loss is not None else _finalize(cfg, plan)
     meta = _meta(cfg, plan, res, label=label, how=how, wall=wall, elapsed=elapsed, loss=loss)
+    if dumps_taken is not None:
+        meta["dumps"] = _dump_summary(dumps_taken)
     snapshots.write_meta(cfg.target, name, meta)
     info.update(meta, made=True, name=name)
     if loss is not None:

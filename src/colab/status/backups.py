@@ -5,7 +5,8 @@ defines: complete snapshots `fortress-YYYYMMDD/`, the `fortress-latest` link, un
 `.fortress-YYYYMMDD.tmp/`, the record `.colab-backup/meta/<name>.json` the run wrote, and the lock's pid.
 
 Age: from the record's `created` (the time the run was for), else midnight of the snapshot's date. Result:
-the record's rsync exit (0 ok, 23/24 partial, kept with a warning). A backup older than 26 hours, or none at
+the record's rsync exit (0 ok, 23/24 partial, kept with a warning) and the dumps the same run took (any that
+failed: a warning, never "ok"). A backup older than 26 hours, or none at
 all, is critical; an unfinished tree newer than the newest snapshot, with no run holding the lock, means the
 last run was cut off (warning).
 """
@@ -109,6 +110,13 @@ def created(vol: Volume, name: str) -> datetime:
     return datetime(day.year, day.month, day.day)
 
 
+def failed_dumps(meta: dict[str, Any]) -> list[str]:
+    """The databases whose dump failed in the run that made the snapshot (its record's `dumps`)."""
+    dumps = meta.get("dumps")
+    failed = dumps.get("failed") if isinstance(dumps, dict) else None
+    return [str(d) for d in failed] if isinstance(failed, list) else []
+
+
 def verdict(vol: Volume, now: datetime) -> Check:
     if vol.missing:
         return Check(Level.CRIT, f"no backup volume at {vol.target}")
@@ -119,7 +127,10 @@ def verdict(vol: Volume, now: datetime) -> Check:
     when = created(vol, name)
     hours = max(0.0, (now - when).total_seconds() / 3600)
     code = vol.meta.get("rsync_exit")
+    failed = failed_dumps(vol.meta)
     result = "ok" if code in (0, None) else f"partial (rsync {code})"
+    if failed:
+        result = f"{'snapshot ' + result if code in (0, None) else result}, dumps failed: {', '.join(failed)}"
     data: dict[str, Any] = {
         "target": vol.target,
         "snapshot": name,
@@ -137,7 +148,7 @@ def verdict(vol: Volume, now: datetime) -> Check:
     newer = [p for p in vol.partial if (snapshots.temp_date(p) or when.date()) >= when.date()]
     if newer and not vol.running:
         return Check(Level.WARN, f"{text}; an unfinished run left {newer[-1]}", data)
-    if code not in (0, None):
+    if code not in (0, None) or failed:
         return Check(Level.WARN, text, data)
     return Check(Level.OK, text, data)
 

@@ -100,6 +100,17 @@ def test_rsync_partial_transfer_is_a_warning(tmp_path: Path) -> None:
     assert judge(t, "2024-01-03T10:00") == (Level.WARN, "fortress-20240103, 7h ago, partial (rsync 24)")
 
 
+def test_a_night_whose_dumps_failed_is_not_ok(tmp_path: Path) -> None:
+    failed = {**record("2024-01-03T03:15"), "dumps": {"failed": ["gitea/gitea"], "changed": ["wiki/wiki"]}}
+    t = volume(tmp_path, "20240103", meta={"fortress-20240103": failed})
+    assert judge(t, "2024-01-03T10:00") == (
+        Level.WARN, "fortress-20240103, 7h ago, snapshot ok, dumps failed: gitea/gitea"
+    )  # fmt: skip
+    fine = {**record("2024-01-03T03:15"), "dumps": {"changed": ["gitea/gitea"]}}
+    snapshots.write_meta(t, "fortress-20240103", fine)
+    assert judge(t, "2024-01-03T10:00") == (Level.OK, "fortress-20240103, 7h ago, ok")
+
+
 def test_an_unfinished_run_is_a_warning_unless_it_is_still_running(two: Path) -> None:
     (two / ".fortress-20240104.tmp" / "docker").mkdir(parents=True)
     assert judge(two, "2024-01-04T05:00") == (
