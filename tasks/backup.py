@@ -111,7 +111,9 @@ def list_(
         "database": "the database to restore the dump into (created when missing)",
         "from": "where from: volume (the backup volume, default) or offsite (the restic copy; needs --into)",
         "mirror": "with --in-place: also delete live files that are not in the snapshot (shows the plan; --yes)",
-        **{k: H[k] for k in ("source", "target", "dry_run", "wait", "inventory")},
+        "source": "the live folder instead of backup.source: where --in-place writes, what an absolute --path "
+        "is under (runs here, not on the backup node)",
+        **{k: H[k] for k in ("target", "dry_run", "wait", "inventory")},
     }
 )
 @user_errors
@@ -149,7 +151,8 @@ def restore(
         "full": "trial-restore the whole latest snapshot to a scratch folder and compare every file",
         "sample": "how many files to hash in the spot check (default 32)",
         "scratch": "folder for the --full trial restore (default: on the backup volume)",
-        **{k: H[k] for k in ("source", "target", "json", "wait", "inventory")},
+        "source": "compare with this folder instead of backup.source (runs here, not on the backup node)",
+        **{k: H[k] for k in ("target", "json", "wait", "inventory")},
     }
 )
 @user_errors

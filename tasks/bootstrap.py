@@ -28,7 +28,7 @@ def bootstrap(
     json: bool = False,
     inventory: str | None = None,
 ) -> None:
-    """Take a node from bare to ready: mesh, install, fortress, chezmoi, verify (idempotent)."""
+    """Take a node from bare to ready: prerequisites, mesh, install, fortress, chezmoi, venv, backup, verify."""
     from colab.bootstrap.run import bootstrap as run_bootstrap
 
     inv = load_inventory(inventory)
