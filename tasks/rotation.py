@@ -1,11 +1,11 @@
 """secrets.rotated (the `secrets` collection; not named secrets.py, which would hide the standard library's)."""
 
 from invoke import task
-from rich.table import Table
 from rich.text import Text
 
 from colab.cli import HELP, conclude, load_inventory, out, progress, user_errors
 from colab.lifecycle import rotation
+from colab.tables import Table
 
 
 @task(
@@ -25,7 +25,7 @@ def rotated(c, name, dry_run=False, json=False, inventory=None):
     if not json:
         table = Table(title=f"what uses {name}", title_justify="left")
         for col in ("kind", "what", "node", "why"):
-            table.add_column(col, overflow="fold")
+            table.add_column(col, no_wrap=col == "node", overflow="fold")
         for use in result.uses:
             table.add_row(use.kind, Text(use.what), use.node, Text(use.why))
         out().print(table)

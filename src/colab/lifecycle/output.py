@@ -9,12 +9,12 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
 from colab import render
 from colab.inventory import REPO_ROOT
 from colab.lifecycle import edit, impact
+from colab.tables import Table
 
 
 def _rel(path: Path) -> str:
@@ -31,7 +31,7 @@ def _where(root: Path) -> str:
 def redeploy_table(changes: list[impact.Change], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("service", "node", "why"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=col in ("service", "node"), overflow="fold")
     for c in changes:
         why = Text(c.reason) if not c.removed else Text(f"{c.reason}: stop it there by hand", style="yellow")
         table.add_row(Text(c.service), Text(c.node), why)

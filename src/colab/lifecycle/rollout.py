@@ -32,7 +32,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from colab import inventory
@@ -44,6 +43,7 @@ from colab.inventory import Inventory, Node
 from colab.lifecycle import impact
 from colab.runner import ENV_NODE, Result, Runner, runner_for, this_node
 from colab.steps import Outcome, Report, Status, Step, run_step
+from colab.tables import Table
 
 CONTROLLER = "local"
 INVENTORY_FILE = "cluster.toml"  # the inventory in every checkout, read at the old commit for the comparison
@@ -77,7 +77,7 @@ class Rollout:
         colours = {"updated": "yellow", "up to date": "green", "skipped": "dim", "failed": "bold red"}
         table = Table(title=f"rollout of {self.commit[:12]}", title_justify="left")
         for col in ("node", "before", "after", "result", "detail"):
-            table.add_column(col, overflow="fold")
+            table.add_column(col, no_wrap=col == "node", overflow="fold")
         for n in self.nodes:
             colour = colours.get(n.result, "magenta")
             table.add_row(Text(n.node), n.before[:12], n.after[:12], f"[{colour}]{n.result}[/{colour}]", Text(n.detail))
