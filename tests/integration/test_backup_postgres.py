@@ -208,7 +208,7 @@ def test_a_failed_dump_fails_the_run_but_the_snapshot_is_taken(db: tuple[Db, Pat
     key = f"{handle.svc.name}/appdb"
     assert snapshots.read_meta(dst, "fortress-20240106")["dumps"] == {"failed": [key]}
     check, _ = status_backups.probe(Runner("here"), str(dst), datetime(2024, 1, 6, 9, 0), timeout=30)
-    assert (check.level, check.text) == (Level.WARN, f"fortress-20240106, 5h ago, snapshot ok, dumps failed: {key}")
+    assert (check.level, check.text) == (Level.WARN, f"fortress-20240106, 6h ago, snapshot ok, dumps failed: {key}")
     folder = dst / "dumps" / handle.svc.name
     assert not folder.exists() or list(folder.iterdir()) == []
     assert CANARY not in res.stdout + res.stderr
