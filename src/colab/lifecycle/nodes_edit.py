@@ -10,8 +10,8 @@ Defaults come from the inventory, never from here: the user is the one most node
 another node of the same OS family with that user has. On a Debian node, when the inventory runs node-exporter
 as one service per node, `node.add` adds the new node's (a copy of another node's entry) unless
 `--no-exporter`. `node.remove` takes that service out with the node, refuses while other services are placed
-on it or it holds fortress, the RAID, the backups or a route (each named, one line), and touches nothing on the
-node itself.
+on it or it holds fortress, the RAID, the backups, the off-site copy or a route (each named, one line), and
+touches nothing on the node itself.
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def plan_remove(path: Path, name: str, *, output: Path | None = None) -> Removed
     holds = [
         key
         for key, value in (("fortress.server", inv.fortress.server), ("raid.node", inv.raid.node),
-                           ("backup.node", inv.backup.node))
+                           ("backup.node", inv.backup.node),
+                           ("backup.offsite.node", inv.backup.offsite.node if inv.backup.offsite else ""))
         if value == name
     ] + [f"routes[{i}]" for i, r in enumerate(inv.routes) if r.node == name]  # fmt: skip
     if holds:

@@ -113,23 +113,30 @@ def test_remove_refuses_a_node_that_still_runs_services(copy: Path, name: str, m
     assert copy.read_text() == before
 
 
-def test_remove_refuses_a_node_that_holds_the_raid_or_the_backups(copy: Path) -> None:
-    text = copy.read_text()
+def test_remove_refuses_a_node_that_holds_the_raid_the_backups_or_the_offsite_copy(copy: Path) -> None:
+    before = copy.read_text()
+    with pytest.raises(ColabError, match=r"^director is backup\.offsite\.node in the inventory: move that to another"):
+        nodes_edit.plan_remove(copy, "director")  # its only service, its node-exporter, would go with it
+    text = before
     for section in ("raid", "backup"):
-        text = text.replace(f'[{section}]\nnode = "cooperator"', f'[{section}]\nnode = "director"')
+        text = text.replace(f'[{section}]\nnode = "cooperator"', f'[{section}]\nnode = "writer"')
     copy.write_text(text)
-    with pytest.raises(ColabError, match=r"^director is raid\.node, backup\.node in the inventory: move that"):
-        nodes_edit.plan_remove(copy, "director")
+    with pytest.raises(ColabError, match=r"^writer is raid\.node, backup\.node in the inventory: move that"):
+        nodes_edit.plan_remove(copy, "writer")
     assert copy.read_text() == text
 
 
 def test_a_node_with_only_its_exporter_is_removed_with_it(copy: Path) -> None:
+    text = copy.read_text()  # the off-site copy moves to writer
+    moved = text.replace('node = "director"                      # SFTP', 'node = "writer"  # SFTP')
+    assert moved != text
+    copy.write_text(moved)
     removed = nodes_edit.plan_remove(copy, "director")
     new = removed.prepared.new
     assert "director" not in new.nodes and "node-exporter-director" not in new.services
     assert removed.exporter == "node-exporter-director"
-    writer = nodes_edit.plan_remove(copy, "writer")
-    assert writer.exporter == "" and "writer" not in writer.prepared.new.nodes
+    writer = nodes_edit.plan_remove(copy, "terminator")
+    assert writer.exporter == "" and "terminator" not in writer.prepared.new.nodes
 
 
 def _inv(*args: str) -> subprocess.CompletedProcess[str]:
