@@ -1,14 +1,18 @@
 """node.add, node.remove: a node in or out of the inventory, the render, the edge services to redeploy."""
 
-from pathlib import Path
+from __future__ import annotations
 
-from invoke import task
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from invoke.context import Context
+from invoke.tasks import task
 
 from colab.cli import HELP, load_inventory, out, user_errors
 from colab.errors import ColabError
-from colab.inventory import inventory_path
-from colab.lifecycle import edit, nodes_edit
-from colab.lifecycle import output as show
+
+if TYPE_CHECKING:
+    from colab.lifecycle.edit import Prepared
 
 COMMON = {
     "output": "write the rendered files under this folder instead of the repo (tests)",
@@ -18,14 +22,17 @@ COMMON = {
 }
 
 
-def _port(text):
+def _port(text: str | int) -> int:
     try:
         return int(text)
     except (TypeError, ValueError):
         raise ColabError(f"--ssh-port {text!r} is not a whole number; e.g. --ssh-port 22") from None
 
 
-def _finish(prepared, dry_run, json, written, name, then):
+def _finish(prepared: Prepared, dry_run: bool, json: bool, written: list[str], name: str, then: str) -> None:
+    from colab.lifecycle import edit
+    from colab.lifecycle import output as show
+
     applied = None if dry_run else edit.apply(prepared)
     if json:
         print(show.edit_json(prepared, applied, node=name))
@@ -56,10 +63,16 @@ def _finish(prepared, dry_run, json, written, name, then):
 )
 @user_errors
 def add(
-    c, name, lan="", mesh="", os="debian", arch="amd64", roles="", availability="always", ssh_user="", ssh_port=22,
-    repo="", gpu=False, no_exporter=False, output=None, inventory=None, dry_run=False, json=False,
-):  # fmt: skip
+    c: Context, name: str, lan: str = "", mesh: str = "", os: str = "debian", arch: str = "amd64", roles: str = "",
+    availability: str = "always", ssh_user: str = "", ssh_port: int = 22, repo: str = "", gpu: bool = False,
+    no_exporter: bool = False, output: str | None = None, inventory: str | None = None, dry_run: bool = False,
+    json: bool = False,
+) -> None:  # fmt: skip
     """Add a node: [nodes.NAME] checked like every node, its node-exporter, inv render; the services to redeploy."""
+    from colab.inventory import inventory_path
+    from colab.lifecycle import nodes_edit
+    from colab.lifecycle import output as show
+
     load_inventory(inventory)
     path = inventory_path(inventory)
     req = nodes_edit.NewNode(
@@ -79,8 +92,18 @@ def add(
 
 @task(help={"name": "the node to take out of the inventory", **COMMON})
 @user_errors
-def remove(c, name, output=None, inventory=None, dry_run=False, json=False):
+def remove(
+    c: Context,
+    name: str,
+    output: str | None = None,
+    inventory: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
     """Remove a node with no services: its [nodes.NAME] table, inv render; the services to redeploy."""
+    from colab.inventory import inventory_path
+    from colab.lifecycle import nodes_edit
+
     load_inventory(inventory)
     path = inventory_path(inventory)
     removed = nodes_edit.plan_remove(path, name, output=Path(output) if output else None)

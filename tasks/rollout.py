@@ -1,10 +1,11 @@
 """rollout: every node's checkout to this checkout's commit, chezmoi apply, the venv, the changed services."""
 
-from invoke import task
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
 
 from colab.cli import HELP, finish, load_inventory, out, progress, user_errors
-from colab.lifecycle import rollout as rollouts
-from colab.steps import print_report
 
 
 @task(
@@ -17,9 +18,19 @@ from colab.steps import print_report
     }
 )
 @user_errors
-def rollout(c, nodes=None, commit=None, dry_run=False, json=False, inventory=None):
+def rollout(
+    c: Context,
+    nodes: str | None = None,
+    commit: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+    inventory: str | None = None,
+) -> None:
     """Bring every node to this commit: git fetch + merge --ff-only, chezmoi apply, the venv from the lock,
     then redeploy the services whose files changed; one node at a time, stopping at the first failure."""
+    from colab.lifecycle import rollout as rollouts
+    from colab.steps import print_report
+
     inv = load_inventory(inventory)
     result = rollouts.rollout(inv, nodes=nodes, commit=commit, dry_run=dry_run, console=progress(json))
     if json:

@@ -1,11 +1,11 @@
 """secrets.rotated (the `secrets` collection; not named secrets.py, which would hide the standard library's)."""
 
-from invoke import task
-from rich.text import Text
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
 
 from colab.cli import HELP, conclude, load_inventory, out, progress, user_errors
-from colab.lifecycle import rotation
-from colab.tables import Table
 
 
 @task(
@@ -17,9 +17,14 @@ from colab.tables import Table
     }
 )
 @user_errors
-def rotated(c, name, dry_run=False, json=False, inventory=None):
+def rotated(c: Context, name: str, dry_run: bool = False, json: bool = False, inventory: str | None = None) -> None:
     """After NAME changed in Infisical: redeploy the services that use it, set a database's or Samba's password
     again and remount the clients; say what cannot be re-applied here (restic's key)."""
+    from rich.text import Text
+
+    from colab.lifecycle import rotation
+    from colab.tables import Table
+
     inv = load_inventory(inventory)
     result = rotation.rotated(inv, name, dry_run=dry_run, console=progress(json))
     if not json:

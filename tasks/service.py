@@ -1,17 +1,18 @@
 """service.new: a compose folder from a template, the inventory entry, the render (docs/lifecycle.md)."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
-from invoke import task
+from invoke.context import Context
+from invoke.tasks import task
 
 from colab.cli import HELP, load_inventory, out, user_errors
 from colab.errors import ColabError
-from colab.inventory import inventory_path
-from colab.lifecycle import output as show
-from colab.lifecycle import scaffolds, service_new
+from colab.lifecycle import scaffolds  # the templates' names and summaries, for --help
 
 
-def _port(text):
+def _port(text: str | int | None) -> int | None:
     if text in (None, ""):
         return None
     try:
@@ -36,10 +37,15 @@ def _port(text):
 )
 @user_errors
 def new(
-    c, name, node=None, template="web", image="", port=None, no_domain=False, output=None, inventory=None,
-    dry_run=False, json=False,
-):  # fmt: skip
+    c: Context, name: str, node: str | None = None, template: str = "web", image: str = "",
+    port: str | None = None, no_domain: bool = False, output: str | None = None, inventory: str | None = None,
+    dry_run: bool = False, json: bool = False,
+) -> None:  # fmt: skip
     """Start a service: compose/NAME from a template, [services.NAME], inv render; then the secrets to add."""
+    from colab.inventory import inventory_path
+    from colab.lifecycle import output as show
+    from colab.lifecycle import service_new
+
     if not node:
         raise ColabError(f"--node is required: the node {name} runs on (e.g. --node director)")
     load_inventory(inventory)  # an invalid inventory is refused first, with its own lines

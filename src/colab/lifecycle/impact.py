@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from colab import deploy
 from colab.deploy import generated
 from colab.deploy import plan as deploy_plan
+from colab.deploy import target as deploy_target
 from colab.errors import ColabError
 from colab.inventory import Inventory, Service
 
@@ -49,7 +49,7 @@ def facts(inv: Inventory, name: str) -> dict[str, Any]:
     svc = inv.services[name]
     out: dict[str, Any] = {"entry": svc.model_dump(mode="json")}
     try:
-        target = deploy.resolve(inv, name, here=ANYWHERE, dry_run=True)
+        target = deploy_target.resolve(inv, name, here=ANYWHERE, dry_run=True)
     except ColabError:
         return out  # no compose folder in this checkout: its entry is all there is to compare
     env = dict(deploy_plan.compose_env(inv, target, ""))

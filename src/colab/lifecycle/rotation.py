@@ -35,6 +35,8 @@ from rich.console import Console
 from colab import compose, deploy, inventory
 from colab.bootstrap.run import Dial, NodeOffline, route, tcp_dial
 from colab.deploy import plan as deploy_plan
+from colab.deploy import run as deploy_run
+from colab.deploy import target as deploy_target
 from colab.errors import ColabError
 from colab.inventory import Inventory, Service
 from colab.runner import Runner, runner_for, this_node
@@ -137,7 +139,7 @@ def database_step(inv: Inventory, use: Use, name: str) -> tuple[Step, dict[str, 
     service, db_service, db_name = use.what.split("/")
     svc = inv.services[service]
     db = next(d for d in svc.databases if d.service == db_service and d.name == db_name)
-    target = deploy.resolve(inv, service, here=svc.node, dry_run=True)  # run on its node: the local engine
+    target = deploy_target.resolve(inv, service, here=svc.node, dry_run=True)  # run on its node: the local engine
     env = dict(deploy_plan.compose_env(inv, target, "secrets-rotated"))  # exec needs the file's variables only
 
     def check(r: Runner) -> str | None:
@@ -205,7 +207,7 @@ def _apply(
     step = f"{use.kind} {use.what}"
     try:
         if use.kind == "service":
-            done = deploy.deploy(inv, use.what, dry_run=dry_run, console=console, wait_timeout=wait_timeout)
+            done = deploy_run.deploy(inv, use.what, dry_run=dry_run, console=console, wait_timeout=wait_timeout)
             return done.outcomes
         if use.kind == "database":
             built, _ = database_step(inv, use, name)
