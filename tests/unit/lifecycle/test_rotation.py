@@ -58,7 +58,7 @@ def test_the_database_password_is_checked_with_the_new_value_then_set_from_psqls
     (check_argv, check_env, _, _), (alter_argv, _, alter_stdin, _), _ = (c for c in fake.calls if "exec" in c[0])
     run_prefix = ["infisical", "run", "--env", "prod", "--path", "/gitea"]
     assert check_argv[: len(run_prefix)] == run_prefix and check_env == env
-    tail = ["docker", "compose", "--project-directory", "/media/crtr/fortress/docker/gitea", "-p", "gitea", "exec",
+    tail = ["docker", "compose", "--project-directory", "/srv/fortress/docker/gitea", "-p", "gitea", "exec",
             "-T", "-e", "GITEA_DB_PASSWORD", "db"]  # fmt: skip
     assert alter_argv[alter_argv.index("--") + 1 :] == [*tail, "psql", "-v", "ON_ERROR_STOP=1", "-U", "gitea", "-d",
                                                          "gitea"]  # fmt: skip
