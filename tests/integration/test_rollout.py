@@ -16,6 +16,7 @@ finds director up to date; a third changes nothing. An on-demand node that does 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
@@ -35,7 +36,7 @@ from tests.conftest import STANDINS, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
-from tests.integration.test_bootstrap import PROJECT, build_image, wheels_for
+from tests.integration.test_bootstrap import IDENTITY_SECRET, PROJECT, build_image, wheels_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
@@ -156,7 +157,12 @@ def cluster(
                 name, "sh", "-c",
                 "chown -R crtr:crtr /srv/colab.git && chmod 0755 /usr/local/bin/chezmoi /usr/local/bin/mise "
                 "/opt/colab-standins/infisical && chmod -R a+rX /opt/wheelhouse && "
-                "printf '{}' > /etc/colab-test/vault.json",
+                "printf '{}' > /etc/colab-test/vault.json && "
+                # the machine identity the boot mount logs in with (issue 14), as test_bootstrap gives its node
+                'printf "%s\\n" "$1" > /etc/colab-test/identity.sha256 && install -d -m 0700 /etc/colab/infisical && '
+                '(umask 077; echo "id-$2" > /etc/colab/infisical/client-id; '
+                'printf "%s\\n" "$3" > /etc/colab/infisical/client-secret)',
+                "sh", hashlib.sha256(IDENTITY_SECRET.encode()).hexdigest(), node, IDENTITY_SECRET,
             )  # fmt: skip
             # what bootstrap's chezmoi step leaves: the checkout (here at A) as chezmoi's source, applied
             setup = (
