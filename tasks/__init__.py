@@ -5,7 +5,7 @@ from pathlib import Path
 from invoke.collection import Collection
 
 from colab import checkout, cli
-from tasks import backup, deploy, fortress, inventory, node, raid, rotation, service
+from tasks import backup, deploy, fortress, inventory, node, raid, registry, rotation, service
 from tasks import bootstrap as bootstrap_tasks
 from tasks import render as render_tasks
 from tasks import rollout as rollout_tasks
@@ -28,3 +28,4 @@ ns.add_collection(Collection.from_module(bootstrap_tasks), name="bootstrap")
 ns.add_collection(Collection.from_module(service), name="service")
 ns.add_collection(Collection.from_module(rotation), name="secrets")
 ns.add_collection(Collection.from_module(node), name="node")
+ns.add_collection(Collection.from_module(registry), name="registry")

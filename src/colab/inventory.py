@@ -368,6 +368,8 @@ class Service(_Model):
         StrictStr, matching(r"^([A-Za-z_][A-Za-z0-9_]*)?$", "a secret name (letters, digits and '_') or empty")
     ] = ""
     """A secret Caddy requires as `Authorization: Bearer` on its domains; "" for none."""
+    env: dict[SecretName, Annotated[StrictStr, Field(max_length=4096)]] = {}
+    """Its non-secret settings, each read by its compose file as ${NAME:?…} (e.g. GITEA__actions__ENABLED)."""
 
     @property
     def folder(self) -> str:
@@ -418,6 +420,26 @@ class Monitoring(_Model):
     """The SMTP login (its password: Infisical)."""
 
 
+class Registry(_Model):
+    """The cluster's container registry: the package registry of the forge (`service`, e.g. gitea), reached at that
+    service's first domain, or at `host` when set (tests: a loopback address). Images are
+    `<host>/<owner>/<image>:<tag>`; `inv registry.push` / `registry.pull` authenticate with the access token
+    named `token` at `secrets_path` in Infisical, as `user` (docs/gitea.md)."""
+
+    service: Name
+    """The forge service whose package registry it is; its first domain is the registry's host."""
+    user: Name
+    """The owner of the access token (Docker needs a user name; Gitea goes by the token)."""
+    token: SecretName = "REGISTRY_TOKEN"
+    """Name of the access token (scopes read:package, write:package) at secrets_path in Infisical."""
+    secrets_path: SecretPath = "/registry"
+    """Infisical folder of the token."""
+    host: Annotated[
+        StrictStr, matching(r"^([a-z0-9.-]+(:[0-9]{1,5})?)?$", "a host name or address, optional :port, or empty")
+    ] = ""
+    """host[:port] instead of the service's domain (tests: a loopback address); "": the domain."""
+
+
 class Inventory(_Model):
     cluster: Cluster
     """The cluster itself."""
@@ -446,6 +468,8 @@ class Inventory(_Model):
     """mise tools and their versions, pinned on every node."""
     monitoring: Monitoring | None = None
     """Alerts and the cluster's own metrics; none: no monitoring."""
+    registry: Registry | None = None
+    """The container registry (the forge's package registry); none: no `inv registry.*`."""
 
     def node(self, name: str) -> Node:
         try:
@@ -726,6 +750,25 @@ def _semantic_problems(inv: Inventory) -> Iterator[str]:
         yield from _access_problems(f"routes[{i}]", route.access, route.private_paths)
         yield from _cockpit_problems(inv, i, route)
     yield from _monitoring_problems(inv.monitoring, domains)
+    yield from _registry_problems(inv)
+
+
+def _registry_problems(inv: Inventory) -> Iterator[str]:
+    for name, svc in inv.services.items():
+        for key in svc.env:
+            if key.startswith("COLAB_") or key == "DOCKER_HOST" or key in svc.secrets:
+                yield (
+                    f"services.{name}.env.{key}: set by deploy or a secret, not a setting; "
+                    "drop it (secrets come from Infisical)"
+                )
+    reg = inv.registry
+    if reg is None:
+        return
+    forge = inv.services.get(reg.service)
+    if forge is None:
+        yield f"registry.service: {reg.service!r} is not a service; known services: {', '.join(inv.services)}"
+    elif not forge.domains and not reg.host:
+        yield f"registry.service: {reg.service} has no domains; give it one or set registry.host"
 
 
 def _unlisted_user(node: Node) -> str:

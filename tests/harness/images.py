@@ -6,13 +6,15 @@
 - `colab-test/systemd-node:trixie`: the node image booting systemd as PID 1, with Docker and the stand-ins the
   reboot tests need (tests/docker/systemd-node/).
 - `colab-test/busybox:latest`: `FROM scratch` with the host's static busybox (tests/docker/busybox/).
+- `colab-test/gitea:1.26.0-rootless`: Gitea built here from the Go module proxy, in the official rootless image's
+  layout on the debootstrap base (tests/docker/gitea/; see `build_gitea_image` and docs/gitea.md).
 
 An image is reused when `docker image inspect TAG` succeeds and its recipe label matches what would be
 built now (the Dockerfile folder's content, the base image's id): editing a Dockerfile rebuilds by itself.
 Builds print their output lines as they go (see `Echo`) and a failure raises `ImageBuildError` ending with
 the last lines of output. A file lock per tag keeps concurrent test runs from building the same image twice.
 
-From a shell, at the repository root: `python -m tests.harness.images [--force] [base|node|systemd-node|busybox ...]`.
+From a shell, at the repository root: `python -m tests.harness.images [--force] [base|node|systemd-node|busybox|gitea ...]`.
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ DOCKER_DIR = Path(__file__).resolve().parents[1] / "docker"
 NODE_CONTEXT = DOCKER_DIR / "node"
 SYSTEMD_NODE_CONTEXT = DOCKER_DIR / "systemd-node"
 BUSYBOX_CONTEXT = DOCKER_DIR / "busybox"
+GITEA_CONTEXT = DOCKER_DIR / "gitea"
 
 SUITE = "trixie"
 BASE_TAG = f"colab-test/debian:{SUITE}"
 NODE_TAG = f"colab-test/node:{SUITE}"
 SYSTEMD_NODE_TAG = f"colab-test/systemd-node:{SUITE}"
 BUSYBOX_TAG = "colab-test/busybox:latest"
+GITEA_VERSION = "1.26.0"  # compose/gitea pins gitea/gitea:<this>-rootless: the version the tests run
+GITEA_TAG = f"colab-test/gitea:{GITEA_VERSION}-rootless"
+GITEA_MODULE = "code.gitea.io/gitea"
+GITEA_STATIC_ROOT = "/app/gitea"  # where the image keeps options/, templates/, public/ (no bindata)
+GO_CACHE_ENV = "COLAB_TEST_GO_CACHE"  # the Go module and build cache of the gitea build (default: go_cache_dir())
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 ENV_MIRROR = "COLAB_TEST_DEBIAN_MIRROR"  # overrides the mirror found in the apt sources
@@ -418,11 +426,152 @@ def build_busybox_image(
     return tag
 
 
+# ------------------------------------------------------------------------------------------------ gitea
+
+
+def go_cache_dir() -> Path:
+    """Where the gitea build keeps Go's module cache (`mod/`, 1.3 GB), its build cache (`build/`, 1.2 GB) and the
+    built binaries (`bin/`): `$COLAB_TEST_GO_CACHE`; else `$XDG_CACHE_HOME/colab-test/go` when XDG_CACHE_HOME is set
+    (.ci/run sets it to a fresh folder: CI builds from nothing, once per image recipe, since the image itself stays
+    cached); else /var/cache/colab-test/go as root, ~/.cache/colab-test/go otherwise, so that a rebuild on a
+    developer's machine (a new base image, an edited Dockerfile) takes seconds instead of minutes. Both Go caches
+    are content-addressed and checked against go.sum: a leftover cannot change what is built."""
+    if os.environ.get(GO_CACHE_ENV):
+        return Path(os.environ[GO_CACHE_ENV])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "colab-test" / "go"
+    if os.geteuid() == 0:
+        return Path("/var/cache/colab-test/go")
+    return Path.home() / ".cache" / "colab-test" / "go"
+
+
+def _go_binary() -> str:
+    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").is_file() else None)
+    if found is None:
+        raise MissingToolError("go", GITEA_TAG)
+    return found
+
+
+def _go_env(cache: Path) -> dict[str, str]:
+    # CGO off: a static binary with no C toolchain; Gitea then has no SQLite, which the cluster does not use
+    # (PostgreSQL). GOTOOLCHAIN=local: build with the installed Go, never download another one.
+    return {
+        "GOMODCACHE": str(cache / "mod"),
+        "GOCACHE": str(cache / "build"),
+        "GOFLAGS": "-modcacherw",
+        "GOTOOLCHAIN": "local",
+        "GOPROXY": os.environ.get("GOPROXY") or "https://proxy.golang.org",
+        "CGO_ENABLED": "0",
+    }
+
+
+def gitea_ldflags(version: str = GITEA_VERSION) -> str:
+    """The version `gitea --version` reports and the static root compiled in (what distributions do)."""
+    return f"-s -w -X main.Version={version} -X code.gitea.io/gitea/modules/setting.StaticRootPath={GITEA_STATIC_ROOT}"
+
+
+def _every(n: int, echo: Echo) -> Echo:
+    """An echo that passes on every n-th line with a count: `go build -v` names each of ~1,500 packages."""
+    count = 0
+
+    def throttled(line: str) -> None:
+        nonlocal count
+        count += 1
+        if count % n == 0:
+            echo(f"{line} ({count} packages so far)")
+
+    return throttled
+
+
+def build_gitea_binary(version: str = GITEA_VERSION, *, echo: Echo = stderr_echo) -> tuple[Path, Path]:
+    """Gitea `version` from the Go module proxy, built in its own module folder (so its `replace` lines apply).
+
+    Returns (binary, source folder). The binary is kept in the Go cache by what built it (version, flags, Go
+    version): a second image build (a new base, an edited Dockerfile) reuses it instead of linking again.
+    """
+    go = _go_binary()
+    cache = go_cache_dir()
+    env = _go_env(cache)
+    goversion = subprocess.run([go, "version"], capture_output=True, text=True, check=False).stdout.strip()
+    what = f"{GITEA_TAG} go"
+    cache.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        [go, "mod", "download", "-json", f"{GITEA_MODULE}@v{version}"],
+        capture_output=True, text=True, check=False, env={**os.environ, **env}, cwd=cache,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise ImageBuildError(what, f"`go mod download {GITEA_MODULE}@v{version}` failed", proc.stderr.splitlines())
+    source = Path(json.loads(proc.stdout)["Dir"])
+    key = _recipe(version, gitea_ldflags(version), json.dumps(env, sort_keys=True), goversion, "v1")
+    binary = cache / "bin" / f"gitea-{version}-{key}"
+    if binary.is_file():
+        echo(f"[{what}] reusing {binary}")
+        return binary, source
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="colab-gitea-src-", dir=cache))
+    try:
+        # The module cache is read-only and `go build` must run inside the module for its replace lines to apply.
+        shutil.copytree(source, work / "src", symlinks=True)
+        for path in [work / "src", *(work / "src").rglob("*")]:
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o200)
+        echo(f"[{what}] go mod download (once per Go cache: about 1.3 GB into {cache / 'mod'})")
+        run_logged([go, "mod", "download"], what=what, echo=echo, env=env, cwd=work / "src")
+        echo(f"[{what}] go build {version} with {goversion} (about 5 min on 2 cores the first time)")
+        out = work / "gitea"
+        argv = [go, "build", "-v", "-trimpath", "-ldflags", gitea_ldflags(version), "-o", str(out), "."]
+        run_logged(argv, what=what, echo=_every(100, echo), env=env, cwd=work / "src")
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        tmp = binary.with_name(binary.name + ".tmp")
+        shutil.move(str(out), tmp)
+        tmp.rename(binary)  # complete or absent
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    echo(f"[{what}] built {binary.name} ({binary.stat().st_size // 2**20} MiB) in {time.monotonic() - started:.0f}s")
+    return binary, source
+
+
+def build_gitea_image(
+    tag: str = GITEA_TAG,
+    *,
+    version: str = GITEA_VERSION,
+    base: str = BASE_TAG,
+    echo: Echo = stderr_echo,
+    force: bool = False,
+) -> str:
+    """Gitea built from source in the rootless image's layout (tests/docker/gitea/) on the debootstrap base."""
+    build_base_image(base, echo=echo)
+    recipe = _recipe(_tree_digest(GITEA_CONTEXT), image_id(base), version, gitea_ldflags(version), "v1")
+    if not force and _is_current(tag, recipe, echo):
+        return tag
+    with _build_lock(tag):
+        if not force and _is_current(tag, recipe, echo):
+            return tag
+        started = time.monotonic()
+        binary, source = build_gitea_binary(version, echo=echo)
+        echo(f"[{tag}] building from {GITEA_CONTEXT} on {base}")
+        with tempfile.TemporaryDirectory(prefix="colab-gitea-", dir="/var/tmp") as tmp:
+            context = Path(tmp)
+            shutil.copytree(GITEA_CONTEXT, context, dirs_exist_ok=True)
+            shutil.copy2(binary, context / "gitea")
+            # The official rootless image's own entrypoint scripts and app.ini template, from the same release.
+            shutil.copytree(source / "docker" / "rootless", context / "rootless")
+            for folder in ("options", "templates", "public"):
+                shutil.copytree(source / folder, context / "static" / folder)
+            for path in context.rglob("*"):
+                if not path.is_symlink():
+                    path.chmod(path.stat().st_mode | 0o200)
+            _docker_build(context, tag, recipe, echo, {"BASE": base})
+        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
+    return tag
+
+
 BUILDERS: dict[str, Callable[..., str]] = {
     "base": build_base_image,
     "node": build_node_image,
     "systemd-node": build_systemd_node_image,
     "busybox": build_busybox_image,
+    "gitea": build_gitea_image,
 }
 
 

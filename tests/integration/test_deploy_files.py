@@ -93,8 +93,9 @@ def test_secrets_appear_only_as_required_placeholders(name: str) -> None:
     used = {}
     for m in PLACEHOLDER.finditer(text):
         used.setdefault(m.group(1), set()).add(bool(m.group(2)))
-    secret_like = {n for n in used if not n.startswith("COLAB_")}
+    secret_like = {n for n in used if not n.startswith("COLAB_") and n not in svc.env}
     assert secret_like == set(svc.secrets)  # every secret declared in the inventory, and nothing else
+    assert {n for n in used if n in svc.env} == set(svc.env)  # every setting of services.NAME.env is used
     assert all(forms == {True} for forms in used.values()), used  # always ${NAME:?message}: fail fast
     assert not re.search(r"\$[A-Za-z_]", text.replace("$$", "")), "bare $VAR interpolation"
 

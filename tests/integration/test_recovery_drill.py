@@ -18,11 +18,15 @@ What the old cooperator ran is a list of `Workload`s (WORKLOADS): each names its
 compose file, secrets and Docker volumes, fills itself before the backup and gives a fingerprint of its data.
 The runbook's per-service steps loop over the inventory's services on cooperator (deploy) and over the dumps
 `backup.list` shows (restore), as docs/recovery.md says; the check compares every workload's fingerprint. A new
-service in the drill (e.g. a Gitea repository) is one more Workload, nothing else.
+service in the drill is one more Workload, nothing else: Gitea is one (issue 20), deployed from compose/gitea as
+test_gitea.py deploys it, its repositories and PostgreSQL on fortress as in production; a repository pushed before
+the backup must clone back byte-identical, a commit pushed after it must be gone. Its folder on fortress is
+compared through that clone, not file by file: the running Gitea and PostgreSQL keep changing it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -32,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,9 +49,11 @@ from colab import inventory, render
 from colab.compose import compose_argv
 from tests.conftest import STANDINS, FakeInfisical, require_tool
 from tests.harness import containers
+from tests.harness import images as test_images
 from tests.harness.containers import KeyPair
-from tests.integration.conftest import _live_output
-from tests.integration.deploy_support import remove_project, write_cluster
+from tests.integration import test_gitea as gitea_test
+from tests.integration.conftest import _build, _live_output
+from tests.integration.deploy_support import project_containers, remove_project, write_cluster
 from tests.integration.test_backup_postgres import DIGEST, SEED, build_postgres_image
 from tests.integration.test_backup_support import make_tree
 from tests.integration.test_bootstrap import _git_repo, build_image, wheels_for
@@ -80,10 +87,12 @@ volumes:
 """
 
 
-def tree_sums(root: Path) -> dict[str, str]:
-    """SHA-256 of every file (and the target of every symlink) under root, by relative path."""
+def tree_sums(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 of every file (and the target of every symlink) under root, by relative path; folders in `skip`
+    (relative to root) are left out: a running service keeps changing them, its fingerprint stands for them."""
     out = {}
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if str((Path(dirpath) / d).relative_to(root)) not in skip]
         for name in files:
             p = Path(dirpath) / name
             rel = str(p.relative_to(root))
@@ -125,6 +134,7 @@ class Workload:
     fill: Callable[[Drill], None]
     write_late: Callable[[Drill], None]
     fingerprint: Callable[[Drill], str]
+    live: tuple[str, ...] = ()  # its folders on fortress (relative): compared by fingerprint, not file by file
 
     @property
     def secrets_path(self) -> str:
@@ -157,8 +167,86 @@ NOTES = Workload(
     fingerprint=lambda d: d.sql("notes", DIGEST),
 )  # fmt: skip
 
-# Issue 20 adds a Gitea repository here.
-WORKLOADS: tuple[Workload, ...] = (NOTES,)
+
+def _gitea_compose() -> str:
+    """compose/gitea/compose.yaml as test_gitea.py deploys it, with the drill's images as format fields."""
+    marks = {"prepare": "@BUSYBOX@", "db": "@PG@", "gitea": "@GITEA@"}
+    text = gitea_test.compose_for_tests(marks, GITEA_PORT).replace("{", "{{").replace("}", "}}")
+    return text.replace("@BUSYBOX@", "{busybox}").replace("@PG@", "{image}").replace("@GITEA@", "{gitea}")
+
+
+GITEA_PORT = gitea_test.free_port()
+GITEA_URL = f"http://127.0.0.1:{GITEA_PORT}"
+GITEA_REPO = f"{GITEA_URL}/{gitea_test.ADMIN}/drill.git"
+GITEA_STATE: dict[str, str] = {}  # the admin's access token, made by the fill (it lives in Gitea's database)
+
+
+def _gitea_commit(d: Drill, name: str, data: bytes) -> None:
+    work = d.root / "gitea-work"
+    if not work.exists():
+        work.mkdir()
+        assert gitea_test.git("init", "-q", "-b", "main", cwd=work).returncode == 0
+    (work / name).write_bytes(data)
+    for args in (["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", name],
+                 ["push", "-q", GITEA_REPO, "main"]):  # fmt: skip
+        res = gitea_test.git(*args, cwd=work, token=GITEA_STATE.get("token", ""))
+        assert res.returncode == 0, res.stderr
+
+
+def _gitea_fill(d: Drill) -> None:
+    """An admin and its token (in the database), a private repository with a commit (on fortress)."""
+    GITEA_STATE.clear()
+    ((cid, *_),) = [c for n, c in project_containers("gitea").items() if n.startswith("gitea-gitea-")]
+    password = secrets.token_urlsafe(18)
+    made = subprocess.run(
+        ["docker", "exec", "-i", cid, "sh", "-c",
+         'read -r p; exec gitea admin user create --admin --username "$1" --email "$1@example.invalid" '
+         '--password "$p" --must-change-password=false', "sh", gitea_test.ADMIN],
+        input=password + "\n", capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    basic = base64.b64encode(f"{gitea_test.ADMIN}:{password}".encode()).decode()
+    scopes = ["write:repository", "write:user"]
+    for path, body in ((f"/users/{gitea_test.ADMIN}/tokens", {"name": "drill", "scopes": scopes}),
+                       ("/user/repos", {"name": "drill", "private": True})):  # fmt: skip
+        req = urllib.request.Request(f"{GITEA_URL}/api/v1{path}", json.dumps(body).encode(), method="POST")
+        req.add_header("Authorization", f"token {GITEA_STATE['token']}" if "token" in GITEA_STATE else f"Basic {basic}")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as res:
+            answer = json.loads(res.read())
+        GITEA_STATE.setdefault("token", answer.get("sha1", ""))
+    _gitea_commit(d, "data.bin", secrets.token_bytes(200_000))
+
+
+def _gitea_fingerprint(d: Drill) -> str:
+    """The commit and the bytes of a fresh clone over git HTTP (with the token the fill made)."""
+    clone = d.root / f"gitea-clone-{time.monotonic_ns()}"
+    res = gitea_test.git("clone", "-q", GITEA_REPO, str(clone), cwd=d.root, token=GITEA_STATE["token"])
+    assert res.returncode == 0, res.stderr
+    head = gitea_test.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    files = hashlib.sha256(json.dumps(gitea_test.tree_digest(clone), sort_keys=True).encode()).hexdigest()
+    shutil.rmtree(clone)
+    return f"{head} {files}"
+
+
+GITEA = Workload(
+    service="gitea",
+    entry={"node": NODE, "secrets_path": "/gitea", "secrets": list(gitea_test.GITEA_SECRETS),
+           "domains": ["git.ism.la"], "port": GITEA_PORT, "databases": [{"service": "db", "name": "gitea",
+           "user": "gitea"}], "env": {"GITEA__actions__ENABLED": "true", "GITEA__packages__ENABLED": "true"}},
+    compose=_gitea_compose(),
+    secrets={"GITEA_DB_PASSWORD": f"drill-gitea-{secrets.token_hex(6)}", "GITEA_SECRET_KEY": secrets.token_urlsafe(48),
+             "GITEA_INTERNAL_TOKEN": secrets.token_urlsafe(48),
+             "GITEA_JWT_SECRET": base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()},
+    volumes=(),
+    fill=_gitea_fill,
+    write_late=lambda d: _gitea_commit(d, "late.txt", b"pushed after the backup\n"),
+    fingerprint=_gitea_fingerprint,
+    live=("data/gitea",),  # Gitea's repositories and PostgreSQL's cluster, as in production
+)  # fmt: skip
+
+WORKLOADS: tuple[Workload, ...] = (NOTES, GITEA)
+LIVE = tuple(path for w in WORKLOADS for path in w.live)
 
 
 def host_inv(drill: Drill, *args: str, node: str = NODE, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -178,7 +266,11 @@ def drill(
     tmp_path: Path, docker_engine: str, pytestconfig: pytest.Config, fake_infisical: FakeInfisical
 ) -> Iterator[Drill]:
     require_tool("docker", "rsync")
-    images = {"image": build_postgres_image(pytestconfig)}
+    images = {
+        "image": build_postgres_image(pytestconfig),
+        "gitea": _build(pytestconfig, test_images.build_gitea_image),
+        "busybox": _build(pytestconfig, test_images.build_busybox_image),
+    }
     tag = f"drill-{os.getpid()}"
     subnet = f"10.221.{os.getpid() % 250}.0/24"
     cluster = write_cluster(tmp_path, tag, {w.service: w.entry for w in WORKLOADS}, subnet)
@@ -291,7 +383,7 @@ def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
     (drill.fortress / "data" / "notes.txt").write_text("written before the disaster\n")
     ok(host_inv(drill, "backup.daily"))
     prints = {w.service: w.fingerprint(drill) for w in WORKLOADS}
-    files = tree_sums(drill.fortress)
+    files = tree_sums(drill.fortress, LIVE)
     assert all(prints.values()) and len(files) > 200
     listed = json.loads(ok(host_inv(drill, "backup.list", "--json")).stdout)["backups"]
     # Work after the backup is what a disaster loses (the RPO window): it must not come back.
@@ -334,7 +426,7 @@ def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
         rto = time.monotonic() - started
 
         # Verified against what was backed up (and nothing written after it)
-        assert tree_sums(drill.fortress) == files
+        assert tree_sums(drill.fortress, LIVE) == files
         assert {w.service: w.fingerprint(drill) for w in WORKLOADS} == prints
         assert json.loads(check.stdout)["exit_code"] == 0
         # RPO: the restored data is what rsync read when the newest snapshot started

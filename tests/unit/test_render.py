@@ -78,7 +78,8 @@ EXPECTED_TARGETS: dict[str, dict[str, list[str]]] = {
 
 SERVICES = {
     "default": [
-        *("caddy", "pihole", "headscale", "infisical", "gitea", "mcp-files", "prometheus", "alertmanager"),
+        *("caddy", "pihole", "headscale", "infisical", "gitea", "gitea-runner", "mcp-files", "prometheus"),
+        "alertmanager",
         *("node-exporter-cooperator", "node-exporter-director"),
     ],
     "other": ["forgejo", "llm"],

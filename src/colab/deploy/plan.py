@@ -57,6 +57,7 @@ def compose_env(inv: Inventory, target: Target, files_hash: str) -> dict[str, st
         env["COLAB_TEXTFILE_DIR"] = inv.monitoring.textfile_dir
     if target.source.name == "caddy":  # its compose file extends bearer-tokens.yaml, which the client reads here
         env["COLAB_COMPOSE_DIR"] = str(target.source)
+    env.update(svc.env)  # the service's own non-secret settings (inventory services.NAME.env)
     env.update(engine_env(target))
     return env
 

@@ -51,6 +51,8 @@ def test_compose_env_carries_only_non_secret_facts_from_the_inventory() -> None:
         "COLAB_DB_NAME": "gitea",
         "COLAB_DB_USER": "gitea",
         "COLAB_FILES_HASH": "abc",
+        "GITEA__actions__ENABLED": "true",  # services.gitea.env: the service's own non-secret settings
+        "GITEA__packages__ENABLED": "true",
     }
     remote = resolve(INV, "caddy", here="director", dry_run=True)
     env = plan.compose_env(INV, remote, "h")
