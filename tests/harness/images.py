@@ -14,7 +14,8 @@ built now (the Dockerfile folder's content, the base image's id): editing a Dock
 Builds print their output lines as they go (see `Echo`) and a failure raises `ImageBuildError` ending with
 the last lines of output. A file lock per tag keeps concurrent test runs from building the same image twice.
 
-From a shell, at the repository root: `python -m tests.harness.images [--force] [base|node|systemd-node|busybox|gitea ...]`.
+From a shell, at the repository root:
+`python -m tests.harness.images [--force] [base|node|systemd-node|busybox|gitea ...]`.
 """
 
 from __future__ import annotations
