@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 HERE = Path(__file__).parent / "scaffolds"
 COMPOSE_FILE = "compose.yaml"
 
@@ -76,6 +74,8 @@ def choose(name: str) -> Scaffold:
 
 def compose_file(scaffold: Scaffold, *, service: str, image: str, secrets_path: str) -> str:
     """The service's compose.yaml."""
+    import jinja2  # here: tasks/service.py imports this module for --help, and every `inv` start would pay jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE),
         undefined=jinja2.StrictUndefined,
