@@ -61,6 +61,11 @@ def generated(nodes: int, services: int) -> dict[str, Any]:
     }
     data["networks"]["dns"] = "192.168.254.2"
     data["fortress"]["server"] = data["raid"]["node"] = data["backup"]["node"] = names[0]
+    if nodes > 1:  # the off-site copy must be on another node than the backups
+        data["backup"]["offsite"]["node"] = names[1]
+    else:
+        data["backup"].pop("offsite", None)
+    data.pop("registry", None)  # it names the Gitea service; the generated services are plain web apps
     data["services"] = {
         f"svc-{j:03d}": {
             "node": names[j % nodes],
@@ -108,7 +113,8 @@ def measure(label: str, path: Path, repeat: int, cli: bool, where: Path) -> dict
 
     row["write_s"] = best(repeat, write)
     if cli:
-        inv_bin = shutil.which("inv")
+        beside = Path(sys.executable).with_name("inv")  # this interpreter's inv: a global one may be another checkout's
+        inv_bin = str(beside) if beside.exists() else shutil.which("inv")
         if inv_bin is None:
             raise SystemExit("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
 
