@@ -6,8 +6,8 @@
 
 What is measured (best of --repeat runs, wall clock):
 - load:    `inventory.parse(text)`, TOML parsing and validation;
-- render:  `render.render_tree(inv)`, the templates rendered in memory;
-- write:   `render.write_tree(...)` into an empty folder under --dir (temporary tree + swap); this is
+- render:  `colab.render.tree.render_tree(inv)`, the templates rendered in memory;
+- write:   `colab.render.disk.write_tree(...)` into an empty folder under --dir (temporary tree + swap); this is
            file-system bound: on tmpfs it is flat per file, on a busy disk it is noisy;
 - inv:     the whole command `inv render --inventory FILE --output DIR` in a fresh process (Python start-up
            and imports, about half a second, included), into an empty folder each time.
@@ -36,7 +36,9 @@ import tomlkit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from colab import inventory, render  # noqa: E402
+from colab import inventory  # noqa: E402
+from colab.render import disk  # noqa: E402
+from colab.render.tree import render_tree  # noqa: E402
 
 OSES = ["debian", "debian", "wsl", "macos"]
 
@@ -93,7 +95,7 @@ def best(repeat: int, fn: Callable[[], object]) -> float:
 def measure(label: str, path: Path, repeat: int, cli: bool, where: Path) -> dict[str, Any]:
     text = path.read_text()
     inv = inventory.parse(text)
-    tree = render.render_tree(inv)
+    tree = render_tree(inv)
     row: dict[str, Any] = {
         "inventory": label,
         "nodes": len(inv.nodes),
@@ -101,13 +103,13 @@ def measure(label: str, path: Path, repeat: int, cli: bool, where: Path) -> dict
         "files": len(tree),
         "bytes": sum(len(v) for v in tree.values()),
         "load_s": best(repeat, lambda: inventory.parse(text)),
-        "render_s": best(repeat, lambda: render.render_tree(inv)),
+        "render_s": best(repeat, lambda: render_tree(inv)),
     }
 
     def write() -> None:
         out = Path(tempfile.mkdtemp(prefix="render-bench-", dir=where))
         try:
-            render.write_tree(tree, out)
+            disk.write_tree(tree, out)
         finally:
             shutil.rmtree(out)
 

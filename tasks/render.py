@@ -21,22 +21,23 @@ from colab.repo import REPO_ROOT
 @user_errors
 def render(c: Context, check: bool = False, inventory: str | None = None, output: str | None = None) -> None:
     """Render chezmoi/, .chezmoiroot, mise.toml and the edge files in compose/ from the inventory (templates/)."""
-    from colab import render as render_mod
+    from colab.render import disk
+    from colab.render.tree import render_tree
 
     inv = load_inventory(inventory)
-    tree = render_mod.render_tree(inv)
+    tree = render_tree(inv)
     root = Path(output) if output else REPO_ROOT
-    tops = render_mod.owned()
+    tops = disk.owned()
     if check:
-        diff = render_mod.check_tree(tree, root, tops)
+        diff = disk.check_tree(tree, root, tops)
         if diff:
             print(diff, end="")
-            count = len(render_mod.changed_paths(tree, root, tops))
+            count = len(disk.changed_paths(tree, root, tops))
             err().print(f"[red]stale[/red] {count} generated file(s) differ from the inventory; run `inv render`")
             finish(1)
         out().print(f"[green]ok[/green] {len(tree)} generated files match the inventory", highlight=False)
         return
-    changed = render_mod.write_tree(tree, root, tops)
+    changed = disk.write_tree(tree, root, tops)
     if changed:
         out().print(f"[yellow]changed[/yellow] {len(changed)} of {len(tree)} files under {root}", highlight=False)
     else:

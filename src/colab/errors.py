@@ -20,3 +20,7 @@ class InventoryError(ColabError):
 
 class NetworkGuardError(ColabError):
     """A connection to an address tests and CI must never contact."""
+
+
+class RenderError(ColabError):
+    """A template or an inventory fact the templates cannot use; names the file and line."""

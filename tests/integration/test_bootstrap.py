@@ -36,8 +36,10 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab import chezmoi_source, inventory, mise_tasks, render
+from colab import inventory
 from colab.checkout_venv import canonical
+from colab.render import chezmoi_source, disk, mise_tasks
+from colab.render.tree import render_tree
 from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool, unavailable
 from tests.harness import containers, images, wheelhouse
 from tests.harness.containers import KeyPair
@@ -128,7 +130,7 @@ def _write_inventory(dest: Path, port: int) -> Path:
 
 
 def _git_repo(tree: dict[str, bytes], dest: Path) -> None:
-    render.write_tree(tree, dest)
+    disk.write_tree(tree, dest)
     for rel in PROJECT:  # the project itself: what the checkout's virtualenv installs
         if (ROOT / rel).is_dir():
             shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -165,7 +167,7 @@ def node(
         tmp = tmp_path_factory.mktemp("bootstrap")
         inv_path = _write_inventory(tmp / "inventory.toml", port)
         inv = inventory.load(inv_path)
-        tree = render.render_tree(inv)
+        tree = render_tree(inv)
         repo = tmp / "repo"
         _git_repo(tree, repo)
         # the real chezmoi and mise, the Infisical stand-in, the repository chezmoi clones
@@ -297,7 +299,7 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     assert "DEBIAN_FRONTEND" in install["env"]  # type: ignore[operator]
 
     # what chezmoi put there: every file of this node, byte for byte, and the daemon settings in /etc
-    sources = render.node_sources(node.tree, NODE)
+    sources = chezmoi_source.node_sources(node.tree, NODE)
     for src, data in sources.items():
         target = chezmoi_source.target_path(src)
         if src.startswith(("run_", "modify_")) or "/run_" in src:

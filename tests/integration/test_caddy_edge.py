@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from colab import inventory, render
+from colab import inventory
+from colab.render.tree import render_tree
 from tests.conftest import require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
@@ -59,7 +60,7 @@ def sites(adapted: dict[str, Any]) -> dict[str, list[str]]:
 
 def rendered(tmp_path: Path, data: dict[str, Any]) -> Path:
     path = tmp_path / "Caddyfile"
-    path.write_bytes(render.render_tree(inventory.from_dict(data))["compose/caddy/Caddyfile"])
+    path.write_bytes(render_tree(inventory.from_dict(data))["compose/caddy/Caddyfile"])
     return path
 
 

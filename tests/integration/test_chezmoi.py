@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from colab import chezmoi_source, inventory, render
+from colab import inventory
+from colab.render import chezmoi_source, disk
+from colab.render.tree import render_tree
 from tests.conftest import RENDER_CASES as CASES
 from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
@@ -42,8 +44,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
     for name, path in INVENTORIES.items():
         root = tmp_path_factory.mktemp(f"rendered-{name}")
         inv = with_checkouts(path, root)
-        tree = render.render_tree(inv)
-        render.write_tree(tree, root)
+        tree = render_tree(inv)
+        disk.write_tree(tree, root)
         out[name] = Rendered(name, inv, tree, root)
     return out
 
@@ -119,7 +121,7 @@ def test_node_gets_exactly_its_share(rendered: dict[str, Rendered], tmp_path: Pa
 
     chezmoi(home, "init", "--apply", "--exclude=scripts", *source, env=env)
 
-    targets, scripts = split(render.node_sources(r.tree, node))
+    targets, scripts = split(chezmoi_source.node_sources(r.tree, node))
     got = files_under(home)
     assert sorted(got) == sorted(targets)
     for target, (src, data) in targets.items():
@@ -129,7 +131,7 @@ def test_node_gets_exactly_its_share(rendered: dict[str, Rendered], tmp_path: Pa
         else:
             assert got[target].read_bytes() == data, target
         assert bool(got[target].stat().st_mode & 0o100) == ("executable_" in src), target
-    others = set(render.all_targets(r.tree)) - set(targets) - scripts
+    others = set(chezmoi_source.all_targets(r.tree)) - set(targets) - scripts
     assert others, "the other nodes' files are a real test"
     assert not [t for t in others if (home / t).exists()]
 
@@ -187,8 +189,8 @@ def test_init_clones_into_the_nodes_checkout_and_plain_chezmoi_keeps_using_it(tm
     A plain `chezmoi init --apply <repo>` (into chezmoi's default folder) is refused with that command."""
     origin, checkout = tmp_path / "origin", tmp_path / "checkout"
     inv = with_checkouts(INVENTORIES["default"], checkout)
-    tree = render.render_tree(inv)
-    render.write_tree(tree, origin)
+    tree = render_tree(inv)
+    disk.write_tree(tree, origin)
     git(origin, "init", "-q", "-b", "main")
     git(origin, "add", "-A")
     git(origin, "commit", "-q", "-m", "rendered")

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from colab import chezmoi_source, inventory, render
+from colab import inventory
+from colab.render import chezmoi_source, disk
+from colab.render.tree import render_tree
 from colab.storage import boot
 from tests.conftest import RENDER_CASES as CASES
 from tests.conftest import RENDER_INVENTORIES as INVENTORIES
@@ -67,9 +69,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[invent
     out = {}
     for name, path in INVENTORIES.items():
         inv = inventory.load(path)
-        tree = render.render_tree(inv)
+        tree = render_tree(inv)
         root = tmp_path_factory.mktemp(f"rendered-{name}")
-        render.write_tree(tree, root)
+        disk.write_tree(tree, root)
         root.chmod(0o755)
         out[name] = (inv, tree, root)
     return out
@@ -122,7 +124,7 @@ def test_apply_as_root_in_a_container_named_like_the_node(
     assert out["verify"] == ["0"], out
     assert out["second"] == [] and out["apply2"] == ["0"], out  # run_onchange_ scripts do not run again
 
-    files = render.node_sources(tree, node)
+    files = chezmoi_source.node_sources(tree, node)
     targets = {chezmoi_source.target_path(s) for s in files if not s.startswith("run_")}
     new = set(out["files"])
     assert new | {t for t in targets if t in out["changed"]} == targets  # e.g. the image's own ~/.bashrc

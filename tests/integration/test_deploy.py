@@ -207,7 +207,8 @@ def test_status_logs_and_down(cluster: TestCluster) -> None:
 def test_mise_run_deploy_reaches_the_same_code(cluster: TestCluster, tmp_path: Path) -> None:
     """`mise run deploy:<service>` with the task as rendered (mise_tasks) runs the real deploy (mise offline)."""
     require_tool("mise")
-    from colab import inventory, mise_tasks
+    from colab import inventory
+    from colab.render import mise_tasks
 
     name = cluster.services[0]
     inv_model = inventory.load(cluster.inventory)

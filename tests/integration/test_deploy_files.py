@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from colab import caddyfile, inventory
+from colab import inventory
 from colab.deploy import plan
 from colab.deploy.session import Session
+from colab.render import caddyfile
 from tests.conftest import FakeInfisical, require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]

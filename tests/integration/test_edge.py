@@ -36,10 +36,12 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab import caddyfile, inventory, render
+from colab import inventory
 from colab.deploy import plan
 from colab.deploy.session import Session
 from colab.inventory import Inventory
+from colab.render import caddyfile, chezmoi_source
+from colab.render.tree import render_tree
 from tests.conftest import CANARY, INVENTORIES, FakeInfisical, require_root, require_tool, unavailable
 from tests.harness import netns
 from tests.harness.netns import Netns
@@ -194,7 +196,7 @@ def edge() -> Iterator[Edge]:
     root = Path(tempfile.mkdtemp(prefix="colab-edge-"))
     root.chmod(0o755)
     inv = site_inventory(root, prefix)
-    tree = render.render_tree(inv)
+    tree = render_tree(inv)
     caddy_ip = str(inv.node(inv.service("caddy").node).lan)
     assert caddy_ip == f"{prefix}.10" == str(inv.networks.dns)  # Pi-hole and Caddy on cooperator, as rendered
     base = netns.unique("colab-edge")
@@ -223,7 +225,7 @@ def edge() -> Iterator[Edge]:
         conf_dir = root / "cockpit-etc"
         (conf_dir / "cockpit").mkdir(parents=True)
         (conf_dir / "cockpit" / "cockpit.conf").write_bytes(
-            render.node_files(tree, "cooperator")["dot_config/colab/cockpit/cockpit.conf"]
+            chezmoi_source.node_files(tree, "cooperator")["dot_config/colab/cockpit/cockpit.conf"]
         )
         cockpit_env = {**os.environ, "XDG_CONFIG_DIRS": str(conf_dir)}
         procs["cockpit"] = start(

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from colab import inventory, quoting, render
+from colab import inventory, quoting
+from colab.render import disk
+from colab.render.tree import render_tree
 from colab.storage import mounts, raid, samba
 from tests.conftest import DEFAULT_INVENTORY, require_tool
 from tests.harness import units
@@ -136,7 +138,7 @@ def test_mise_keeps_checkout_and_descriptions_literal(tmp_path: Path) -> None:
     repo = tmp_path / f"my colab {PLANT} 'q' \"d\" %U ü \\x"
     source = f"/srv/{{{{ exec(command='touch {PWNED}') }}}} {{% raw %}} {{# c"
     inv = inventory_with(repo=str(repo), backup__source=source)
-    tree = render.render_tree(inv)
+    tree = render_tree(inv)
     work, env = node_setup(tmp_path, tree, "cooperator")
     (repo / ".venv/bin").mkdir(parents=True)
     record = tmp_path / "record"
@@ -159,7 +161,7 @@ def test_chezmoi_init_with_the_checkout_at_a_hostile_path(tmp_path: Path) -> Non
     writes it as sourceDir: both must read the path back exactly, quotes and backslashes included."""
     root = tmp_path / f"co {PLANT} 'q' \"d\" \\b %U ü"
     inv = inventory_with(repo=str(root))
-    render.write_tree(render.render_tree(inv), root)
+    disk.write_tree(render_tree(inv), root)
     home = tmp_path / "home"
     home.mkdir()
     env = clean_env(home, COLAB_NODE="director")

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from colab import chezmoi_source, inventory, mise_tasks, render
+from colab import inventory
+from colab.render import chezmoi_source, mise_tasks
+from colab.render.tree import render_tree
 from tests.conftest import RENDER_CASES as CASES
 from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
@@ -31,7 +33,7 @@ def trees() -> dict[str, tuple[inventory.Inventory, dict[str, bytes]]]:
     out = {}
     for name, path in INVENTORIES.items():
         inv = inventory.load(path)
-        out[name] = (inv, render.render_tree(inv))
+        out[name] = (inv, render_tree(inv))
     return out
 
 
@@ -71,7 +73,7 @@ def mise(cwd: Path, env: dict[str, str], *args: str, check: bool = True) -> subp
 
 def node_setup(tmp_path: Path, tree: dict[str, bytes], node: str) -> tuple[Path, dict[str, str]]:
     """A home with the node's mise files as chezmoi places them (shared config.toml + its conf.d file)."""
-    for source, data in render.node_sources(tree, node).items():
+    for source, data in chezmoi_source.node_sources(tree, node).items():
         target = chezmoi_source.target_path(source)
         if target.startswith(".config/mise/"):
             (tmp_path / "home" / target).parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +139,7 @@ def test_tasks_really_run_inv_in_the_node_checkout(tmp_path: Path) -> None:
         node["repo"] = str(tmp_path / "checkouts" / name)
         Path(node["repo"]).mkdir(parents=True)
     inv = inventory.from_dict(data)
-    tree = render.render_tree(inv)
+    tree = render_tree(inv)
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "inv").write_text('#!/bin/sh\necho "fake-inv $* @ $(pwd)"\n')

@@ -37,9 +37,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import tomlkit
 
-from colab import inventory, monitoring, render
+from colab import inventory
 from colab.metrics import backup as backup_metrics
 from colab.metrics import status as status_metrics
+from colab.render import context, monitoring, templates
 from tests.conftest import CANARY, require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
@@ -159,8 +160,8 @@ def write_inventory(path: Path, *, textfile: Path, webhook: int, ports: dict[str
 def rendered(inv: inventory.Inventory, service: str, rel: str, facts: monitoring.Facts) -> bytes:
     """A monitoring template rendered exactly as `inv render` does, with these facts."""
     svc = inv.service(service)
-    context = {**render.service_context(inv, render.global_context(inv), svc), "monitoring": facts}
-    return render._Renderer(render.TEMPLATES_DIR)(rel, context)
+    ctx = {**context.service_context(inv, context.global_context(inv), svc), "monitoring": facts}
+    return templates.Renderer(templates.TEMPLATES_DIR)(rel, ctx)
 
 
 def wait_http(url: str, timeout: float = 30) -> None:

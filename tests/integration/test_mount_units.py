@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from colab import inventory, render
+from colab import inventory, node_facts, quoting
 from colab.storage import mounts
 from tests.conftest import INVENTORIES, require_tool
 from tests.harness import units
@@ -35,7 +35,9 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, inventory_file: Path,
     require_tool("systemd-analyze")
     inv = inventory.load(inventory_file)
     client = (
-        inv.node(node) if node else next(n for n in inv.nodes.values() if render.fortress_client(inv, n) == "systemd")
+        inv.node(node)
+        if node
+        else next(n for n in inv.nodes.values() if node_facts.fortress_client(inv, n) == "systemd")
     )
     paths = units.lay_out(inv, client, tmp_path)
     assert len(paths) == (3 if client.os == "debian" else 2)  # the mount, the password unit (, Docker's drop-in)
@@ -70,4 +72,4 @@ def test_a_wrong_unit_name_is_caught_by_verify(tmp_path: Path) -> None:
 def test_unit_names_match_systemd_escape(path: str) -> None:
     require_tool("systemd-escape")
     want = subprocess.run(["systemd-escape", "--path", path], capture_output=True, text=True, check=True).stdout.strip()
-    assert render.systemd_escape_path(path) == want
+    assert quoting.systemd_escape_path(path) == want

@@ -47,7 +47,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab import inventory, render
+from colab import inventory
+from colab.render import disk
+from colab.render.tree import render_tree
 from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS
 from colab.storage import boot, mounts
 from tests.conftest import CANARY, FakeInfisical, require_tool
@@ -209,7 +211,7 @@ def site(
         cluster.compose_dir(service).joinpath("compose.yaml").write_text(web_compose())
         inv = inventory.load(cluster.inventory)
         tree = tmp / "tree"
-        render.write_tree(render.render_tree(inv), tree)
+        disk.write_tree(render_tree(inv), tree)
         _docker("cp", f"{tree}/.", f"{director}:/src")
 
         known_hosts = tmp / "known_hosts"

@@ -45,8 +45,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab import inventory, render
+from colab import inventory
 from colab.compose import compose_argv
+from colab.render.tree import render_tree
 from tests.conftest import STANDINS, FakeInfisical, require_tool
 from tests.harness import containers
 from tests.harness import images as test_images
@@ -329,7 +330,7 @@ def start_replacement(drill: Drill, keypair: KeyPair, image: str, wheels: Path) 
     doc["nodes"][NODE]["ssh_port"], doc["nodes"][NODE]["ssh_user"] = port, USER  # type: ignore[index]
     drill.inventory.write_text(tomlkit.dumps(doc))
     repo = drill.root / "repo"
-    _git_repo(render.render_tree(inventory.load(drill.inventory)), repo)
+    _git_repo(render_tree(inventory.load(drill.inventory)), repo)
     for src, dest in (
         (Path(shutil.which("chezmoi") or "").resolve(), "/usr/local/bin/chezmoi"),
         (Path(shutil.which("mise") or "").resolve(), "/usr/local/bin/mise"),

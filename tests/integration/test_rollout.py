@@ -31,7 +31,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab import inventory, render
+from colab import inventory
+from colab.render import chezmoi_source, disk
+from colab.render.tree import render_tree
 from tests.conftest import STANDINS, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
@@ -97,8 +99,8 @@ def _git(repo: Path, *args: str) -> str:
 
 def _repo(inv_path: Path, dest: Path) -> tuple[str, str]:
     """The test repository: commit A (rendered tree, project, cluster.toml), then B (each node's env.sh changed)."""
-    tree = render.render_tree(inventory.load(inv_path))
-    render.write_tree(tree, dest)
+    tree = render_tree(inventory.load(inv_path))
+    disk.write_tree(tree, dest)
     for rel in PROJECT:
         if (ROOT / rel).is_dir():
             shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -111,7 +113,7 @@ def _repo(inv_path: Path, dest: Path) -> tuple[str, str]:
     _git(dest, "commit", "-q", "-m", "A")
     a = _git(dest, "rev-parse", "HEAD")
     for node in NODES:
-        env_sh = dest / render.NODES_PREFIX / node / ENV_SH
+        env_sh = dest / chezmoi_source.NODES_PREFIX / node / ENV_SH
         env_sh.write_text(env_sh.read_text() + "# rollout B\n")
     _git(dest, "commit", "-q", "-am", "B: a changed env.sh on every node")
     return a, _git(dest, "rev-parse", "HEAD")

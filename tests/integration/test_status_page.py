@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab import inventory, render
+from colab import inventory
+from colab.render.tree import render_tree
 from colab.status import html
 from tests.conftest import require_tool
 from tests.unit.monitoring.clusters import critical, healthy
@@ -163,7 +164,7 @@ def free_port() -> int:
 
 def status_site(port: int, root: Path) -> str:
     """The status site of the Caddyfile `inv render` writes, on plain http and this port, serving `root`."""
-    text = render.render_tree(inventory.load(ROOT / "cluster.toml"))["compose/caddy/Caddyfile"].decode()
+    text = render_tree(inventory.load(ROOT / "cluster.toml"))["compose/caddy/Caddyfile"].decode()
     block = re.search(r"^status\.ism\.la \{\n.*?^\}\n", text, re.S | re.M)
     assert block, text
     site = block.group(0).replace("status.ism.la {", f"http://status.ism.la:{port} {{")

@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
-from colab import caddyfile, edge, inventory, render
+from colab import inventory
 from colab.deploy import generated, sync
 from colab.deploy.target import resolve
-from colab.render import RenderError
+from colab.errors import RenderError
+from colab.render import caddyfile, chezmoi_source, disk, edge
+from colab.render.tree import render_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "cluster.toml"
@@ -75,24 +77,24 @@ def data(path: Path) -> dict[str, Any]:
 
 
 def tree_of(d: dict[str, Any]) -> dict[str, bytes]:
-    return render.render_tree(inventory.from_dict(d))
+    return render_tree(inventory.from_dict(d))
 
 
 # --------------------------------------------------------------------------------------------- files
 
 
 def test_render_writes_the_three_edge_files_of_the_default_cluster_as_committed() -> None:
-    tree = render.render_tree(inventory.load(DEFAULT))
+    tree = render_tree(inventory.load(DEFAULT))
     assert [p for p in tree if p.startswith("compose/")] == sorted(EDGE_FILES + MONITORING_FILES)
     for path in EDGE_FILES:
         assert (ROOT / path).read_bytes() == tree[path], f"{path} is stale: run `inv render`"
     owned = [".chezmoiroot", "chezmoi", *sorted(EDGE_FILES + MONITORING_FILES), "docs/inventory.md", "mise.toml"]
-    assert render.owned() == owned
+    assert disk.owned() == owned
 
 
 def test_the_caddyfile_is_caddyfile_py_output_for_the_node_running_caddy() -> None:
     inv = inventory.load(DEFAULT)
-    text = render.render_tree(inv)["compose/caddy/Caddyfile"].decode()
+    text = render_tree(inv)["compose/caddy/Caddyfile"].decode()
     assert text == caddyfile.render(inv, "cooperator", "caddy")
     assert text.startswith("# Rendered by `inv render` from the inventory (services.caddy runs it)")
     # a route per service domain, Cockpit on mng.<domain> to the host
@@ -107,7 +109,7 @@ def test_the_caddyfile_is_caddyfile_py_output_for_the_node_running_caddy() -> No
 
 
 def test_pihole_records_exactly() -> None:
-    text = render.render_tree(inventory.load(DEFAULT))["compose/pihole/custom.list"].decode()
+    text = render_tree(inventory.load(DEFAULT))["compose/pihole/custom.list"].decode()
     assert text == (
         "192.168.254.10 cooperator.colab.ism.la\n"
         "192.168.254.20 director.colab.ism.la\n"
@@ -133,7 +135,7 @@ def test_pihole_records_are_v5_hosts_lines_naming_only_inventory_addresses(which
     if which == "with-remote-service":
         d["services"]["gitea"]["node"] = "director"
     inv = inventory.from_dict(d)
-    lines = render.render_tree(inv)["compose/pihole/custom.list"].decode().splitlines()
+    lines = render_tree(inv)["compose/pihole/custom.list"].decode().splitlines()
     lans = {str(n.lan): n for n in inv.nodes.values()}
     names = []
     for line in lines:
@@ -161,41 +163,41 @@ def test_without_caddy_a_domain_points_at_its_own_node() -> None:
 
 
 def test_an_inventory_without_edge_services_gets_no_edge_files_and_stale_ones_go(tmp_path: Path) -> None:
-    assert not [p for p in render.render_tree(inventory.load(OTHER)) if p.startswith("compose/")]
+    assert not [p for p in render_tree(inventory.load(OTHER)) if p.startswith("compose/")]
     # the repo's compose folders hold the deploy's own files: render replaces only its single files
     for folder in ("caddy", "pihole", "headscale"):
         (tmp_path / "compose" / folder).mkdir(parents=True)
         (tmp_path / "compose" / folder / "compose.yaml").write_text("services: {}\n")
-    tops = render.owned()
-    default = render.render_tree(inventory.load(DEFAULT))
-    assert render.write_tree(default, tmp_path, tops) == sorted(default)
-    assert render.check_tree(default, tmp_path, tops) == ""
-    assert render.write_tree(default, tmp_path, tops) == []
-    other = render.render_tree(inventory.load(OTHER))
-    diff = render.check_tree(other, tmp_path, tops)
+    tops = disk.owned()
+    default = render_tree(inventory.load(DEFAULT))
+    assert disk.write_tree(default, tmp_path, tops) == sorted(default)
+    assert disk.check_tree(default, tmp_path, tops) == ""
+    assert disk.write_tree(default, tmp_path, tops) == []
+    other = render_tree(inventory.load(OTHER))
+    diff = disk.check_tree(other, tmp_path, tops)
     assert "--- a/compose/pihole/custom.list\n+++ /dev/null\n" in diff
-    render.write_tree(other, tmp_path, tops)
+    disk.write_tree(other, tmp_path, tops)
     assert sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "compose").rglob("*") if p.is_file()) == [
         "compose/caddy/compose.yaml",
         "compose/headscale/compose.yaml",
         "compose/pihole/compose.yaml",
     ]
-    assert render.check_tree(other, tmp_path, tops) == ""
+    assert disk.check_tree(other, tmp_path, tops) == ""
 
 
 def test_edge_files_are_written_where_no_compose_folder_exists_yet(tmp_path: Path) -> None:
-    tree = render.render_tree(inventory.load(DEFAULT))
-    render.write_tree(tree, tmp_path / "out", render.owned())
+    tree = render_tree(inventory.load(DEFAULT))
+    disk.write_tree(tree, tmp_path / "out", disk.owned())
     assert (tmp_path / "out/compose/headscale/acl.hujson").read_bytes() == tree["compose/headscale/acl.hujson"]
 
 
 def test_only_a_changed_edge_file_is_replaced(tmp_path: Path) -> None:
-    tops = render.owned()
+    tops = disk.owned()
     d = data(DEFAULT)
-    render.write_tree(tree_of(d), tmp_path, tops)
+    disk.write_tree(tree_of(d), tmp_path, tops)
     before = {p: (tmp_path / p).stat().st_ino for p in EDGE_FILES}
     d["routes"][0]["access"] = "public"
-    changed = render.write_tree(tree_of(d), tmp_path, tops)
+    changed = disk.write_tree(tree_of(d), tmp_path, tops)
     assert changed == ["compose/caddy/Caddyfile"]  # a route's access: only the Caddyfile says it
     after = {p: (tmp_path / p).stat().st_ino for p in EDGE_FILES}
     assert [p for p in EDGE_FILES if before[p] != after[p]] == ["compose/caddy/Caddyfile"]
@@ -309,7 +311,7 @@ def test_deploy_ships_the_rendered_files_and_points_headscale_at_the_policy() ->
 
 
 def test_caddy_gets_the_token_names_and_no_value() -> None:
-    text = render.render_tree(inventory.load(DEFAULT))["compose/caddy/bearer-tokens.yaml"].decode()
+    text = render_tree(inventory.load(DEFAULT))["compose/caddy/bearer-tokens.yaml"].decode()
     body = [line for line in text.splitlines() if not line.startswith("#")]
     assert body == [
         "services:",
@@ -330,8 +332,8 @@ COCKPIT_SCRIPT = "run_onchange_after_40-cockpit.sh"
 
 
 def test_cockpit_conf_for_the_node_behind_mng() -> None:
-    tree = render.render_tree(inventory.load(DEFAULT))
-    files = render.node_files(tree, "cooperator")
+    tree = render_tree(inventory.load(DEFAULT))
+    files = chezmoi_source.node_files(tree, "cooperator")
     assert files["dot_config/colab/cockpit/cockpit.conf"].decode().splitlines()[2:] == [
         "[WebService]",
         "Origins = https://mng.ism.la wss://mng.ism.la",
@@ -341,7 +343,7 @@ def test_cockpit_conf_for_the_node_behind_mng() -> None:
     ]
     assert COCKPIT_SCRIPT in files
     for node in ("director", "writer", "projector", "terminator"):  # no Cockpit route goes there
-        assert COCKPIT_CONF not in render.node_targets(tree, node)
+        assert COCKPIT_CONF not in chezmoi_source.node_targets(tree, node)
         ignored = tree[f"chezmoi/.nodes/{node}.chezmoiignore"].decode().splitlines()
         assert COCKPIT_SCRIPT.removeprefix("run_onchange_after_") in ignored
 
@@ -364,14 +366,14 @@ def write_exe(path: Path, text: str) -> None:
 
 def run_cockpit_script(tmp_path: Path, uid: str, existing: str | None = None) -> tuple[int, str, str]:
     """The chezmoi script for cooperator, with `install`, `cp` and `systemctl` recording what they were asked."""
-    tree = render.render_tree(inventory.load(DEFAULT))
+    tree = render_tree(inventory.load(DEFAULT))
     home = tmp_path / "home"
-    for source, body in render.node_files(tree, "cooperator").items():
-        target = home / render.chezmoi_source.target_path(source)
+    for source, body in chezmoi_source.node_files(tree, "cooperator").items():
+        target = home / chezmoi_source.target_path(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(body)
     fake, log = tmp_path / "bin", tmp_path / "log"
-    script = render.node_files(tree, "cooperator")[COCKPIT_SCRIPT].decode()
+    script = chezmoi_source.node_files(tree, "cooperator")[COCKPIT_SCRIPT].decode()
     dst = tmp_path / "etc-cockpit.conf"
     if existing is not None:
         dst.write_text(existing)

@@ -31,10 +31,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from colab import chezmoi_source, inventory, quoting, render
+from colab import inventory, quoting
 from colab.backup import install as backup_install
 from colab.errors import InventoryError
 from colab.inventory import Inventory
+from colab.render import chezmoi_source
+from colab.render.tree import render_tree
 from colab.storage import boot, mounts, raid, samba
 from tests.harness import formats
 
@@ -145,7 +147,7 @@ def load_or_refuse(data: dict[str, Any]) -> Inventory | None:
 
 def node_file(tree: dict[str, bytes], node: str, target: str) -> str:
     """A node's rendered file by its target path (relative to home; scripts by name)."""
-    for source, data in render.node_files(tree, node).items():
+    for source, data in chezmoi_source.node_files(tree, node).items():
         if chezmoi_source.target_path(source) == target:
             return data.decode()
     raise KeyError(f"{node} has no {target}")
@@ -256,7 +258,7 @@ def test_hostile_path_is_refused_or_read_back_exactly(base: Path, chosen: set[st
     inv = load_or_refuse(data)
     if inv is None:
         return
-    tree = render.render_tree(inv)  # refuses a TOML, JSON or plist file that does not parse
+    tree = render_tree(inv)  # refuses a TOML, JSON or plist file that does not parse
     check_files(inv, tree, values)
 
 
@@ -293,7 +295,7 @@ def run_scripts(inv: Inventory, tree: dict[str, bytes], work: Path) -> None:
     repo = Path(inv.nodes["cooperator"].repo)
     home, fake, record = work / "home", work / "bin", work / "record"
     for node in ("cooperator", "writer", "director"):
-        for source, data in render.node_files(tree, node).items():
+        for source, data in chezmoi_source.node_files(tree, node).items():
             target = home / node / chezmoi_source.target_path(source)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -376,7 +378,7 @@ def test_rendered_scripts_never_run_a_planted_command(base: Path, chosen: set[st
     work = base / "work"
     shutil.rmtree(work, ignore_errors=True)
     try:
-        run_scripts(inv, render.render_tree(inv), work)
+        run_scripts(inv, render_tree(inv), work)
     finally:
         for key in KEYS.values():
             shutil.rmtree(base / key, ignore_errors=True)

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from colab import inventory, inventory_docs, render
+from colab import inventory, inventory_docs
 from colab.inventory import _Model
+from colab.render import disk
 from tests.conftest import ROOT
 
 
@@ -57,8 +58,8 @@ def test_every_field_of_the_inventory_is_on_the_page() -> None:
 
 
 def test_render_owns_the_page_alone_not_the_docs_folder() -> None:
-    assert "docs/inventory.md" in render.owned()
-    assert "docs" not in render.owned()  # the hand-written pages beside it are never replaced or removed
+    assert "docs/inventory.md" in disk.owned()
+    assert "docs" not in disk.owned()  # the hand-written pages beside it are never replaced or removed
 
 
 def test_every_key_of_the_inventory_says_what_it_is() -> None:

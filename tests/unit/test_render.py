@@ -16,8 +16,12 @@ import tasks.render
 from invoke import Context
 from invoke.exceptions import Exit
 
-from colab import chezmoi_source, inventory, mise_tasks, render
-from colab.render import RenderError
+from colab import inventory, node_facts, quoting
+from colab.errors import RenderError
+from colab.render import chezmoi_source, disk, mise_tasks
+from colab.render import templates as render_templates
+from colab.render import tree as render_tree_module
+from colab.render.tree import render_tree
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +96,7 @@ BACKUP_TASKS = ["backup:check", "backup:daily", "backup:prune", "backup:status",
 @pytest.fixture(scope="module", params=sorted(INVENTORIES))
 def case(request: pytest.FixtureRequest) -> tuple[str, inventory.Inventory, dict[str, bytes]]:
     inv = inventory.load(INVENTORIES[request.param])
-    return request.param, inv, render.render_tree(inv)
+    return request.param, inv, render_tree(inv)
 
 
 def text(tree: dict[str, bytes], path: str) -> str:
@@ -155,7 +159,7 @@ def test_systemd_escape_path_matches_systemd_escape(path: str) -> None:
         "/mnt//a/": "mnt-a",
         "/": "-",
     }[path]
-    assert render.systemd_escape_path(path) == expected
+    assert quoting.systemd_escape_path(path) == expected
     tool = shutil.which("systemd-escape")
     if tool:  # the real one agrees
         assert subprocess.run([tool, "--path", path], capture_output=True, text=True).stdout.strip() == expected
@@ -165,7 +169,7 @@ def test_systemd_escape_path_matches_systemd_escape(path: str) -> None:
     ("when", "cron"), [("03:15", "15 3 * * *"), ("Sun 04:30", "30 4 * * 0"), ("Sat 02:00", "0 2 * * 6")]
 )
 def test_cron_time(when: str, cron: str) -> None:
-    assert render.cron_time(when) == cron
+    assert node_facts.cron_time(when) == cron
 
 
 # --------------------------------------------------------------------------------- what each node gets
@@ -175,12 +179,12 @@ def test_each_node_gets_exactly_its_files(case: tuple[str, inventory.Inventory, 
     name, inv, tree = case
     assert list(inv.nodes) == list(EXPECTED_TARGETS[name])
     for node, expected in EXPECTED_TARGETS[name].items():
-        assert render.node_targets(tree, node) == sorted(expected), node
+        assert chezmoi_source.node_targets(tree, node) == sorted(expected), node
 
 
 def test_ignore_list_hides_everything_else(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
     name, inv, tree = case
-    everything = render.all_targets(tree)
+    everything = chezmoi_source.all_targets(tree)
     for node in inv.nodes:
         patterns = [line for line in text(tree, f"chezmoi/.nodes/{node}.chezmoiignore").splitlines() if line[:1] != "#"]
         kept = set(EXPECTED_TARGETS[name][node])
@@ -193,7 +197,7 @@ def test_every_per_node_file_has_its_one_line_template(
     case: tuple[str, inventory.Inventory, dict[str, bytes]],
 ) -> None:
     _, inv, tree = case
-    sources = {src for node in inv.nodes for src in render.node_files(tree, node)}
+    sources = {src for node in inv.nodes for src in chezmoi_source.node_files(tree, node)}
     wrappers = {p.removeprefix("chezmoi/").removesuffix(".tmpl") for p in tree if p.endswith(".tmpl")}
     assert wrappers - {".chezmoi.toml"} == sources
     for src in sources:
@@ -260,10 +264,10 @@ def test_node_mise_config_has_tools_and_tasks(case: tuple[str, inventory.Invento
 def test_output_grows_as_nodes_plus_services(tmp_path: Path) -> None:
     """More services change the shared files only; no node's own files grow with them."""
     data = _other_data()
-    before = render.render_tree(inventory.from_dict(copy.deepcopy(data)))
+    before = render_tree(inventory.from_dict(copy.deepcopy(data)))
     for i in range(50):
         data["services"][f"extra-{i}"] = {"node": "hub", "compose": f"compose/extra-{i}", "secrets_path": "/x"}
-    after = render.render_tree(inventory.from_dict(data))
+    after = render_tree(inventory.from_dict(data))
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert changed == ["chezmoi/dot_config/mise/config.toml", "mise.toml"]
 
@@ -304,7 +308,7 @@ def test_docker_daemon_settings(case: tuple[str, inventory.Inventory, dict[str, 
         path = ".docker/daemon.json" if node.os == "macos" else ".config/colab/docker/daemon.json"
         source = "dot_docker/daemon.json" if node.os == "macos" else "dot_config/colab/docker/daemon.json"
         settings = json.loads(node_file(tree, node.name, source))
-        assert path in render.node_targets(tree, node.name)
+        assert path in chezmoi_source.node_targets(tree, node.name)
         assert settings["log-driver"] == "json-file"
         assert settings["log-opts"] == {"max-size": inv.docker.log_max_size, "max-file": str(inv.docker.log_max_file)}
         # Docker Engine (Debian) gets overlay2; Docker Desktop keeps its own storage (containerd image store)
@@ -320,9 +324,9 @@ def test_docker_settings_go_where_each_engine_reads_them() -> None:
     """/etc/docker/daemon.json only for Docker Engine (Debian); WSL nodes give Docker Desktop on Windows its
     %USERPROFILE%\\.docker\\daemon.json (found through interop); macOS Docker Desktop reads ~/.docker."""
     inv = inventory.load(INVENTORIES["default"])
-    tree = render.render_tree(inv)
+    tree = render_tree(inv)
     for node in inv.nodes.values():
-        files = render.node_files(tree, node.name)
+        files = chezmoi_source.node_files(tree, node.name)
         scripts = {src: data.decode() for src, data in files.items() if src.startswith("run_")}
         etc = [src for src, body in scripts.items() if "\ndst=/etc/docker/daemon.json\n" in body]
         assert etc == (["run_onchange_after_10-docker-daemon.sh"] if node.os == "debian" else []), node.name
@@ -330,14 +334,14 @@ def test_docker_settings_go_where_each_engine_reads_them() -> None:
         assert (desktop is not None) == (node.os == "wsl"), node.name
         if desktop is not None:
             staged = files["dot_config/colab/docker/daemon.json"]
-            assert f"daemon.json sha256: {render._sha256(staged)}" in desktop  # new settings re-run it
+            assert f"daemon.json sha256: {render_templates._sha256(staged)}" in desktop  # new settings re-run it
             assert 'cmd.exe /d /c "echo %USERPROFILE%"' in desktop.replace('"$cmd"', "cmd.exe")
             assert 'wslpath -u "$profile"' in desktop and 'dst="$dir/daemon.json"' in desktop
             assert "restart Docker Desktop" in desktop and "sudo" not in desktop
 
 
 def test_default_cluster_logs_are_10m_times_3() -> None:
-    tree = render.render_tree(inventory.load(INVENTORIES["default"]))
+    tree = render_tree(inventory.load(INVENTORIES["default"]))
     settings = json.loads(node_file(tree, "director", "dot_config/colab/docker/daemon.json"))
     assert settings["log-opts"] == {"max-size": "10m", "max-file": "3"}
 
@@ -360,12 +364,12 @@ def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inve
     node = inv.nodes[BACKUP_NODE[name]]
     cron = node_file(tree, node.name, "dot_config/colab/backup/colab-backup.cron")
     entries = [line.split() for line in cron.splitlines() if line and line[0].isdigit()]
-    daily, weekly = render.cron_time(inv.backup.schedule.daily), render.cron_time(inv.backup.schedule.weekly)
+    daily, weekly = node_facts.cron_time(inv.backup.schedule.daily), node_facts.cron_time(inv.backup.schedule.weekly)
     offsite = []
     if inv.backup.offsite is not None:  # the off-site copy and its check (issue 16), from the same install
-        offsite.append([*render.cron_time(inv.backup.offsite.schedule).split(), "root", SCRIPT, "offsite"])
+        offsite.append([*node_facts.cron_time(inv.backup.offsite.schedule).split(), "root", SCRIPT, "offsite"])
         if inv.backup.offsite.check_schedule:
-            when = render.cron_time(inv.backup.offsite.check_schedule).split()
+            when = node_facts.cron_time(inv.backup.offsite.check_schedule).split()
             offsite.append([*when, "root", SCRIPT, "offsite-check"])
     assert entries == [
         # root (reads all of fortress, keeps owners) runs its own install, never the node user's checkout
@@ -379,10 +383,10 @@ def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inve
     assert node.repo not in "\n".join(line for line in cron.splitlines() if not line.startswith("#"))
     assert "COLAB_BACKUP_LOG_DIR=/var/log/colab\n" in cron
     script = node_file(tree, node.name, "run_onchange_after_30-backup-cron.sh")
-    assert render._sha256(cron) in script  # a new schedule re-runs the installer
+    assert render_templates._sha256(cron) in script  # a new schedule re-runs the installer
     assert "/etc/cron.d/colab-backup" in script
     others = [n for n in inv.nodes if n != node.name]
-    assert all("dot_config/colab/backup/colab-backup.cron" not in render.node_files(tree, n) for n in others)
+    assert all("dot_config/colab/backup/colab-backup.cron" not in chezmoi_source.node_files(tree, n) for n in others)
 
 
 def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
@@ -390,7 +394,7 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
     server = inv.nodes[inv.fortress.server]
     unc = f"//{server.mesh}/{inv.fortress.share}"
     for node in inv.nodes.values():
-        files = render.node_files(tree, node.name)
+        files = chezmoi_source.node_files(tree, node.name)
         fortress = sorted(p for p in files if "fortress" in p)
         if node.name == inv.fortress.server:  # its drop-ins; the mount unit by UUID comes from `inv fortress.share`
             assert fortress == [
@@ -414,7 +418,7 @@ def test_fortress_files_by_os(case: tuple[str, inventory.Inventory, dict[str, by
             assert f"path={inv.fortress.password_path}\n" in script and "identity=/etc/colab/infisical\n" in script
             user = f"user={node.ssh_user}  # the node's own user"  # the credentials file's user: its own Samba user
             assert user in script
-            unit = render.systemd_escape_path(inv.fortress.mounts.linux)
+            unit = quoting.systemd_escape_path(inv.fortress.mounts.linux)
             installer = files["run_onchange_after_20-fortress-units.sh"].decode()
             assert f"unit={unit}" in installer
             assert ("systemd is off in this WSL distribution" in installer) == (node.os == "wsl")
@@ -453,7 +457,7 @@ def test_no_password_or_credentials_file_anywhere(case: tuple[str, inventory.Inv
 
 def test_same_inventory_same_bytes(case: tuple[str, inventory.Inventory, dict[str, bytes]]) -> None:
     name, _, tree = case
-    again = render.render_tree(inventory.parse(INVENTORIES[name].read_text()))
+    again = render_tree(inventory.parse(INVENTORIES[name].read_text()))
     assert again == tree
     assert list(tree) == sorted(tree)
     blob = b"".join(tree.values())
@@ -475,33 +479,33 @@ def test_every_generated_file_ends_with_a_newline_and_has_no_tabs_or_trailing_bl
 
 
 def test_write_then_check_is_clean_and_a_second_write_changes_nothing(tmp_path: Path) -> None:
-    tree = render.render_tree(inventory.load(INVENTORIES["default"]))
-    assert render.write_tree(tree, tmp_path) == sorted(tree)
-    assert render.check_tree(tree, tmp_path) == ""
-    assert render.write_tree(tree, tmp_path) == []
+    tree = render_tree(inventory.load(INVENTORIES["default"]))
+    assert disk.write_tree(tree, tmp_path) == sorted(tree)
+    assert disk.check_tree(tree, tmp_path) == ""
+    assert disk.write_tree(tree, tmp_path) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".render-")]  # staging removed
 
 
 def test_check_reports_changed_missing_and_extra_files(tmp_path: Path) -> None:
-    tree = render.render_tree(inventory.load(INVENTORIES["default"]))
-    render.write_tree(tree, tmp_path)
+    tree = render_tree(inventory.load(INVENTORIES["default"]))
+    disk.write_tree(tree, tmp_path)
     (tmp_path / "mise.toml").write_text((tmp_path / "mise.toml").read_text().replace("inv status", "inv stat"))
     (tmp_path / "chezmoi/.nodes/known.txt").unlink()
     (tmp_path / "chezmoi/stray").write_text("x\n")
-    diff = render.check_tree(tree, tmp_path)
+    diff = disk.check_tree(tree, tmp_path)
     assert "--- a/mise.toml\n+++ b/mise.toml\n" in diff
     assert '-run = "inv stat"\n+run = "inv status"\n' in diff
     assert "--- /dev/null\n+++ b/chezmoi/.nodes/known.txt\n" in diff
     assert "--- a/chezmoi/stray\n+++ /dev/null\n@@ -1 +0,0 @@\n-x\n" in diff
-    assert render.changed_paths(tree, tmp_path) == ["chezmoi/.nodes/known.txt", "chezmoi/stray", "mise.toml"]
+    assert disk.changed_paths(tree, tmp_path) == ["chezmoi/.nodes/known.txt", "chezmoi/stray", "mise.toml"]
 
 
 def test_write_swaps_in_the_new_tree_and_drops_what_is_no_longer_generated(tmp_path: Path) -> None:
-    render.write_tree(render.render_tree(inventory.load(INVENTORIES["default"])), tmp_path)
-    other = render.render_tree(inventory.load(INVENTORIES["other"]))
-    render.write_tree(other, tmp_path)
+    disk.write_tree(render_tree(inventory.load(INVENTORIES["default"])), tmp_path)
+    other = render_tree(inventory.load(INVENTORIES["other"]))
+    disk.write_tree(other, tmp_path)
     assert not (tmp_path / "chezmoi/.nodes/cooperator").exists()
-    assert render.check_tree(other, tmp_path) == ""
+    assert disk.check_tree(other, tmp_path) == ""
 
 
 def test_a_template_error_writes_nothing_and_names_file_and_line(tmp_path: Path) -> None:
@@ -514,7 +518,7 @@ def test_a_template_error_writes_nothing_and_names_file_and_line(tmp_path: Path)
     out = tmp_path / "out"
     inv = inventory.load(INVENTORIES["default"])
     with pytest.raises(RenderError) as info:
-        render.write_tree(render.render_tree(inv, templates), out)
+        disk.write_tree(render_tree(inv, templates), out)
     assert str(info.value).startswith("templates/chezmoi/.nodes/{node}/dot_config/colab/env.sh.j2:5: ")
     assert "no_such_field" in str(info.value)
     assert not out.exists()
@@ -525,7 +529,7 @@ def test_a_template_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "templates", templates)
     (templates / "mise.toml.j2").write_text("line one\n{% if %}\n")
     with pytest.raises(RenderError, match=r"^templates/mise.toml.j2:2: "):
-        render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+        render_tree(inventory.load(INVENTORIES["default"]), templates)
 
 
 @pytest.mark.parametrize(
@@ -554,7 +558,7 @@ def test_a_rendered_file_that_does_not_parse_is_refused_naming_it(
     with (templates / template).open("a") as fh:
         fh.write(added)
     with pytest.raises(RenderError) as info:
-        render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+        render_tree(inventory.load(INVENTORIES["default"]), templates)
     (line,) = str(info.value).splitlines()
     assert line.startswith(f"{output}: {problem}"), line
     assert line.endswith("; nothing was written (fix the template or the inventory value)")
@@ -568,8 +572,8 @@ def test_inv_render_exits_1_in_one_line_when_a_rendered_file_does_not_parse(
     shutil.copytree(ROOT / "templates", templates)
     with (templates / "mise.toml.j2").open("a") as fh:
         fh.write('x = "a\x7fb"\n')
-    original = render.render_tree
-    monkeypatch.setattr(render, "render_tree", lambda inv: original(inv, templates))
+    original = render_tree
+    monkeypatch.setattr(render_tree_module, "render_tree", lambda inv: original(inv, templates))
     out = tmp_path / "out"
     with pytest.raises(Exit) as info:
         tasks.render.render(Context(), output=str(out))
@@ -585,7 +589,7 @@ def test_a_wrapper_clash_is_refused(tmp_path: Path) -> None:
     (templates / "chezmoi/dot_config/colab").mkdir(parents=True)
     (templates / "chezmoi/dot_config/colab/env.sh.tmpl").write_text("x\n")  # the per-node env.sh's template
     with pytest.raises(RenderError, match="clashes"):
-        render.render_tree(inventory.load(INVENTORIES["default"]), templates)
+        render_tree(inventory.load(INVENTORIES["default"]), templates)
 
 
 # ---------------------------------------------------------------------- inventories render refuses
@@ -599,14 +603,14 @@ def test_macos_mount_point_must_be_under_volumes() -> None:
     data = _other_data()
     data["fortress"]["mounts"]["macos"] = "/Users/me/vault"
     with pytest.raises(RenderError, match=r"^fortress.mounts.macos: .*set it to /Volumes/vault$"):
-        render.render_tree(inventory.from_dict(data))
+        render_tree(inventory.from_dict(data))
 
 
 def test_backup_node_must_run_linux() -> None:
     data = _other_data()
     data["backup"]["node"] = "studio"
     with pytest.raises(RenderError, match=r"^backup.node: studio runs macOS"):
-        render.render_tree(inventory.from_dict(data))
+        render_tree(inventory.from_dict(data))
 
 
 def test_a_bigger_inventory_renders_every_node() -> None:
@@ -614,9 +618,9 @@ def test_a_bigger_inventory_renders_every_node() -> None:
     base = data["nodes"]["forge"]
     for i in range(20):
         data["nodes"][f"n{i:02d}"] = {**base, "lan": f"127.0.30.{100 + i}", "mesh": f"127.0.40.{100 + i}"}
-    tree = render.render_tree(inventory.from_dict(data))
+    tree = render_tree(inventory.from_dict(data))
     assert text(tree, "chezmoi/.nodes/known.txt").split() == list(data["nodes"])
-    assert render.node_targets(tree, "n07") == sorted([*LINUX, *UNITS, DOCKER_DROPIN, S_UNITS])
+    assert chezmoi_source.node_targets(tree, "n07") == sorted([*LINUX, *UNITS, DOCKER_DROPIN, S_UNITS])
 
 
 def test_inv_render_and_check_exit_codes(tmp_path: Path) -> None:

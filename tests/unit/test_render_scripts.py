@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from colab import inventory, render
+from colab import inventory
+from colab.render import chezmoi_source
+from colab.render.tree import render_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP_CRON = ROOT / "scripts" / "backup-cron"
@@ -21,7 +23,7 @@ LINE = '[ -r "$HOME/.config/colab/env.sh" ] && . "$HOME/.config/colab/env.sh"  #
 
 @pytest.fixture(scope="module")
 def tree() -> dict[str, bytes]:
-    return render.render_tree(inventory.load(ROOT / "cluster.toml"))
+    return render_tree(inventory.load(ROOT / "cluster.toml"))
 
 
 def write_exe(path: Path, body: str) -> Path:
@@ -52,14 +54,14 @@ def test_install_scripts_without_root_say_what_to_run_and_exit_0(
     tree: dict[str, bytes], tmp_path: Path, node: str, script: str
 ) -> None:
     dest = tmp_path / "home"
-    for source, data in render.node_files(tree, node).items():  # what chezmoi would have placed
-        target = dest / render.chezmoi_source.target_path(source)
+    for source, data in chezmoi_source.node_files(tree, node).items():  # what chezmoi would have placed
+        target = dest / chezmoi_source.target_path(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     fake = tmp_path / "bin"
     write_exe(fake / "id", "#!/bin/sh\necho 1000\n")
     write_exe(fake / "sudo", "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
-    body = render.node_files(tree, node)[script]
+    body = chezmoi_source.node_files(tree, node)[script]
     proc = subprocess.run(
         ["sh", "-c", body.decode()],
         env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(dest), "CHEZMOI_DEST_DIR": str(dest)},
@@ -78,8 +80,8 @@ def test_install_scripts_without_root_say_what_to_run_and_exit_0(
 
 def place(tree: dict[str, bytes], node: str, dest: Path) -> None:
     """Put a node's rendered files where chezmoi would (scripts too, by their source name)."""
-    for source, data in render.node_files(tree, node).items():
-        target = dest / render.chezmoi_source.target_path(source)
+    for source, data in chezmoi_source.node_files(tree, node).items():
+        target = dest / chezmoi_source.target_path(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
 
@@ -107,7 +109,7 @@ def test_units_installer_without_systemd(tree: dict[str, bytes], tmp_path: Path,
     write_exe(fake / "id", "#!/bin/sh\necho 0\n")  # root, so only the systemd check can stop it
     write_exe(fake / "install", f'#!/bin/sh\necho "install $*" >> {log}\n')
     write_exe(fake / "systemctl", f'#!/bin/sh\necho "systemctl $*" >> {log}\n')
-    proc = run_script(render.node_files(tree, node)["run_onchange_after_20-fortress-units.sh"], fake, home)
+    proc = run_script(chezmoi_source.node_files(tree, node)["run_onchange_after_20-fortress-units.sh"], fake, home)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 1 and proc.stderr == ""
@@ -156,8 +158,8 @@ def test_docker_desktop_gets_the_settings_in_the_windows_profile(
     fake, profile = windows
     home = tmp_path / "home"
     place(tree, "writer", home)
-    staged = render.node_files(tree, "writer")["dot_config/colab/docker/daemon.json"]
-    script = render.node_files(tree, "writer")["run_onchange_after_10-docker-desktop.sh"]
+    staged = chezmoi_source.node_files(tree, "writer")["dot_config/colab/docker/daemon.json"]
+    script = chezmoi_source.node_files(tree, "writer")["run_onchange_after_10-docker-desktop.sh"]
     target = profile / ".docker" / "daemon.json"
 
     proc = run_script(script, fake, home)
@@ -204,7 +206,7 @@ def test_docker_desktop_without_interop_says_so_in_one_line(
         found = shutil.which(tool, path="/usr/bin:/bin")
         if found:
             (bins / tool).symlink_to(found)
-    script = render.node_files(tree, "writer")["run_onchange_after_10-docker-desktop.sh"]
+    script = chezmoi_source.node_files(tree, "writer")["run_onchange_after_10-docker-desktop.sh"]
     proc = subprocess.run(
         ["/bin/sh", "-c", script.decode()],
         env={"PATH": f"{fake}:{bins}", "HOME": str(home), "CHEZMOI_DEST_DIR": str(home)},
@@ -234,7 +236,7 @@ def wsl_tree(tmp_path: Path) -> tuple[dict[str, bytes], Path]:
     repo = tmp_path / "checkout"
     writer = inv.nodes["writer"].model_copy(update={"repo": str(repo)})
     inv = inv.model_copy(update={"nodes": {**inv.nodes, "writer": writer}})
-    return render.render_tree(inv), repo
+    return render_tree(inv), repo
 
 
 def test_mount_fortress_runs_the_storage_task_in_the_checkout(tmp_path: Path) -> None:
@@ -299,7 +301,7 @@ def test_mount_fortress_without_a_checkout_is_one_clear_line(tmp_path: Path) -> 
     tree, repo = wsl_tree(tmp_path)
     home = tmp_path / "home"
     place(tree, "writer", home)
-    script = render.node_files(tree, "writer")["dot_config/colab/fortress/executable_mount-fortress.sh"]
+    script = chezmoi_source.node_files(tree, "writer")["dot_config/colab/fortress/executable_mount-fortress.sh"]
     proc = run_script(script, tmp_path / "nobin", home)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr == (
@@ -318,8 +320,10 @@ def test_mount_fortress_without_a_checkout_is_one_clear_line(tmp_path: Path) -> 
     ],
 )
 def test_rc_hook_adds_its_line_once_and_keeps_the_rest(tree: dict[str, bytes], before: str, after: str) -> None:
-    script = render.node_files(tree, "director")["modify_dot_bashrc"].decode()
-    assert render.node_files(tree, "terminator")["modify_dot_zshrc"].decode().endswith(script.split("\n", 4)[-1])
+    script = chezmoi_source.node_files(tree, "director")["modify_dot_bashrc"].decode()
+    assert (
+        chezmoi_source.node_files(tree, "terminator")["modify_dot_zshrc"].decode().endswith(script.split("\n", 4)[-1])
+    )
 
     def run(text: str) -> str:
         return subprocess.run(["sh", "-c", script], input=text, capture_output=True, text=True, check=True).stdout
@@ -330,7 +334,7 @@ def test_rc_hook_adds_its_line_once_and_keeps_the_rest(tree: dict[str, bytes], b
 
 
 def test_systemd_units_are_well_formed(tree: dict[str, bytes]) -> None:
-    files = render.node_files(tree, "director")
+    files = chezmoi_source.node_files(tree, "director")
     for name, sections in (
         ("fortress/fortress.mount", {"Unit", "Mount", "Install"}),
         ("fortress/fortress-password.service", {"Unit", "Service"}),
@@ -352,7 +356,7 @@ def test_systemd_units_are_well_formed(tree: dict[str, bytes]) -> None:
 
 
 def test_launch_agent_is_a_valid_plist(tree: dict[str, bytes]) -> None:
-    agent = plistlib.loads(render.node_files(tree, "terminator")["Library/LaunchAgents/colab.fortress.plist"])
+    agent = plistlib.loads(chezmoi_source.node_files(tree, "terminator")["Library/LaunchAgents/colab.fortress.plist"])
     assert agent["Label"] == "colab.fortress"
     assert agent["RunAtLoad"] is True
     assert agent["ProgramArguments"][:2] == ["/bin/sh", "-c"]

@@ -21,7 +21,7 @@ import posixpath
 
 from colab.bootstrap.common import Ctx, apt_packages, last_line, probe, requirement, tool
 from colab.errors import ColabError
-from colab.mise_tasks import VENV
+from colab.render.mise_tasks import VENV
 from colab.runner import Runner
 from colab.steps import Step
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from colab import mise_tasks
 from colab.bootstrap import mesh, venv
 from colab.bootstrap.common import Ctx, last_line, requirement, root, tool
+from colab.render import mise_tasks
 from colab.runner import Runner
 from colab.steps import Step
 from colab.storage import status

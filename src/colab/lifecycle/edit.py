@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from colab import inventory, inventory_edit, render
+from colab import inventory, inventory_edit
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.lifecycle import impact
+from colab.render import disk
+from colab.render.tree import render_tree
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,8 @@ def prepare(
     for folder in folders or {}:
         if folder.exists():
             raise ColabError(f"{folder} exists already; pick another name, or move that folder away first")
-    tree = render.render_tree(new)
-    old_tree = render.render_tree(old)
+    tree = render_tree(new)
+    old_tree = render_tree(old)
     found = impact.changes(old, new, old_tree=old_tree, new_tree=tree)
     return Prepared(
         path, old_text, new_text, old, new, tree, output or inventory.REPO_ROOT, found,
@@ -78,7 +80,7 @@ def apply(p: Prepared) -> Applied:
             raise ColabError(f"{p.path} changed while this ran; nothing was written, run again")
         inventory_edit.write_atomic(p.path, p.new_text)
         inventory_written = True
-        changed = render.write_tree(p.tree, p.output, render.owned())
+        changed = disk.write_tree(p.tree, p.output, disk.owned())
     except BaseException:
         if inventory_written:
             inventory_edit.write_atomic(p.path, p.old_text)

@@ -23,10 +23,11 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from colab import edge, inventory, monitoring
+from colab import inventory
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.lifecycle import edit, tables
+from colab.render import edge, monitoring
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 

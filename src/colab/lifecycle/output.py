@@ -11,9 +11,9 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.text import Text
 
-from colab import render
 from colab.inventory import REPO_ROOT
 from colab.lifecycle import edit, impact
+from colab.render import disk
 from colab.tables import Table
 
 
@@ -39,7 +39,7 @@ def redeploy_table(changes: list[impact.Change], title: str) -> Table:
 
 
 def would_change(p: edit.Prepared) -> list[str]:
-    return render.changed_paths(p.tree, p.output, render.owned())
+    return disk.changed_paths(p.tree, p.output, disk.owned())
 
 
 def edit_summary(console: Console, p: edit.Prepared, applied: edit.Applied | None, written: list[str]) -> None:

@@ -17,10 +17,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from colab import edge, inventory, monitoring
+from colab import inventory
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.lifecycle import edit, scaffolds, tables
+from colab.render import edge, monitoring
 
 PORT_BASE = 8100  # the first port offered when --port is not given (the node's ports in use are skipped)
 # Compose folders the edge and monitoring recognise by name: a new service must not be taken for one of them.

@@ -4,7 +4,7 @@
   benchmark: the mount point holds the share (a client) or the device (the server), and each folder takes a
   tiny file; where systemd runs, "mounted since boot" (the boot mount did it) or "mounted by hand" (a warning
   when it would not come back after a reboot), and when it is not mounted why ("waiting for the password: …").
-  Who should have it: the server, and every node render gives a mount (`render.fortress_client`).
+  Who should have it: the server, and every node that mounts it (`colab.node_facts.fortress_client`).
 - Free space: `df -P -k <path>` (POSIX output, GNU and BSD alike).
 - RAID: /proc/mdstat on the RAID node, parsed by `colab.storage.mdstat`. `$COLAB_MDSTAT` names another file
   to read there instead (tests and drills: this machine's kernel has no md driver).
@@ -19,7 +19,7 @@ from typing import Any
 from colab.backup.space import human
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
-from colab.render import fortress_client
+from colab.node_facts import fortress_client
 from colab.runner import Runner
 from colab.storage import mdstat
 from colab.storage import status as fortress_status

@@ -29,9 +29,13 @@ from typing import Any
 
 import jinja2
 
-from colab import render, secrets
+from colab import secrets
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
+from colab.node_facts import fortress_client
+from colab.quoting import systemd_escape_path
+from colab.render.context import node_context
+from colab.render.templates import environment
 from colab.runner import CommandError, Runner
 from colab.steps import Step
 from colab.storage import boot
@@ -57,7 +61,7 @@ AGENT_PATH = "Library/LaunchAgents/colab.fortress.plist"  # under $HOME, where r
 
 def client_kind(inv: Inventory, node: Node) -> str:
     """ "systemd" (Debian), "wsl" (Linux side by systemd + Windows drive), "macos"; the server is refused."""
-    kind = render.fortress_client(inv, node)
+    kind = fortress_client(inv, node)
     if not kind:
         raise ColabError(
             f"{node.name} is the fortress server: the share is local at {inv.fortress.path}; "
@@ -75,29 +79,15 @@ def unc(inv: Inventory) -> str:
     return f"\\\\{server_address(inv)}\\{inv.fortress.share}"
 
 
-def _environment() -> jinja2.Environment:
-    """The same Jinja set-up `inv render` uses, so a template renders here exactly as it does there."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(render.TEMPLATES_DIR),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters.update(render.FILTERS)
-    return env
-
-
 def _render(inv: Inventory, node: Node, template: str) -> str:
-    """`template` with the node's context, exactly as `inv render` renders it for that node."""
-    ctx: dict[str, Any] = {**render.node_context(inv, node), "files": {}}
+    """`template` with the node's context, exactly as `inv render` renders it for that node (its environment)."""
+    ctx: dict[str, Any] = {**node_context(inv, node), "files": {}}
     try:
-        text = _environment().get_template(template).render(ctx)
+        text = environment().get_template(template).render(ctx)
     except jinja2.TemplateNotFound:
         raise ColabError(f"templates/{template} is missing; it renders the fortress client files") from None
     if not text.strip():
-        kind = render.fortress_client(inv, node) or "the fortress server"
+        kind = fortress_client(inv, node) or "the fortress server"
         raise ColabError(f"templates/{template} renders nothing for {node.name} ({kind})")
     return text
 
@@ -208,7 +198,7 @@ def mount_start_argv(stem: str, sudo: bool, timeout: int = MOUNT_TIMEOUT) -> lis
 
 def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]:
     target = inv.fortress_mount(node)
-    stem = render.systemd_escape_path(target)
+    stem = systemd_escape_path(target)
     source = f"//{server_address(inv)}/{inv.fortress.share}"
 
     def reload(r: Runner) -> None:
@@ -259,7 +249,7 @@ def linux_unmount_steps(inv: Inventory, node: Node, sudo: bool) -> list[Step]:
     """Unmount and disable the boot mount. Docker requires fortress (its drop-in), so it stops with it, and its
     next start (a reboot) mounts fortress again."""
     target = inv.fortress_mount(node)
-    stem = render.systemd_escape_path(target)
+    stem = systemd_escape_path(target)
 
     def check(r: Runner) -> str | None:
         if _mount_entry(r, target) is not None:

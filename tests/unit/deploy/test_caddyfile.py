@@ -9,7 +9,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from colab import caddyfile, inventory
+from colab import inventory
+from colab.render import caddyfile
 
 ROOT = Path(__file__).resolve().parents[3]
 INV = inventory.load(ROOT / "cluster.toml")

@@ -12,6 +12,7 @@ import pytest
 from colab import inventory
 from colab.errors import ColabError
 from colab.lifecycle import scaffolds, service_new, tables
+from colab.render import disk
 from tests.unit.lifecycle.fakes import ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -108,13 +109,12 @@ def test_apply_writes_the_folder_the_inventory_and_the_render_and_a_failed_rende
 ) -> None:
     out = tmp_path / "out"
     plan = service_new.plan(copy, service_new.Request("wiki", "director", "busybox"), output=out)
-    from colab import render
 
     def broken(*args: object, **kwargs: object) -> list[str]:
         raise OSError("disk full")
 
     before = copy.read_text()
-    monkeypatch.setattr(render, "write_tree", broken)
+    monkeypatch.setattr(disk, "write_tree", broken)
     with pytest.raises(OSError):
         service_new.apply(plan)
     assert copy.read_text() == before and not (out / "compose" / "wiki").exists()

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from colab import inventory, render
+from colab import inventory
+from colab.render.tree import render_tree
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,7 +78,7 @@ def _variant(which: str) -> dict[str, Any]:
 @pytest.mark.parametrize("which", ["default", "ntfy", "email", "both", "no-alertmanager"])
 def test_rendered_configs_pass_the_real_checkers(which: str, tmp_path: Path) -> None:
     require_tool("promtool", "amtool")
-    tree = render.render_tree(inventory.from_dict(_variant(which)))
+    tree = render_tree(inventory.from_dict(_variant(which)))
     for path in FILES:
         if path in tree:
             (tmp_path / Path(path).name).write_bytes(tree[path])
@@ -97,7 +98,7 @@ def test_rendered_configs_pass_the_real_checkers(which: str, tmp_path: Path) -> 
 
 
 def test_the_committed_files_are_what_the_default_inventory_renders() -> None:
-    tree = render.render_tree(inventory.load(ROOT / "cluster.toml"))
+    tree = render_tree(inventory.load(ROOT / "cluster.toml"))
     for path in FILES:
         assert (ROOT / path).read_bytes() == tree[path], f"{path} is stale: run `inv render`"
 

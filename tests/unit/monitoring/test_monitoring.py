@@ -12,10 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from colab import inventory, monitoring, render
+from colab import inventory
 from colab.deploy import plan
 from colab.deploy.target import resolve
 from colab.errors import ColabError
+from colab.render import monitoring
+from colab.render.tree import render_tree
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT = tomllib.loads((ROOT / "cluster.toml").read_text())
@@ -38,7 +40,7 @@ def test_targets_are_the_exporters_by_mesh_address_with_their_availability() -> 
         monitoring.Target("director", "100.64.0.2:9100", "always"),
         monitoring.Target("projector", "100.64.0.7:9100", "on-demand"),
     ]
-    text = render.render_tree(inv)["compose/prometheus/prometheus.yml"].decode()
+    text = render_tree(inv)["compose/prometheus/prometheus.yml"].decode()
     assert (
         '      - targets: ["100.64.0.7:9100"]\n        labels: {instance: "projector", availability: "on-demand"}'
         in text
@@ -74,7 +76,7 @@ def test_the_page_goes_to_caddys_folder_as_prometheus_node_sees_fortress() -> No
     assert status["page"] == "/mnt/fortress/data/caddy/status/index.html"  # a fortress client
     assert status["cron"] == "* * * * *"
     assert monitoring.node_facts(inv, inv.node("cooperator"))["status"] is None
-    cron = render.render_tree(inv)["chezmoi/.nodes/director/dot_config/colab/monitoring/colab-status.cron"].decode()
+    cron = render_tree(inv)["chezmoi/.nodes/director/dot_config/colab/monitoring/colab-status.cron"].decode()
     assert "* * * * * crtr /home/crtr/colab/scripts/status-cron /var/lib/colab/metrics " in cron
 
 
@@ -83,7 +85,7 @@ def test_no_status_domain_no_page() -> None:
     d["monitoring"]["status_domain"] = ""
     inv = inventory.from_dict(d)
     assert monitoring.node_facts(inv, inv.node("cooperator"))["status"]["page"] == ""
-    tree = render.render_tree(inv)
+    tree = render_tree(inv)
     assert "status.ism.la" not in tree["compose/caddy/Caddyfile"].decode()
     cron = tree["chezmoi/.nodes/cooperator/dot_config/colab/monitoring/colab-status.cron"].decode()
     assert cron.rstrip().endswith("status-cron --read-sample /var/lib/colab/metrics")
@@ -147,7 +149,7 @@ def test_a_stack_that_cannot_work_is_one_line(change: Any, message: str) -> None
     change(d)
     inv = inventory.from_dict(d)
     with pytest.raises(ColabError) as info:
-        render.render_tree(inv)
+        render_tree(inv)
     assert str(info.value) == message
 
 
@@ -155,5 +157,5 @@ def test_without_prometheus_nothing_is_rendered_for_monitoring() -> None:
     d = data()
     for name in ("prometheus", "alertmanager", "node-exporter-cooperator", "node-exporter-director"):
         del d["services"][name]
-    tree = render.render_tree(inventory.from_dict(d))
+    tree = render_tree(inventory.from_dict(d))
     assert not [p for p in tree if "prometheus" in p or "alertmanager" in p or "monitoring" in p]

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from colab import inventory, render
+from colab import inventory
+from colab.render import chezmoi_source
+from colab.render.tree import render_tree
 from tests.conftest import CANARY
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -121,20 +123,20 @@ def test_status_cron_without_inv_is_one_line(home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tree() -> dict[str, bytes]:
-    return render.render_tree(inventory.load(ROOT / "cluster.toml"))
+    return render_tree(inventory.load(ROOT / "cluster.toml"))
 
 
 def run_script(tree: dict[str, bytes], node: str, tmp_path: Path, uid: str) -> subprocess.CompletedProcess[str]:
     dest = tmp_path / "home"
-    for source, data in render.node_files(tree, node).items():  # what chezmoi would have placed
-        target = dest / render.chezmoi_source.target_path(source)
+    for source, data in chezmoi_source.node_files(tree, node).items():  # what chezmoi would have placed
+        target = dest / chezmoi_source.target_path(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     fake = tmp_path / "bin"
     write_exe(fake / "id", f"#!/bin/sh\necho {uid}\n")
     write_exe(fake / "sudo", "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
     write_exe(fake / "install", f'#!/bin/sh\necho "install $*" >> {tmp_path}/installed\n')
-    body = render.node_files(tree, node)["run_onchange_after_31-monitoring.sh"]
+    body = chezmoi_source.node_files(tree, node)["run_onchange_after_31-monitoring.sh"]
     return subprocess.run(
         ["sh", "-c", body.decode()],
         env={"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(dest), "CHEZMOI_DEST_DIR": str(dest)},
@@ -165,7 +167,7 @@ def test_on_an_exporter_node_only_the_folder(tree: dict[str, bytes], tmp_path: P
     proc = run_script(tree, "director", tmp_path, uid="0")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "installed").read_text() == "install -d -m 0755 -o crtr /var/lib/colab/metrics\n"
-    assert "run_onchange_after_31-monitoring.sh" not in render.node_files(tree, "writer")  # no node-exporter
+    assert "run_onchange_after_31-monitoring.sh" not in chezmoi_source.node_files(tree, "writer")  # no node-exporter
 
 
 def test_without_root_the_script_says_what_to_run(tree: dict[str, bytes], tmp_path: Path) -> None:

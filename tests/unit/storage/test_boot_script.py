@@ -28,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from colab import inventory, render
+from colab import inventory
+from colab.render import chezmoi_source
+from colab.render.tree import render_tree
 from colab.storage import boot
 from tests.conftest import CANARY
 
@@ -75,7 +77,7 @@ def node(tmp_path: Path) -> dict[str, object]:
     text = (ROOT / "tests/fixtures/inventories/loopback.toml").read_text()
     text = text.replace('environment = "prod"\n', f'environment = "prod"\napi_url = "http://127.0.0.1:{port}/api"\n', 1)
     inv = inventory.parse(text)
-    script = render.node_files(render.render_tree(inv), "director")["dot_config/colab/fortress/fortress-password.sh"]
+    script = chezmoi_source.node_files(render_tree(inv), "director")["dot_config/colab/fortress/fortress-password.sh"]
     identity, run_dir, fake = tmp_path / "identity", tmp_path / "run", tmp_path / "bin"
     for d in (identity, run_dir, fake):
         d.mkdir(mode=0o700)

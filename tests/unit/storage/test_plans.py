@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from colab import inventory, render
+from colab import inventory, quoting
 from colab.errors import ColabError
 from colab.inventory import Inventory
+from colab.render import chezmoi_source
+from colab.render.tree import render_tree
 from colab.runner import Runner
 from colab.steps import Status, run_steps
 from colab.storage import boot, common, fortress_share, mdstat, mounts, raid, samba
@@ -72,7 +74,7 @@ def test_director_mounts_through_the_rendered_boot_units() -> None:
     assert not any(a.startswith("infisical") for cmd in argv for a in cmd)  # no password passes through the task
     assert "check: the machine identity is in /etc/colab/infisical/client-id and client-secret (root, 0600)" in printed
     # the files are printed in the plan, exactly as `inv render` gives them to chezmoi
-    rendered = render.node_files(render.render_tree(INV), "director")
+    rendered = chezmoi_source.node_files(render_tree(INV), "director")
     for name in ("fortress/fortress.mount", "fortress/fortress-password.service", "docker/fortress.conf"):
         for line in rendered[f"dot_config/colab/{name}"].decode().splitlines():
             assert f"#   | {line}".rstrip() in printed
@@ -82,7 +84,7 @@ def test_director_mounts_through_the_rendered_boot_units() -> None:
 @pytest.mark.parametrize("node", ["director", "writer", "projector"])
 def test_boot_files_are_the_ones_render_writes_for_the_node(node: str) -> None:
     """Debian and WSL nodes alike: what `fortress.mount` installs is what chezmoi's script installs."""
-    rendered = render.node_files(render.render_tree(INV), node)
+    rendered = chezmoi_source.node_files(render_tree(INV), node)
     files = {dest: (text, mode) for dest, text, mode in mounts.boot_files(INV, INV.node(node))}
     expected = {
         "/usr/local/lib/colab/fortress-password": ("fortress/fortress-password.sh", "755"),
@@ -150,7 +152,7 @@ def test_terminator_stores_the_password_in_the_keychain_and_loads_the_agent() ->
     agent_plist = plistlib.loads(text.encode())
     assert label == "colab.fortress" and agent_plist["RunAtLoad"] is True
     assert "smb://crtr@100.64.0.1/fortress" in " ".join(agent_plist["ProgramArguments"])
-    assert render.node_files(render.render_tree(INV), "terminator")[f"{agent}"].decode() == text
+    assert chezmoi_source.node_files(render_tree(INV), "terminator")[f"{agent}"].decode() == text
 
 
 def test_the_server_gets_no_mount_and_unknown_nodes_are_named() -> None:
@@ -222,7 +224,7 @@ def test_cooperator_share_plan() -> None:
     assert "Samba users (pdbedit -L) in group fortress that fortress.users does not list are removed" in printed
     assert "/srv/fortress is the xfs file system of /dev/mmcblk0" in printed
     assert "#   | What=/dev/disk/by-uuid/<UUID of the xfs file system on /dev/mmcblk0, found with lsblk>" in printed
-    rendered = render.node_files(render.render_tree(INV), "cooperator")
+    rendered = chezmoi_source.node_files(render_tree(INV), "cooperator")
     for name in ("fortress/smbd-fortress.conf", "docker/fortress.conf"):  # the same bytes chezmoi installs
         for line in rendered[f"dot_config/colab/{name}"].decode().splitlines():
             assert f"#   | {line}".rstrip() in printed
@@ -284,7 +286,7 @@ def test_another_cluster_needs_no_code_change() -> None:
     assert f"hosts allow = {OTHER.networks.lan} {OTHER.networks.mesh} 127.0.0.1" in text
     client = next(n for n in OTHER.nodes.values() if n.name != OTHER.fortress.server and n.os == "debian")
     argv, _ = plan(mounts.mount_steps(OTHER, client, sudo=False), client.name)
-    stem = render.systemd_escape_path(OTHER.fortress.mounts.linux)
+    stem = quoting.systemd_escape_path(OTHER.fortress.mounts.linux)
     assert argv == linux_mount(stem, sudo=())
     assert mounts.units(OTHER, client)[f"{stem}.mount"].count(f"What=//{OTHER.nodes[OTHER.fortress.server].mesh}/")
 
@@ -312,7 +314,7 @@ def test_mount_with_a_space_starts_the_escaped_unit_as_one_word() -> None:
         update={"fortress": INV.fortress.model_copy(
             update={"mounts": INV.fortress.mounts.model_copy(update={"linux": "/mnt/my fortress"})})}
     )  # fmt: skip
-    stem = render.systemd_escape_path("/mnt/my fortress")
+    stem = quoting.systemd_escape_path("/mnt/my fortress")
     assert stem == "mnt-my\\x20fortress"
     argv, _ = plan(mounts.mount_steps(spaced, spaced.node("director"), sudo=True), "director")
     assert argv == linux_mount(stem)  # the unit name is one argv word; systemctl gets it after `--`

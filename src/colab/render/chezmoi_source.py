@@ -1,4 +1,5 @@
-"""The chezmoi side of `inv render`: per-node files, the tiny templates that pick them, ignore lists.
+"""The chezmoi side of `inv render`: per-node files, the tiny templates that pick them, ignore lists, and what
+each node gets from a rendered tree.
 
 Layout of the generated source tree (checked against chezmoi 2.73):
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+SOURCE_DIR = "chezmoi"  # the source tree, under the output root
 NODES_DIR = ".nodes"
+NODES_PREFIX = f"{SOURCE_DIR}/{NODES_DIR}"
 KNOWN_NODES = f"{NODES_DIR}/known.txt"
 IGNORE_SUFFIX = ".chezmoiignore"
 
@@ -99,6 +102,44 @@ def ignored(kept: Iterable[str], everything: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-def node_targets(node_files: Mapping[str, object]) -> list[str]:
-    """Targets a node gets from its rendered source paths (scripts included, by their target name)."""
-    return sorted(target_path(p) for p in node_files)
+# ------------------------------------------------------------------------------ in a rendered tree
+
+
+def _sources(tree: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The chezmoi source entries (not .chezmoi* files, not dot-folders): source path -> bytes."""
+    prefix = f"{SOURCE_DIR}/"
+    return {
+        path.removeprefix(prefix): data
+        for path, data in tree.items()
+        if path.startswith(prefix) and not any(part.startswith(".") for part in path.split("/")[1:])
+    }
+
+
+def shared_sources(tree: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Source entries every node gets as they are (not the one-line templates picking per-node copies)."""
+    return {
+        src: data
+        for src, data in _sources(tree).items()
+        if not (src.endswith(".tmpl") and data == wrapper(src.removesuffix(".tmpl")))
+    }
+
+
+def node_files(tree: Mapping[str, bytes], node: str) -> dict[str, bytes]:
+    """A node's own rendered content: chezmoi source path -> bytes."""
+    prefix = f"{NODES_PREFIX}/{node}/"
+    return {path.removeprefix(prefix): data for path, data in tree.items() if path.startswith(prefix)}
+
+
+def node_sources(tree: Mapping[str, bytes], node: str) -> dict[str, bytes]:
+    """Everything chezmoi gives this node, as source path -> content: its own files and the shared ones."""
+    return {**shared_sources(tree), **node_files(tree, node)}
+
+
+def node_targets(tree: Mapping[str, bytes], node: str) -> list[str]:
+    """Targets (relative to the home directory; scripts by name) chezmoi gives this node."""
+    return sorted(target_path(p) for p in node_sources(tree, node))
+
+
+def all_targets(tree: Mapping[str, bytes]) -> list[str]:
+    """Every target of the source tree, whichever node gets it."""
+    return sorted(target_path(src) for src in _sources(tree))

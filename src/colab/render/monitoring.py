@@ -1,7 +1,7 @@
 """The monitoring stack, computed from the inventory: what Prometheus scrapes, the alert rules' thresholds,
 where Alertmanager sends alerts, and which node runs the status export.
 
-The parts are ordinary services, recognised by their compose folder (as `colab.edge` does for Caddy):
+The parts are ordinary services, recognised by their compose folder (as `colab.render.edge` does for Caddy):
 `compose/prometheus`, `compose/alertmanager` (on the same node: Prometheus reaches it on the cluster network
 by its service name), and `compose/node-exporter`, one service per node that runs it (its host network and
 `monitoring.textfile_dir`). `[monitoring]` holds the rest. `inv render` lays these facts out through
@@ -27,9 +27,10 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from colab import edge
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node, Service
+
+from . import edge
 
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "alertmanager"
@@ -204,7 +205,7 @@ class Facts:
 
     @property
     def backup_max_age_hours(self) -> int:
-        from colab.status.backups import MAX_AGE_HOURS  # here: colab.status imports colab.render, which imports us
+        from colab.status.backups import MAX_AGE_HOURS  # here: colab.status reaches us (storage.mounts, render.context)
 
         return MAX_AGE_HOURS
 

@@ -4,7 +4,7 @@
 that consumes them (the deploy convention: a compose folder's name says what it is, so an inventory may
 call the service anything):
 
-- `compose/caddy/Caddyfile`: `colab.caddyfile` (one site per service domain and per `[[routes]]` entry);
+- `compose/caddy/Caddyfile`: `colab.render.caddyfile` (one site per service domain and per `[[routes]]` entry);
 - `compose/caddy/bearer-tokens.yaml`: the names of the bearer tokens Caddy checks, for its container's environment;
 - `compose/pihole/custom.list`: Pi-hole v5 local DNS records, hosts format (`IP name`, one a line);
 - `compose/headscale/acl.hujson`: the Headscale ACL policy, hosts = the nodes' mesh addresses;
@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from colab import caddyfile
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node, Service
+
+from . import caddyfile
 
 CADDY = "caddy"
 PIHOLE = "pihole"
