@@ -152,14 +152,14 @@ def down(
 @user_errors
 def status(c: Context, service: list[str] | None = None, inventory: str | None = None, json: bool = False) -> None:
     """Every service: node, containers, state, health, image (exit 1 when one is down or unhealthy)."""
-    from colab.deploy import status as dep_status
+    from colab.deploy import running
 
-    rows = dep_status.collect(load_inventory(inventory), list(service or []) or None)
+    rows = running.collect(load_inventory(inventory), list(service or []) or None)
     if json:
-        print(dep_status.to_json(rows))
+        print(running.to_json(rows))
     else:
-        out().print(dep_status.table(rows))
-    finish(dep_status.exit_code(rows))
+        out().print(running.table(rows))
+    finish(running.exit_code(rows))
 
 
 @task(

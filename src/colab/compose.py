@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from colab import secrets
 from colab.inventory import Inventory, Service
 
+# The labels Compose gives every container: read with plain `docker`, they find a service's containers without
+# its compose file or its secrets (`colab.deploy.project`, `colab.status.engine`).
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+
 
 def project_dir(inv: Inventory, svc: Service) -> str:
     """Where the service's compose files live on the node that runs it."""

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from colab import inventory
-from colab.deploy import plan
+from colab.deploy import command_lines
 from colab.deploy.session import Session
 from colab.render import caddyfile
 from tests.conftest import FakeInfisical, require_tool
@@ -36,9 +36,11 @@ def resolved(name: str, fake: FakeInfisical) -> dict:  # type: ignore[type-arg]
     svc = INV.service(name)
     fake.set(svc.secrets_path, **{s: f"placeholder-{s.lower()}" for s in svc.secrets})
     s = Session.open(INV, name, here="cooperator")
-    quiet = subprocess.run(plan.config_cmd(INV, s.target), env={**os.environ, **s.env}, capture_output=True, text=True)
+    quiet = subprocess.run(
+        command_lines.config_cmd(INV, s.target), env={**os.environ, **s.env}, capture_output=True, text=True
+    )
     assert quiet.returncode == 0, quiet.stderr
-    argv = plan.compose_cmd(INV, s.target, "config", "--format", "json")
+    argv = command_lines.compose_cmd(INV, s.target, "config", "--format", "json")
     full = subprocess.run(argv, env={**os.environ, **s.env}, capture_output=True, text=True, check=True)
     data = json.loads(full.stdout)
     assert sorted(quiet.stdout.split()) == sorted(data["services"])  # deploy's check prints names, nothing resolved
@@ -104,7 +106,9 @@ def test_secrets_appear_only_as_required_placeholders(name: str) -> None:
 def test_a_missing_placeholder_value_fails_config_naming_it(fake_infisical: FakeInfisical) -> None:
     fake_infisical.set("/gitea")  # the path exists, the secret does not
     s = Session.open(INV, "gitea", here="cooperator")
-    res = subprocess.run(plan.config_cmd(INV, s.target), env={**os.environ, **s.env}, capture_output=True, text=True)
+    res = subprocess.run(
+        command_lines.config_cmd(INV, s.target), env={**os.environ, **s.env}, capture_output=True, text=True
+    )
     assert res.returncode != 0
     assert "GITEA_DB_PASSWORD must come from Infisical" in res.stderr
 

@@ -37,7 +37,7 @@ import pytest
 import tomlkit
 
 from colab import inventory
-from colab.deploy import plan
+from colab.deploy import command_lines
 from colab.deploy.session import Session
 from colab.inventory import Inventory
 from colab.render import caddyfile, chezmoi_source
@@ -428,7 +428,7 @@ def test_caddys_container_gets_the_token_through_deploys_injection(fake_infisica
     inv = inventory.load(INVENTORIES / "loopback.toml")
     session = Session.open(inv, "caddy", here="cooperator")
     assert not Path(session.target.project_dir).exists()
-    argv = plan.compose_cmd(inv, session.target, "config", "--format", "json")
+    argv = command_lines.compose_cmd(inv, session.target, "config", "--format", "json")
     fake_infisical.set("/caddy", MCP_AUTH_TOKEN=TOKEN)
     res = subprocess.run(argv, env={**os.environ, **session.env}, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr

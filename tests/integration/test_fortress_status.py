@@ -22,7 +22,7 @@ from rich.console import Console
 
 from colab import inventory
 from colab.inventory import Inventory
-from colab.storage import commands, status
+from colab.storage import commands, fortress_status
 from tests.conftest import INVENTORIES, require_root, require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
@@ -103,10 +103,10 @@ def test_the_server_is_mounted_writable_and_reads(
     st = commands.fortress_status(inv, console=Console(file=io.StringIO()))
     assert (st.role, st.mounted, st.source, st.fstype) == ("server", True, device, "ext4")
     assert st.writable == {"docker": True, "data": True, "cache": True} and st.problems == []
-    probe = target / "cache" / status.PROBE_NAME
-    assert probe.stat().st_size == status.PROBE_MB * 1024 * 1024
+    probe = target / "cache" / fortress_status.PROBE_NAME
+    assert probe.stat().st_size == fortress_status.PROBE_MB * 1024 * 1024
     assert st.read_mbps is not None and st.read_mbps > 0
-    assert st.exit_code == (2 if st.read_mbps < inv.fortress.read_mbps * status.SLOW_FRACTION else 0)
+    assert st.exit_code == (2 if st.read_mbps < inv.fortress.read_mbps * fortress_status.SLOW_FRACTION else 0)
     first = probe.stat().st_mtime_ns
     again = commands.fortress_status(inv, console=Console(file=io.StringIO()))
     assert probe.stat().st_mtime_ns == first and again.read_mbps is not None  # the probe is made once

@@ -15,7 +15,7 @@ import pytest
 import tomlkit
 
 from colab import inventory
-from colab.deploy import plan
+from colab.deploy import command_lines
 from colab.deploy.session import Session
 from tests.conftest import CANARY, DEFAULT_INVENTORY, INVENTORIES, FakeInfisical, require_tool
 
@@ -50,9 +50,9 @@ def test_runner_compose_config_resolves_with_a_pinned_image(tmp_path: Path, fake
     fake_infisical.set("/gitea-runner", GITEA_RUNNER_REGISTRATION_TOKEN=CANARY)
     s = Session.open(inv, "gitea-runner", here="director")
     env = {**os.environ, **s.env}
-    quiet = subprocess.run(plan.config_cmd(inv, s.target), env=env, capture_output=True, text=True)
+    quiet = subprocess.run(command_lines.config_cmd(inv, s.target), env=env, capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stdout.split() == ["runner"], quiet.stderr  # names only, nothing resolved
-    full = subprocess.run(plan.compose_cmd(inv, s.target, "config", "--format", "json"), env=env,
+    full = subprocess.run(command_lines.compose_cmd(inv, s.target, "config", "--format", "json"), env=env,
                           capture_output=True, text=True, check=True)  # fmt: skip
     (runner,) = json.loads(full.stdout)["services"].values()
     image, _, tag = runner["image"].rpartition(":")
@@ -72,6 +72,8 @@ def test_a_missing_registration_token_fails_config_naming_it(tmp_path: Path, fak
     inv = runner_inventory(tmp_path / "inventory.toml")
     fake_infisical.set("/gitea-runner")
     s = Session.open(inv, "gitea-runner", here="director")
-    res = subprocess.run(plan.config_cmd(inv, s.target), env={**os.environ, **s.env}, capture_output=True, text=True)
+    res = subprocess.run(
+        command_lines.config_cmd(inv, s.target), env={**os.environ, **s.env}, capture_output=True, text=True
+    )
     assert res.returncode != 0
     assert "GITEA_RUNNER_REGISTRATION_TOKEN must come from Infisical" in res.stderr

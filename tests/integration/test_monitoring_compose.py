@@ -18,7 +18,7 @@ import pytest
 import tomlkit
 
 from colab import inventory
-from colab.deploy import plan
+from colab.deploy import command_lines
 from colab.deploy.session import Session
 from tests.conftest import CANARY, FakeInfisical, require_tool
 
@@ -54,9 +54,11 @@ def resolved(inv: inventory.Inventory, name: str, fake: FakeInfisical) -> dict[s
     svc = inv.service(name)
     fake.set(svc.secrets_path, **{s: CANARY for s in svc.secrets})
     s = Session.open(inv, name, here=svc.node)
-    quiet = subprocess.run(plan.config_cmd(inv, s.target), env={**os.environ, **s.env}, capture_output=True, text=True)
+    quiet = subprocess.run(
+        command_lines.config_cmd(inv, s.target), env={**os.environ, **s.env}, capture_output=True, text=True
+    )
     assert quiet.returncode == 0, quiet.stderr
-    argv = plan.compose_cmd(inv, s.target, "config", "--format", "json")
+    argv = command_lines.compose_cmd(inv, s.target, "config", "--format", "json")
     full = subprocess.run(argv, env={**os.environ, **s.env}, capture_output=True, text=True, check=True)
     data = json.loads(full.stdout)
     assert sorted(quiet.stdout.split()) == sorted(data["services"])  # deploy's check prints names, nothing resolved

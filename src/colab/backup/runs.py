@@ -1,6 +1,6 @@
 """The daily and weekly runs: lock, ping, dumps, one snapshot, retention, ping.
 
-A snapshot is built under a temporary name (`plan.py` picks the tree to start from) and renamed only when
+A snapshot is built under a temporary name (`snapshot_plan` picks the tree to start from) and renamed only when
 rsync succeeded, so a final name always holds a complete snapshot. rsync exit 23/24 keeps the snapshot and
 ends with a warning (exit 2); any other failure leaves no new snapshot, moves the temporary tree to the
 trash and leaves the older snapshots untouched (exit 1). Retention moves expired snapshots to the trash
@@ -31,8 +31,8 @@ from rich.console import Console
 from colab.backup import dumps, lock, ping, prune, rsync, snapshots, space, state, vanish
 from colab.backup.config import Config, check_source, check_target
 from colab.backup.output import Out, outcome, rsync_progress
-from colab.backup.plan import SnapshotPlan, plan_snapshot
 from colab.backup.retention import decide
+from colab.backup.snapshot_plan import SnapshotPlan, plan_snapshot
 from colab.errors import ColabError
 from colab.steps import Outcome, Report, Status
 

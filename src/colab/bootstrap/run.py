@@ -16,7 +16,7 @@ from collections.abc import Callable
 from rich.console import Console
 
 from colab import netguard
-from colab.bootstrap import plan, prerequisites
+from colab.bootstrap import order, prerequisites
 from colab.bootstrap.common import Ctx, needs_sudo, note
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
@@ -66,7 +66,7 @@ def bootstrap(
     dial: Dial = tcp_dial,
 ) -> Report:
     node = node_or_here(inv, node_name)
-    chosen = plan.parse_steps(steps)
+    chosen = order.parse_steps(steps)
     local = node.name == this_node()
     via = "mesh"
     if not local and not dry_run:
@@ -77,14 +77,14 @@ def bootstrap(
         ctx = Ctx(inv, node, needs_sudo(runner, node), controller)
         if dry_run:
             _describe(runner, inv, node, local, chosen)
-        groups = plan.groups(ctx, chosen)
+        groups = order.groups(ctx, chosen)
         title = f"bootstrap {node.name} ({node.os}{', on demand' if node.on_demand else ''})"
         report = Report(title)
         if not prerequisites.run(ctx, runner, chosen, remote=not local, report=report):
-            for step in plan.flatten(groups):
+            for step in order.flatten(groups):
                 report.outcomes.append(Outcome(runner.node, step.name, Status.SKIPPED, prerequisites.SKIPPED))
             return report
-        return run_steps(title, plan.flatten(groups), runner, report)
+        return run_steps(title, order.flatten(groups), runner, report)
 
 
 def _describe(r: Runner, inv: Inventory, node: Node, local: bool, chosen: list[str]) -> None:

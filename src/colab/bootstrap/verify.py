@@ -11,7 +11,7 @@ from colab.bootstrap.common import Ctx, last_line, requirement, root, tool
 from colab.render import mise_tasks
 from colab.runner import Runner
 from colab.steps import Step
-from colab.storage import status
+from colab.storage import fortress_status
 
 
 def expected_tasks(ctx: Ctx) -> list[str]:
@@ -42,7 +42,7 @@ def fortress_mounted(ctx: Ctx) -> Step:
     where = ctx.inv.fortress_mount(ctx.node)
 
     def test(r: Runner) -> str | None:
-        st = status.probe(r, ctx.inv, ctx.node, measure=False)
+        st = fortress_status.probe(r, ctx.inv, ctx.node, measure=False)
         return "; ".join(st.problems) or None
 
     folders = ", ".join(f"{f}/" for f in ctx.inv.fortress.folders)

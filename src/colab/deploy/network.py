@@ -16,7 +16,7 @@ from colab.inventory import Inventory
 from colab.runner import Runner
 from colab.steps import Skip, Step
 
-from . import lock, plan
+from . import command_lines, lock
 from .output import cause
 from .session import Session
 
@@ -24,12 +24,14 @@ LOCK_DIR = ".colab-networks"
 
 
 def exists(inv: Inventory, s: Session, r: Runner) -> bool:
-    return r.run(*plan.network_inspect_cmd(inv), env=plan.engine_env(s.target), check=False, mutating=False).ok
+    return r.run(
+        *command_lines.network_inspect_cmd(inv), env=command_lines.engine_env(s.target), check=False, mutating=False
+    ).ok
 
 
 def step(inv: Inventory, s: Session, on_wait: Callable[[str], None] | None = None) -> Step:
     name = inv.docker.cluster_network
-    engine = plan.engine_env(s.target)
+    engine = command_lines.engine_env(s.target)
 
     def check(r: Runner) -> str | None:
         return None if exists(inv, s, r) else f"network {name} is missing"
@@ -40,7 +42,7 @@ def step(inv: Inventory, s: Session, on_wait: Callable[[str], None] | None = Non
         with lock.hold(s.node, where, what, "network", wait=True, on_wait=on_wait):
             if not r.dry_run and exists(inv, s, r):
                 raise Skip("made meanwhile by another run")
-            res = r.run(*plan.network_create_cmd(inv), env=engine, check=False)
+            res = r.run(*command_lines.network_create_cmd(inv), env=engine, check=False)
             if not res.ok and not exists(inv, s, r):
                 subnet = inv.docker.cluster_subnet
                 raise ColabError(

@@ -1,7 +1,7 @@
 """The Compose override every `up` gets on stdin (`-f -`): this tool's labels, and for a rollback the images.
 
 Labels on every container (`org.colab.managed=true`, `org.colab.service=<service>`) are how a later run
-knows the project is its own (`colab.deploy.engine`). A rollback also pins each Compose service to the image
+knows the project is its own (`colab.deploy.project`). A rollback also pins each Compose service to the image
 id the recorded deployment ran (`image: sha256:…`), so a tag moved by a pull since then does not matter.
 The override holds no secret; it travels on stdin so the command line stays the same for every run.
 """

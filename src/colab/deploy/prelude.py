@@ -2,9 +2,9 @@
 
 1. the target's engine answers (before anything is written, also the lock file);
 2. the service's lock on the target node (`colab.deploy.lock`), or Busy with who holds it (`--wait` queues);
-3. the Compose project is this tool's own, else one line and nothing touched (`colab.deploy.engine`);
+3. the Compose project is this tool's own, else one line and nothing touched (`colab.deploy.project`);
 4. what an interrupted run left is repaired, every time, files changed or not: staging folders beside the
-   service's folder (`colab.deploy.sync`), leftover recreate containers (`colab.deploy.engine`), cut-off
+   service's folder (`colab.deploy.sync`), leftover recreate containers (`colab.deploy.project`), cut-off
    record writes (`colab.deploy.store`);
 5. a service that runs without a recorded deployment (deployed before records existed) is adopted as one,
    so that the change that follows can be rolled back.
@@ -21,14 +21,14 @@ from rich.console import Console
 
 from colab.steps import Outcome, Report, Status
 
-from . import engine, lock, store, sync
+from . import lock, project, store, sync
 from .session import Session
 
 
 @dataclass
 class Context:
     held: lock.Held
-    containers: list[engine.ProjectContainer]
+    containers: list[project.ProjectContainer]
     found: sync.Found  # the service's folder as it is after recovery
     state: store.State
     current: store.Deployment | None  # the recorded deployment that runs now, if any
@@ -46,10 +46,12 @@ def _lock_outcome(s: Session, held: lock.Held) -> Outcome:
     return Outcome(s.node.node, name, Status.OK, "; ".join(parts))
 
 
-def _recover(s: Session, found: sync.Found, containers: list[engine.ProjectContainer], state: store.State) -> list[str]:
+def _recover(
+    s: Session, found: sync.Found, containers: list[project.ProjectContainer], state: store.State
+) -> list[str]:
     t = s.target
     done = sync.recover(t, s.node) if found.leftovers else []
-    done += engine.recover(s.local, t, containers)
+    done += project.recover(s.local, t, containers)
     done += store.recover(s.node, t, state)
     return done
 
@@ -60,7 +62,7 @@ def _adopt(s: Session, context: Context) -> Outcome | None:
         return None
     files = sync.fetch(s.target, s.node)
     adopted = store.Deployment(
-        context.state.next_id, files, engine.images(context.containers), store.now(), lock.who(), "adopted"
+        context.state.next_id, files, project.images(context.containers), store.now(), lock.who(), "adopted"
     )
     current = store.Current(adopted.id, adopted.since, adopted.by, adopted.how)
     store.save(s.node, s.target, current, adopted, [])
@@ -75,20 +77,20 @@ def changing(s: Session, verb: str, report: Report, *, wait: bool, console: Cons
     """Steps 1-5 (see the module docs); the block runs holding the lock. Raises ColabError (one line) when
     the engine does not answer, the lock is held (Busy) or the project is someone else's."""
     t = s.target
-    engine.check_reachable(s.local, t)
+    project.check_reachable(s.local, t)
 
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False)
 
     with lock.hold(s.node, t.state_dir, t.what, verb, wait=wait, on_wait=say) as held:
         report.outcomes.append(_lock_outcome(s, held))
-        containers = engine.containers(s.local, t)
-        engine.refuse_foreign(containers, t)
+        containers = project.containers(s.local, t)
+        project.refuse_foreign(containers, t)
         found = sync.inspect(t, s.node)
         state = store.read_state(s.node, t)
         done = _recover(s, found, containers, state)
         if done:
-            containers = engine.containers(s.local, t)
+            containers = project.containers(s.local, t)
             found = sync.inspect(t, s.node)
             state = store.read_state(s.node, t)
         status = Status.PLANNED if s.node.dry_run else Status.CHANGED if done else Status.OK

@@ -24,7 +24,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.steps import Outcome, Report, Status
 
-from . import DEFAULT_WAIT_TIMEOUT, engine, lock, plan, prelude, store, sync, up
+from . import DEFAULT_WAIT_TIMEOUT, command_lines, lock, prelude, project, store, sync, up
 from .output import cause
 from .session import Session
 from .target import Confirm
@@ -47,7 +47,7 @@ def bring_back(
         rs = s.with_files(dep.files, Path(tmp))
         try:
             if not files_only:
-                res = rs.local.run(*plan.config_cmd(inv, rs.target), env=rs.env, check=False, mutating=False)
+                res = rs.local.run(*command_lines.config_cmd(inv, rs.target), env=rs.env, check=False, mutating=False)
                 if not res.ok:
                     return False, f"deployment #{dep.id} is not valid under today's injection ({cause(res)})"
                 rs.compose_services = res.stdout.split()
@@ -66,7 +66,7 @@ def bring_back(
 
 def _runs(context: prelude.Context, dep: store.Deployment) -> bool:
     """Whether `dep` is what runs: its files in the service's folder and its images in the containers."""
-    return context.found.manifest == sync.manifest(dep.files) and engine.images(context.containers) == dep.images
+    return context.found.manifest == sync.manifest(dep.files) and project.images(context.containers) == dep.images
 
 
 def automatic(

@@ -30,14 +30,14 @@ from colab.steps import Outcome, Report, Status, Step, run_step
 
 from . import (
     DEFAULT_WAIT_TIMEOUT,
-    engine,
+    command_lines,
     fortress_check,
     lock,
     network,
-    plan,
     prelude,
+    project,
     rollback,
-    status,
+    running,
     store,
     sync,
     up,
@@ -52,7 +52,7 @@ def preflight(inv: Inventory, s: Session) -> list[str]:
     file are not right."""
     svc = s.target.service
     secrets.check_present(s.local, inv, svc.secrets_path, svc.secrets)
-    res = s.local.run(*plan.config_cmd(inv, s.target), env=s.env, check=False, mutating=False)
+    res = s.local.run(*command_lines.config_cmd(inv, s.target), env=s.env, check=False, mutating=False)
     if not res.ok:
         raise ColabError(
             f"{s.target.compose_file} is not valid under the injection ({cause(res)}); fix it (nothing was changed)"
@@ -75,7 +75,7 @@ def files_step(s: Session, found: sync.Found) -> Step:
 def pull_step(inv: Inventory, s: Session, console: Console) -> Outcome:
     name = f"compose pull {s.target.service.name}"
     with console.status(f"pulling images for {s.target.service.name} …"):
-        res = s.local.run(*plan.pull_cmd(inv, s.target), env=s.env, check=False)
+        res = s.local.run(*command_lines.pull_cmd(inv, s.target), env=s.env, check=False)
     if s.local.dry_run:
         return Outcome(s.local.node, name, Status.PLANNED)
     return Outcome(s.local.node, name, Status.OK if res.ok else Status.FAILED, "" if res.ok else cause(res))
@@ -88,12 +88,12 @@ def up_step(inv: Inventory, s: Session, wait_timeout: int, console: Console) -> 
         up.compose_up(inv, s, wait_timeout, console)
         return Outcome(r.node, name, Status.PLANNED, "with this tool's labels (a Compose override on stdin)")
     try:
-        before = status.snapshot(up.ps(inv, s))
+        before = running.snapshot(up.ps(inv, s))
         res = up.compose_up(inv, s, wait_timeout, console)
         if not res.ok:
             up.diagnostics(inv, s, console)
             return Outcome(r.node, name, Status.FAILED, f"up failed: {cause(res)}")
-        after = status.snapshot(up.ps(inv, s))
+        after = running.snapshot(up.ps(inv, s))
     except ColabError as e:
         return Outcome(r.node, name, Status.FAILED, str(e))
     what = up.describe(before, after)
@@ -105,7 +105,7 @@ def record_step(s: Session, context: prelude.Context, how: str) -> Outcome:
     t = s.target
     name = f"record {t.service.name}"
     try:
-        images = engine.images(engine.containers(s.local, t))
+        images = project.images(project.containers(s.local, t))
         current = context.current
         if current is not None and current.same_as(s.files, images):
             return Outcome(s.node.node, name, Status.OK, f"deployment #{current.id} runs, unchanged")
@@ -209,11 +209,11 @@ def down(
     try:
         with prelude.changing(s, "down", report, wait=wait, console=console):
             if dry_run:
-                s.local.run(*plan.down_cmd(inv, s.target), env=s.env)
+                s.local.run(*command_lines.down_cmd(inv, s.target), env=s.env)
                 report.outcomes.append(Outcome(s.local.node, name, Status.PLANNED))
                 return report
             before = up.ps(inv, s)
-            res = s.local.run(*plan.down_cmd(inv, s.target), env=s.env, check=False)
+            res = s.local.run(*command_lines.down_cmd(inv, s.target), env=s.env, check=False)
             if not res.ok:
                 report.outcomes.append(Outcome(s.local.node, name, Status.FAILED, cause(res)))
             elif before:
@@ -230,7 +230,7 @@ def logs(inv: Inventory, service: str, *, node: str | None = None, tail: int = 1
     """The service's last `tail` log lines (all containers, with timestamps), without terminal escapes."""
     s = Session.open(inv, service, node, here=here, yes=True)
     try:
-        res = s.local.run(*plan.logs_cmd(inv, s.target, tail), env=s.env, check=False, mutating=False)
+        res = s.local.run(*command_lines.logs_cmd(inv, s.target, tail), env=s.env, check=False, mutating=False)
     finally:
         s.close()
     if not res.ok:

@@ -12,7 +12,7 @@ from rich.console import Console
 from colab.inventory import Inventory
 from colab.runner import Result, Runner, SshTransport
 
-from . import generated, plan, sync
+from . import command_lines, generated, sync
 from .target import Confirm, Target, resolve
 
 
@@ -61,7 +61,7 @@ class Session:
                 **extra,
             )
         files = sync.collect(target, generated.render(inv, target))
-        env = plan.compose_env(inv, target, sync.digest(files))
+        env = command_lines.compose_env(inv, target, sync.digest(files))
         return cls(target, local, remote, files, env, inv)
 
     def with_files(self, files: list[sync.File], source: Path) -> Session:
@@ -69,7 +69,7 @@ class Session:
         `source`: a folder in this machine holding exactly those files."""
         assert self.inv is not None
         target = dataclasses.replace(self.target, source=source)
-        env = plan.compose_env(self.inv, target, sync.digest(files))
+        env = command_lines.compose_env(self.inv, target, sync.digest(files))
         return dataclasses.replace(self, target=target, files=files, env=env, compose_services=[])
 
     def close(self) -> None:

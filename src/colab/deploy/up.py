@@ -16,24 +16,24 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Result
 
-from . import override, plan, status
+from . import command_lines, override, running
 from .output import cause, plain
 from .session import Session
 
 
-def ps(inv: Inventory, s: Session) -> list[status.Container]:
-    res = s.local.run(*plan.ps_json_cmd(inv, s.target), env=s.env, check=False, mutating=False)
+def ps(inv: Inventory, s: Session) -> list[running.Container]:
+    res = s.local.run(*command_lines.ps_json_cmd(inv, s.target), env=s.env, check=False, mutating=False)
     if not res.ok:
         raise ColabError(f"`docker compose ps` failed for {s.target.service.name}: {cause(res)}")
-    return status.parse_ps(res.stdout)
+    return running.parse_ps(res.stdout)
 
 
 def diagnostics(inv: Inventory, s: Session, console: Console, which: str = "") -> None:
     """The service's `ps -a` and its last log lines (after a failed `up`)."""
     name = s.target.service.name + (f" ({which})" if which else "")
     for title, argv in (
-        ("docker compose ps -a", plan.ps_table_cmd(inv, s.target)),
-        (f"last {plan.DIAGNOSTIC_LOG_LINES} log lines", plan.logs_cmd(inv, s.target)),
+        ("docker compose ps -a", command_lines.ps_table_cmd(inv, s.target)),
+        (f"last {command_lines.DIAGNOSTIC_LOG_LINES} log lines", command_lines.logs_cmd(inv, s.target)),
     ):
         res = s.local.run(*argv, env=s.env, check=False, mutating=False)
         console.rule(Text(f"{name}: {title}"), style="red")
@@ -48,7 +48,7 @@ def compose_up(
     stdin = override.render(s.target.service.name, s.compose_services, images)
     where = s.target.node.name
     with console.status(f"compose up {s.target.service.name} on {where} (health checks, ≤ {wait_timeout}s) …"):
-        return s.local.run(*plan.up_cmd(inv, s.target, wait_timeout), env=s.env, stdin=stdin, check=False)
+        return s.local.run(*command_lines.up_cmd(inv, s.target, wait_timeout), env=s.env, stdin=stdin, check=False)
 
 
 def describe(before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str]]) -> str:

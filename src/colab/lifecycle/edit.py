@@ -4,7 +4,7 @@
 renders every generated file from it (`inv render`, in memory: a template error writes nothing) and works out
 which services deploy differently now (`colab.lifecycle.impact`). `apply` then writes, in this order: a new
 compose folder (built aside and renamed into place), the inventory (atomically, its mode kept), the rendered
-files (`colab.render.write_tree`: built aside, swapped in). If a later write fails, the earlier ones are
+files (`colab.render.disk.write_tree`: built aside, swapped in). If a later write fails, the earlier ones are
 undone, so a failed run leaves the previous state.
 """
 

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from colab.deploy import generated
-from colab.deploy import plan as deploy_plan
+from colab.deploy import command_lines, generated
 from colab.deploy import target as deploy_target
 from colab.errors import ColabError
 from colab.inventory import Inventory, Service
@@ -52,7 +51,7 @@ def facts(inv: Inventory, name: str) -> dict[str, Any]:
         target = deploy_target.resolve(inv, name, here=ANYWHERE, dry_run=True)
     except ColabError:
         return out  # no compose folder in this checkout: its entry is all there is to compare
-    env = dict(deploy_plan.compose_env(inv, target, ""))
+    env = dict(command_lines.compose_env(inv, target, ""))
     env.pop("COLAB_FILES_HASH", None)  # a hash of the files, compared below file by file
     out["env"] = env
     out["generated"] = generated.render(inv, target)

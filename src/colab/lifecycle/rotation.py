@@ -34,7 +34,7 @@ from rich.console import Console
 
 from colab import compose, deploy, inventory
 from colab.bootstrap.run import Dial, NodeOffline, route, tcp_dial
-from colab.deploy import plan as deploy_plan
+from colab.deploy import command_lines
 from colab.deploy import run as deploy_run
 from colab.deploy import target as deploy_target
 from colab.errors import ColabError
@@ -140,7 +140,7 @@ def database_step(inv: Inventory, use: Use, name: str) -> tuple[Step, dict[str, 
     svc = inv.services[service]
     db = next(d for d in svc.databases if d.service == db_service and d.name == db_name)
     target = deploy_target.resolve(inv, service, here=svc.node, dry_run=True)  # run on its node: the local engine
-    env = dict(deploy_plan.compose_env(inv, target, "secrets-rotated"))  # exec needs the file's variables only
+    env = dict(command_lines.compose_env(inv, target, "secrets-rotated"))  # exec needs the file's variables only
 
     def check(r: Runner) -> str | None:
         argv = _db_argv(inv, svc, name, db_service, "sh", "-c", _LOGIN.format(name=name), "sh", db.user, db.name)

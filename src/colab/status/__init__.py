@@ -2,11 +2,12 @@
 
 - `model`: levels, checks, a node's row, the cluster's report and its exit code (1 critical, 2 warnings).
 - `reach`: a bounded TCP connect to a node's SSH port on the mesh and on the LAN (never ICMP).
-- `engine`: the node's Docker engine and the containers of the services placed on it (compose labels).
-- `storage`: fortress mounted (through `colab.storage.status`), free space, the RAID from /proc/mdstat.
+- `engine`: the node's Docker engine and the containers of every service placed on it (compose labels, no
+  secrets; `colab.deploy.project` is deploy's view of one service's project).
+- `volumes`: fortress mounted (through `colab.storage.fortress_status`), free space, the RAID from /proc/mdstat.
 - `backups`: the newest snapshot on the backup volume, its age and result, a run in progress, free space.
 - `collect`: one thread per node, a deadline per node; a node that does not answer in time is a row saying so.
-- `view`: the rich table and the JSON document.
+- `view`: the rich table and the JSON document; `html`: the static status page; `export`: metrics and the page.
 - `command`: `inv status` as one function (options checked, probed, printed, exported).
 """
 

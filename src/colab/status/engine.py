@@ -5,19 +5,20 @@ unit's state first (a stopped or waiting docker.service is reported, not started
 for the engine, then
 `docker inspect` of every container carrying a Compose project label. A service's containers are those of
 the Compose project named after it (`colab.compose`: `-p <service>`), so no compose file and no secret is
-needed to read them (deploy.status, by contrast, runs `docker compose ps` under the Infisical injection).
+needed to read them (`inv deploy.status`, `colab.deploy.running`, by contrast runs `docker compose ps` under the
+Infisical injection). This is status's side of the Docker engine: every node's engine, all its projects, read
+only; deploy's side, one service's project before and after a change, is `colab.deploy.project`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from colab.compose import PROJECT_LABEL, SERVICE_LABEL
 from colab.inventory import Service
 
 from .model import Check, Level, ServiceState, worst
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 _FIELDS = "|".join(
     [
         f'{{{{index .Config.Labels "{PROJECT_LABEL}"}}}}',

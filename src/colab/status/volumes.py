@@ -1,6 +1,6 @@
 """Fortress, free space and the RAID, as `inv status` sees them.
 
-- Fortress: `colab.storage.status.probe` (the storage developer's `inv fortress.status`), without the read
+- Fortress: `colab.storage.fortress_status.probe` (the storage developer's `inv fortress.status`), without the read
   benchmark: the mount point holds the share (a client) or the device (the server), and each folder takes a
   tiny file; where systemd runs, "mounted since boot" (the boot mount did it) or "mounted by hand" (a warning
   when it would not come back after a reboot), and when it is not mounted why ("waiting for the password: …").
@@ -21,8 +21,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.node_facts import fortress_client
 from colab.runner import Runner
-from colab.storage import mdstat
-from colab.storage import status as fortress_status
+from colab.storage import fortress_status, mdstat
 
 from .model import Check, Level
 

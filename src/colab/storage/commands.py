@@ -13,8 +13,9 @@ from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.runner import Runner, node_or_here, runner_for
 from colab.steps import Report, run_steps
-from colab.storage import fortress_share, mdstat, mounts, raid, status
+from colab.storage import fortress_share, mdstat, mounts, raid
 from colab.storage.common import needs_sudo, note
+from colab.storage.fortress_status import FortressStatus, probe
 from colab.storage.samba import SambaHost
 
 
@@ -83,10 +84,10 @@ def fortress_status(
     dry_run: bool = False,
     console: Console | None = None,
     measure: bool = True,
-) -> status.FortressStatus:
+) -> FortressStatus:
     node = node_or_here(inv, node_name)
     with _runner(inv, node, dry_run, console) as r:
-        return status.probe(r, inv, node, measure=measure)
+        return probe(r, inv, node, measure=measure)
 
 
 # -------------------------------------------------------------------------------------------- raid

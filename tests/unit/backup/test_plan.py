@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from colab.backup.plan import plan_snapshot
 from colab.backup.retention import Policy
+from colab.backup.snapshot_plan import plan_snapshot
 from colab.errors import ColabError
 
 P = Policy(7, 4, 12)

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from colab import inventory
-from colab.bootstrap import GROUPS, plan
+from colab.bootstrap import GROUPS, order
 from colab.bootstrap.run import bootstrap
 from colab.errors import ColabError
 from colab.runner import Runner
@@ -103,12 +103,12 @@ def test_steps_picks_groups_in_bootstrap_order() -> None:
     assert report.outcomes[2].step == "install: apt curl ca-certificates git"
     _, report = dry_run("director", "mesh,install")
     assert [o.step for o in report.outcomes].count("install: apt curl ca-certificates git") == 0
-    assert plan.parse_steps(None) == list(GROUPS) == plan.parse_steps(" ")
+    assert order.parse_steps(None) == list(GROUPS) == order.parse_steps(" ")
 
 
 def test_unknown_steps_are_one_clear_error() -> None:
     with pytest.raises(ColabError, match=r"^unknown step\(s\) nope, x in --steps; choose from mesh, install"):
-        plan.parse_steps("mesh,nope,x")
+        order.parse_steps("mesh,nope,x")
 
 
 def test_on_the_node_itself_the_plan_runs_locally() -> None:

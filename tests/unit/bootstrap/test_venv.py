@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from colab import checkout_venv, inventory
-from colab.bootstrap import plan, venv
+from colab.bootstrap import order, venv
 from colab.bootstrap.common import Ctx
 from colab.errors import ColabError
 from colab.runner import Runner
@@ -143,7 +143,7 @@ def test_without_a_checkout_it_fails_saying_to_run_the_chezmoi_step(tmp_path: Pa
 
 
 def test_the_venv_group_comes_after_the_checkout_and_before_verify() -> None:
-    assert plan.GROUPS.index("chezmoi") < plan.GROUPS.index("venv") < plan.GROUPS.index("verify")
+    assert order.GROUPS.index("chezmoi") < order.GROUPS.index("venv") < order.GROUPS.index("verify")
 
 
 def test_verify_runs_the_checkouts_inv(checkout: Path) -> None:

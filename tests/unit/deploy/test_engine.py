@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from colab import inventory
-from colab.deploy import engine
-from colab.deploy.engine import ProjectContainer
+from colab.deploy import project
+from colab.deploy.project import ProjectContainer
 from colab.deploy.target import Target, resolve
 from colab.errors import ColabError
 from colab.runner import Result, Runner
@@ -53,7 +53,7 @@ def test_a_leftover_is_removed_when_its_name_exists_else_renamed_back() -> None:
         container("ba9876543210_gitea-db-1", **OURS),  # the old one already removed
         container("gitea-web-1", **OURS),
     ]
-    done = engine.recover(r, target(), found)
+    done = project.recover(r, target(), found)
     assert rec.calls == [
         ["docker", "rm", "-f", "f" * 64],
         ["docker", "rename", "f" * 64, "gitea-db-1"],
@@ -62,17 +62,17 @@ def test_a_leftover_is_removed_when_its_name_exists_else_renamed_back() -> None:
         "removed leftover container 0123456789ab_gitea-app-1",
         "renamed leftover container ba9876543210_gitea-db-1 back to gitea-db-1",
     ]
-    assert engine.recover(r, target(), [container("gitea-app-1", **OURS)]) == []
+    assert project.recover(r, target(), [container("gitea-app-1", **OURS)]) == []
 
 
 def test_a_project_without_our_label_is_refused_in_one_line() -> None:
     t = target()
-    engine.refuse_foreign([container("gitea-app-1", **OURS)], t)
+    project.refuse_foreign([container("gitea-app-1", **OURS)], t)
     # made by an earlier version of this tool: no label, but our folder as its working directory
-    engine.refuse_foreign([container("gitea-app-1", **{"com.docker.compose.project.working_dir": t.project_dir})], t)
+    project.refuse_foreign([container("gitea-app-1", **{"com.docker.compose.project.working_dir": t.project_dir})], t)
     other = container("gitea-app-1", **{"com.docker.compose.project.working_dir": "/srv/other"})
     with pytest.raises(ColabError) as e:
-        engine.refuse_foreign([container("gitea-db-1", **OURS), other], t)
+        project.refuse_foreign([container("gitea-db-1", **OURS), other], t)
     assert str(e.value) == (
         "the Compose project gitea on cooperator was not created by this tool (gitea-app-1, from /srv/other, have no "
         "org.colab.service label); stop it yourself or rename the service (nothing was changed)"
@@ -82,4 +82,4 @@ def test_a_project_without_our_label_is_refused_in_one_line() -> None:
 def test_images_maps_each_compose_service_to_the_image_id_it_runs() -> None:
     a = ProjectContainer("1", "gitea-app-1", "running", "sha256:a", "x:1", {"com.docker.compose.service": "app"})
     b = ProjectContainer("2", "gitea-db-1", "running", "sha256:b", "y:1", {"com.docker.compose.service": "db"})
-    assert engine.images([b, a]) == {"app": "sha256:a", "db": "sha256:b"}
+    assert project.images([b, a]) == {"app": "sha256:a", "db": "sha256:b"}

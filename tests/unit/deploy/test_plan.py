@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from colab import inventory
-from colab.deploy import plan, run, sync
+from colab.deploy import command_lines, run, sync
 from colab.deploy.target import resolve
 from colab.steps import Status
 
@@ -40,7 +40,7 @@ def dry_run(service: str, here: str, **kwargs: object) -> tuple[list[str], run.R
 
 def test_compose_env_carries_only_non_secret_facts_from_the_inventory() -> None:
     t = resolve(INV, "gitea", here="cooperator")
-    assert plan.compose_env(INV, t, "abc") == {
+    assert command_lines.compose_env(INV, t, "abc") == {
         "COLAB_SERVICE": "gitea",
         "COLAB_FORTRESS": "/srv/fortress",
         "COLAB_DATA_DIR": "/srv/fortress/data/gitea",
@@ -55,7 +55,7 @@ def test_compose_env_carries_only_non_secret_facts_from_the_inventory() -> None:
         "GITEA__packages__ENABLED": "true",
     }
     remote = resolve(INV, "caddy", here="director", dry_run=True)
-    env = plan.compose_env(INV, remote, "h")
+    env = command_lines.compose_env(INV, remote, "h")
     assert env["DOCKER_HOST"] == "ssh://crtr@100.64.0.1"
     assert "COLAB_PORT" not in env and "COLAB_DB_NAME" not in env  # caddy has neither
 
@@ -64,20 +64,20 @@ def test_every_compose_verb_runs_under_the_injection_with_the_checkout_file_and_
     t = resolve(INV, "gitea", here="cooperator")
     compose = ["docker", "compose", "-f", str(ROOT / "compose/gitea/compose.yaml")]
     compose += ["--project-directory", "/srv/fortress/docker/gitea", "-p", "gitea"]
-    assert plan.config_cmd(INV, t) == [*INJECT, *compose, "config", "--services"]
+    assert command_lines.config_cmd(INV, t) == [*INJECT, *compose, "config", "--services"]
     with_override = [*compose[:4], "-f", "-", *compose[4:]]  # this tool's labels, on stdin
-    assert plan.up_cmd(INV, t, 90) == [
+    assert command_lines.up_cmd(INV, t, 90) == [
         *INJECT, *with_override, "up", "-d", "--wait", "--wait-timeout", "90", "--remove-orphans"
     ]  # fmt: skip
-    assert plan.ps_json_cmd(INV, t) == [*INJECT, *compose, "ps", "-a", "--format", "json"]
-    assert plan.down_cmd(INV, t) == [*INJECT, *compose, "down", "--remove-orphans"]
-    assert plan.pull_cmd(INV, t) == [*INJECT, *compose, "pull", "--quiet"]
-    assert plan.logs_cmd(INV, t, 5) == [*INJECT, *compose, "logs", "--no-color", "--timestamps", "--tail", "5"]
-    assert plan.secrets_check_cmd(INV, t) == [
+    assert command_lines.ps_json_cmd(INV, t) == [*INJECT, *compose, "ps", "-a", "--format", "json"]
+    assert command_lines.down_cmd(INV, t) == [*INJECT, *compose, "down", "--remove-orphans"]
+    assert command_lines.pull_cmd(INV, t) == [*INJECT, *compose, "pull", "--quiet"]
+    assert command_lines.logs_cmd(INV, t, 5) == [*INJECT, *compose, "logs", "--no-color", "--timestamps", "--tail", "5"]
+    assert command_lines.secrets_check_cmd(INV, t) == [
         "infisical", "export", "--env", "prod", "--path", "/gitea", "--projectId", INV.infisical.project_id,
         "--format", "json", "--silent",
     ]  # fmt: skip
-    assert plan.network_create_cmd(INV) == [
+    assert command_lines.network_create_cmd(INV) == [
         "docker", "network", "create", "--driver", "bridge", "--subnet", "172.30.0.0/24",
         "--label", "org.colab.managed=true", "colab",
     ]  # fmt: skip

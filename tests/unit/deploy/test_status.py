@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from colab.deploy import status
+from colab.deploy import running
 from colab.deploy.up import describe as _describe
 from colab.errors import ColabError
 
@@ -20,31 +20,31 @@ PS = [
 
 @pytest.mark.parametrize("text", ["\n".join(json.dumps(c) for c in PS), json.dumps(PS)])
 def test_both_ps_json_shapes_parse(text: str) -> None:
-    got = status.parse_ps(text)
+    got = running.parse_ps(text)
     assert [(c.service, c.state, c.health, c.id) for c in got] == [
         ("app", "running", "healthy", "a1"),
         ("prepare", "exited", "", "b2"),
     ]
     assert all(c.fine for c in got)
-    assert status.snapshot(got) == {"web-app-1": ("a1", "running"), "web-prepare-1": ("b2", "exited")}
+    assert running.snapshot(got) == {"web-app-1": ("a1", "running"), "web-prepare-1": ("b2", "exited")}
 
 
 def test_empty_output_means_no_container_and_garbage_is_a_clear_error() -> None:
-    assert status.parse_ps("\n") == []
+    assert running.parse_ps("\n") == []
     with pytest.raises(ColabError, match=r"cannot read `docker compose ps` output"):
-        status.parse_ps("not json")
+        running.parse_ps("not json")
 
 
 def test_exit_code_is_1_when_anything_is_down_unhealthy_or_unknown() -> None:
-    ok = status.Row("web", "n", "app", "running", "healthy", "x")
-    assert status.exit_code([ok, status.Row("web", "n", "prepare", "exited(0)")]) == 0
+    ok = running.Row("web", "n", "app", "running", "healthy", "x")
+    assert running.exit_code([ok, running.Row("web", "n", "prepare", "exited(0)")]) == 0
     for bad in (
-        status.Row("web", "n", "app", "running", "unhealthy"),
-        status.Row("web", "n", "app", "exited(1)"),
-        status.Row("web", "n", problem="not deployed (no container)"),
+        running.Row("web", "n", "app", "running", "unhealthy"),
+        running.Row("web", "n", "app", "exited(1)"),
+        running.Row("web", "n", problem="not deployed (no container)"),
     ):
-        assert status.exit_code([ok, bad]) == 1
-    assert status.exit_code([]) == 1
+        assert running.exit_code([ok, bad]) == 1
+    assert running.exit_code([]) == 1
 
 
 def test_changes_between_two_snapshots_are_named() -> None:
@@ -61,11 +61,11 @@ def test_the_table_prints_tool_output_as_text_not_markup() -> None:
     from rich.console import Console
 
     rows = [
-        status.Row("web", "n", problem="[cooperator] `docker compose ps` failed with exit 1: [red]no[/red]"),
-        status.Row("api", "n", "app", "running", "healthy", "x", deployment="#2 (deploy, t, by \x1b[2Kme on [n])"),
+        running.Row("web", "n", problem="[cooperator] `docker compose ps` failed with exit 1: [red]no[/red]"),
+        running.Row("api", "n", "app", "running", "healthy", "x", deployment="#2 (deploy, t, by \x1b[2Kme on [n])"),
     ]
     buf = io.StringIO()
-    Console(file=buf, width=400, color_system=None).print(status.table(rows))
+    Console(file=buf, width=400, color_system=None).print(running.table(rows))
     text = buf.getvalue()
     assert "[cooperator] `docker compose ps` failed with exit 1: [red]no[/red]" in text
     assert "#2 (deploy, t, by me on [n])" in text and "\x1b" not in text

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from colab import inventory
-from colab.deploy import plan
+from colab.deploy import command_lines
 from colab.deploy.target import resolve
 from colab.errors import ColabError
 from colab.render import monitoring
@@ -104,7 +104,10 @@ def test_ntfy_gets_its_title_and_message_templates_in_the_url() -> None:
 
 def test_only_node_exporter_gets_the_textfile_folder_in_its_environment() -> None:
     inv = inventory.from_dict(data())
-    envs = {name: plan.compose_env(inv, resolve(inv, name, here=svc.node), "h") for name, svc in inv.services.items()}
+    envs = {
+        name: command_lines.compose_env(inv, resolve(inv, name, here=svc.node), "h")
+        for name, svc in inv.services.items()
+    }
     assert {n for n, e in envs.items() if "COLAB_TEXTFILE_DIR" in e} == {
         "node-exporter-cooperator",
         "node-exporter-director",

@@ -17,7 +17,7 @@ from rich.console import Console
 from colab import inventory
 from colab.runner import Result, Runner
 from colab.steps import Status, run_steps
-from colab.storage import boot, common, raid, status
+from colab.storage import boot, common, fortress_status, raid
 
 ROOT = Path(__file__).resolve().parents[3]
 INV = inventory.load(ROOT / "cluster.toml")
@@ -69,11 +69,11 @@ def test_mount_tables_of_linux_and_macos() -> None:
 
 
 def test_dd_summaries_of_gnu_and_bsd() -> None:
-    assert status.parse_dd(GNU_DD) == (67108864, 0.61)
-    assert status.parse_dd(BSD_DD) == (67108864, 1.6)
-    assert status.parse_dd("dd: unknown operand iflag\n" + BSD_DD) == (67108864, 1.6)
-    assert status.parse_dd("nothing") is None
-    assert round(status.mbps(67108864, 0.61), 1) == 110.0
+    assert fortress_status.parse_dd(GNU_DD) == (67108864, 0.61)
+    assert fortress_status.parse_dd(BSD_DD) == (67108864, 1.6)
+    assert fortress_status.parse_dd("dd: unknown operand iflag\n" + BSD_DD) == (67108864, 1.6)
+    assert fortress_status.parse_dd("nothing") is None
+    assert round(fortress_status.mbps(67108864, 0.61), 1) == 110.0
 
 
 def node_answers(mounts: str, dd: str = GNU_DD, writable: bool = True, units: str = "@none\n") -> Answer:
@@ -82,9 +82,9 @@ def node_answers(mounts: str, dd: str = GNU_DD, writable: bool = True, units: st
             return Result(0, mounts)
         if argv[:3] == ["sh", "-c", boot.STATE_SCRIPT]:
             return Result(0, units)
-        if argv[:2] == ["sh", "-c"] and argv[2] == status._WRITABLE:
+        if argv[:2] == ["sh", "-c"] and argv[2] == fortress_status._WRITABLE:
             return Result(0 if writable else 1)
-        if argv[:2] == ["sh", "-c"] and argv[2] == status._READ_PROBE:
+        if argv[:2] == ["sh", "-c"] and argv[2] == fortress_status._READ_PROBE:
             return Result(0, dd)
         raise AssertionError(f"unexpected command {argv}")
 
@@ -93,7 +93,7 @@ def node_answers(mounts: str, dd: str = GNU_DD, writable: bool = True, units: st
 
 def test_status_of_a_healthy_linux_client() -> None:
     r, t = runner("director", node_answers(LINUX_MOUNTS))
-    st = status.probe(r, INV, INV.node("director"))
+    st = fortress_status.probe(r, INV, INV.node("director"))
     assert (st.mounted, st.source, st.fstype, st.exit_code) == (True, "//100.64.0.1/fortress", "cifs", 0)
     assert st.writable == {"docker": True, "data": True, "cache": True}
     assert st.read_mbps == 110.0 and st.baseline_mbps == 91
@@ -103,11 +103,11 @@ def test_status_of_a_healthy_linux_client() -> None:
 
 def test_status_slow_reads_warn_and_unwritable_fails() -> None:
     r, _ = runner("terminator", node_answers(MAC_MOUNTS, dd=BSD_DD))
-    st = status.probe(r, INV, INV.node("terminator"))
+    st = fortress_status.probe(r, INV, INV.node("terminator"))
     assert (st.read_mbps, st.exit_code) == (41.9, 2)
     assert st.warnings == ["reads at 41.9 MB/s, under half the 91 MB/s baseline"]
     r, _ = runner("director", node_answers(LINUX_MOUNTS, writable=False))
-    st = status.probe(r, INV, INV.node("director"))
+    st = fortress_status.probe(r, INV, INV.node("director"))
     assert st.exit_code == 1 and "/mnt/fortress/docker is not writable on director" in st.problems
     assert st.read_mbps is None  # no sample where nothing can be written
 
@@ -115,7 +115,7 @@ def test_status_slow_reads_warn_and_unwritable_fails() -> None:
 def test_status_not_mounted_is_exit_1_and_only_the_automount_trap_does_not_count() -> None:
     trap_only = "\n".join(LINUX_MOUNTS.splitlines()[:3]) + "\n"
     r, t = runner("director", node_answers(trap_only))
-    st = status.probe(r, INV, INV.node("director"))
+    st = fortress_status.probe(r, INV, INV.node("director"))
     assert (st.mounted, st.exit_code) == (False, 1)
     assert st.problems == ["fortress is not mounted at /mnt/fortress on director"]
     assert [c[:3] for c in t.calls] == [["mount"], ["sh", "-c", boot.STATE_SCRIPT]]  # nothing written, nothing read
@@ -125,11 +125,11 @@ def test_status_not_mounted_is_exit_1_and_only_the_automount_trap_does_not_count
 def test_status_of_a_wrong_source_and_of_the_server() -> None:
     wrong = LINUX_MOUNTS.replace("//100.64.0.1/fortress", "//192.168.254.99/other")
     r, _ = runner("director", node_answers(wrong))
-    st = status.probe(r, INV, INV.node("director"))
+    st = fortress_status.probe(r, INV, INV.node("director"))
     assert st.problems == ["/mnt/fortress is mounted from //192.168.254.99/other, wants //100.64.0.1/fortress"]
     server = "/dev/mmcblk0p1 on /srv/fortress type xfs (rw,relatime)\n"
     r, _ = runner("cooperator", node_answers(server))
-    st = status.probe(r, INV, INV.node("cooperator"))
+    st = fortress_status.probe(r, INV, INV.node("cooperator"))
     assert (st.role, st.mounted, st.exit_code) == ("server", True, 0)
 
 
@@ -174,7 +174,7 @@ def test_mounted_since_boot_or_by_hand(
     mount: dict[str, str], password: dict[str, str], finished: int, boot_kind: str, detail: str, exit_code: int
 ) -> None:
     r, _ = runner("director", node_answers(LINUX_MOUNTS, units=client_units(mount, password, finished)))
-    st = status.probe(r, INV, INV.node("director"), measure=False)
+    st = fortress_status.probe(r, INV, INV.node("director"), measure=False)
     assert (st.mounted, st.boot, st.boot_detail, st.exit_code) == (True, boot_kind, detail, exit_code)
     assert st.comes_back is (exit_code == 0)
     if exit_code:
@@ -205,7 +205,7 @@ def test_mounted_since_boot_or_by_hand(
 def test_not_mounted_says_why(mount: dict[str, str], password: dict[str, str], boot_kind: str, detail: str) -> None:
     trap_only = "\n".join(LINUX_MOUNTS.splitlines()[:3]) + "\n"
     r, _ = runner("director", node_answers(trap_only, units=client_units(mount, password)))
-    st = status.probe(r, INV, INV.node("director"), measure=False)
+    st = fortress_status.probe(r, INV, INV.node("director"), measure=False)
     assert (st.mounted, st.boot, st.boot_detail, st.exit_code) == (False, boot_kind, detail, 1)
     assert st.problems == ["fortress is not mounted at /mnt/fortress on director" + (f": {detail}" if detail else "")]
 
@@ -215,12 +215,12 @@ def test_the_server_mounted_by_its_uuid_unit_or_by_hand() -> None:
     unit = {"LoadState": "loaded", "FragmentPath": "/etc/systemd/system/srv-fortress.mount", "ActiveState": "active",
             "UnitFileState": "enabled", "ActiveEnterTimestampMonotonic": "2000000"}  # fmt: skip
     r, t = runner("cooperator", node_answers(server, units=systemd_show(9_000_000, **{"srv-fortress.mount": unit})))
-    st = status.probe(r, INV, INV.node("cooperator"), measure=False)
+    st = fortress_status.probe(r, INV, INV.node("cooperator"), measure=False)
     assert (st.boot, st.exit_code) == ("since boot", 0)
     assert t.calls[1][4:] == ["srv-fortress.mount"]  # the server has no password unit
     desktop = {"LoadState": "loaded", "FragmentPath": "", "ActiveState": "active"}  # mounted from elsewhere
     r, _ = runner("cooperator", node_answers(server, units=systemd_show(9_000_000, **{"srv-fortress.mount": desktop})))
-    st = status.probe(r, INV, INV.node("cooperator"), measure=False)
+    st = fortress_status.probe(r, INV, INV.node("cooperator"), measure=False)
     assert (st.boot, st.exit_code) == ("by hand", 2)
     assert st.boot_detail == (
         "srv-fortress.mount is not written yet (inv fortress.share): it will not mount by itself after a reboot"
@@ -229,7 +229,7 @@ def test_the_server_mounted_by_its_uuid_unit_or_by_hand() -> None:
 
 def test_macos_is_not_asked_about_systemd() -> None:
     r, t = runner("terminator", node_answers(MAC_MOUNTS, dd=BSD_DD))
-    st = status.probe(r, INV, INV.node("terminator"), measure=False)
+    st = fortress_status.probe(r, INV, INV.node("terminator"), measure=False)
     assert st.boot == "" and st.comes_back is None
     assert not any(c[:3] == ["sh", "-c", boot.STATE_SCRIPT] for c in t.calls)
 

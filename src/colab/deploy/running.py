@@ -12,7 +12,7 @@ from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.tables import Table
 
-from . import lock, plan, store
+from . import command_lines, lock, store
 from .output import cause, plain
 from .session import Session
 
@@ -96,7 +96,9 @@ def deployment(session: Session) -> str:
 
 def service_rows(inv: Inventory, name: str, session: Session) -> list[Row]:
     node = session.target.node.name
-    res = session.local.run(*plan.ps_json_cmd(inv, session.target), env=session.env, check=False, mutating=False)
+    res = session.local.run(
+        *command_lines.ps_json_cmd(inv, session.target), env=session.env, check=False, mutating=False
+    )
     if not res.ok:
         return [Row(name, node, problem=cause(res))]
     containers = parse_ps(res.stdout)

@@ -1,5 +1,8 @@
 """The service's Compose project as the target's engine sees it: reachable, whose it is, what a cut-off run left.
 
+This is deploy's side of the Docker engine: one service's project, before and after a change. `inv status` reads
+the engine of every node with all the projects on it (`colab.status.engine`).
+
 Containers are listed with plain `docker` (no compose file, no injection) by the label Compose gives every
 container of a project (`com.docker.compose.project=<service>`), so this works even when the compose file or
 the secrets are broken.
@@ -22,16 +25,15 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from colab.compose import PROJECT_LABEL, SERVICE_LABEL
 from colab.errors import ColabError
 from colab.runner import Runner
 
-from . import plan
+from . import command_lines
 from .output import cause
 from .override import OWNER_LABEL
 from .target import Target
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
 WORKDIR_LABEL = "com.docker.compose.project.working_dir"
 LEFTOVER = re.compile(r"([0-9a-f]{12})_(.+)")
 _FORMAT = (
@@ -70,7 +72,9 @@ def inspect_cmd(ids: list[str]) -> list[str]:
 
 def check_reachable(runner: Runner, target: Target) -> None:
     """Raise one line when the target's engine does not answer (before anything is written)."""
-    res = runner.run(*version_cmd(), env=plan.engine_env(target), check=False, mutating=False, timeout=ENGINE_TIMEOUT)
+    res = runner.run(
+        *version_cmd(), env=command_lines.engine_env(target), check=False, mutating=False, timeout=ENGINE_TIMEOUT
+    )
     if not res.ok:
         where = target.docker_host or "the local Docker socket"
         raise ColabError(
@@ -81,7 +85,7 @@ def check_reachable(runner: Runner, target: Target) -> None:
 
 def containers(runner: Runner, target: Target) -> list[ProjectContainer]:
     """Every container of the service's Compose project on the target's engine, running or not."""
-    env = plan.engine_env(target)
+    env = command_lines.engine_env(target)
     res = runner.run(*list_cmd(target), env=env, check=False, mutating=False, timeout=ENGINE_TIMEOUT)
     if not res.ok:
         raise ColabError(f"cannot list the containers of {target.what}: {cause(res)}")
@@ -128,7 +132,7 @@ def refuse_foreign(found: list[ProjectContainer], target: Target) -> None:
 
 def recover(runner: Runner, target: Target, found: list[ProjectContainer]) -> list[str]:
     """Undo what a cut-off recreate left (see the module docs); what was done, one phrase each."""
-    env = plan.engine_env(target)
+    env = command_lines.engine_env(target)
     names = {c.name for c in found}
     done = []
     for c in found:
