@@ -1,4 +1,4 @@
-"""The commands a deploy runs, as pure functions of the inventory and the target (no I/O).
+"""The command lines a deploy runs, as pure functions of the inventory and the target (no I/O).
 
 Every Compose verb runs under the Infisical injection (`colab.compose.compose_argv`): the compose files use
 `${NAME:?…}` placeholders, so even `ps` needs the secrets. The client reads the compose file from this

@@ -1,5 +1,6 @@
-"""What runs where: `docker compose ps` of every service, under the injection, on the engine of its node, and
-which recorded deployment that is (`colab.deploy.store`), or who is changing it right now."""
+"""What runs where (`inv deploy.status`): `docker compose ps` of every service, under the injection, on the engine
+of its node, and which recorded deployment that is (`colab.deploy.store`), or who is changing it right now.
+A deploy compares the same containers before and after its `up` (`snapshot`)."""
 
 from __future__ import annotations
 
