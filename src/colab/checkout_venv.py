@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from colab import lockfile
+from colab.errors import last_line
 
 VENV = ".venv"
 STAMP = "colab-lock.sha256"
@@ -83,8 +84,7 @@ def _run(argv: list[str], *, capture: bool = True) -> subprocess.CompletedProces
 
 
 def _last_line(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [line.strip() for line in f"{proc.stdout or ''}\n{proc.stderr or ''}".splitlines() if line.strip()]
-    return lines[-1] if lines else f"exit {proc.returncode}"
+    return last_line(proc.stderr or "", proc.stdout or "", proc.returncode)
 
 
 def check(t: Target) -> str | None:

@@ -177,8 +177,7 @@ def transfer(
         if dry_run:
             report.outcomes.append(Outcome(runner.node, step, Status.PLANNED))
         elif not res.ok:
-            last = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
-            report.outcomes.append(Outcome(runner.node, step, Status.FAILED, last))
+            report.outcomes.append(Outcome(runner.node, step, Status.FAILED, res.last_line))
         elif verb == "pull":
             after = image_id(runner, ref, target)
             detail = f"{ref} {after[:19]}" if after != before else ""

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from colab import injection, netguard
-from colab.errors import ColabError
+from colab.errors import ColabError, last_line
 from colab.inventory import Inventory, Node
 from colab.masking import MASK, Masks
 
@@ -60,8 +60,7 @@ class CommandError(ColabError):
 
     def __init__(self, node: str, display: str, result: Result) -> None:
         self.result = result
-        last = (result.stderr.strip() or result.stdout.strip()).splitlines()
-        tail = f": {last[-1]}" if last else ""
+        tail = f": {result.last_line}" if result.has_output else ""  # else the exit code would be said twice
         super().__init__(f"[{node}] `{display}` failed with exit {result.returncode}{tail}")
 
 
@@ -74,6 +73,15 @@ class Result:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    @property
+    def has_output(self) -> bool:
+        return bool(self.stderr.strip() or self.stdout.strip())
+
+    @property
+    def last_line(self) -> str:
+        """What a one-line error quotes: the last non-empty line of stderr, else of stdout, else `exit N`."""
+        return last_line(self.stderr, self.stdout, self.returncode)
 
 
 class Transport(Protocol):
@@ -263,7 +271,8 @@ class Runner:
                     "(infisical.com/docs/cli/overview), log in (`infisical login`), then run again"
                 )
             if not res.ok:
-                last = self.redact(res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
+                # Its stdout would be the values themselves, not masked yet: only stderr is quoted.
+                last = self.redact(Result(res.returncode, "", res.stderr).last_line)
                 raise ColabError(
                     f"infisical could not read {scope.path} in env {scope.env!r} ({last}); "
                     "check `infisical login` / INFISICAL_TOKEN and that the path exists"

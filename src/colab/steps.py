@@ -1,8 +1,14 @@
 """Tasks as lists of steps: check state, act only if needed, verify, report.
 
 A step's `check` returns None when the node is already right, else the reason it must act. After `act`,
-`verify` (default: `check` again) must return None, or the step failed. The first failure stops the run;
-the report ends with a summary table and an exit code: 0 all good, 1 failed, 2 finished with warnings.
+`verify` (default: `check` again) must return None, or the step failed. A check that acting cannot fix (a tool
+the owner must install) raises `ColabError` with what to do: the step is `failed` and the run stops there.
+The first failure stops the run; the report ends with a summary table and an exit code: 0 all good, 1 failed,
+2 finished with warnings. A dry run calls only `act`, which prints each command and `note`s what a check
+would look at.
+
+The building blocks steps are made of are beside this module: `colab.privilege` (root through `sudo -n`),
+`colab.file_steps` (files and folders), `colab.apt` (Debian packages).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from colab.errors import ColabError
-from colab.runner import Runner
+from colab.runner import Result, Runner
 from colab.tables import Table
 
 Check = Callable[[Runner], str | None]
@@ -45,6 +51,36 @@ class Step:
     check: Check
     act: Callable[[Runner], None]
     verify: Check | None = None
+
+
+def note(r: Runner, text: str) -> None:
+    """A comment in a dry-run plan, one `#` line per line of `text` (what a check would look at, a file's
+    content); silent otherwise."""
+    if not r.dry_run:
+        return
+    for line in text.splitlines() or [""]:
+        r.console.print(Text.assemble((f"[{r.node}] ", "dim"), f"# {line}"), soft_wrap=True, highlight=False)
+
+
+def probe(r: Runner, script: str, *args: str) -> Result:
+    """A read-only shell probe, `sh -c script sh args…` (not printed in a dry run)."""
+    return r.run("sh", "-c", script, "sh", *args, check=False, mutating=False)
+
+
+def requirement(name: str, test: Check, plan: str) -> Step:
+    """A check-only step: `test` returns None when met, else the message (cause and fix) it fails with; a dry
+    run notes `check: <plan>`."""
+
+    def check(r: Runner) -> str | None:
+        problem = test(r)
+        if problem:
+            raise ColabError(problem)
+        return None
+
+    def act(r: Runner) -> None:
+        note(r, f"check: {plan}")
+
+    return Step(name, check, act)
 
 
 @dataclass(frozen=True)

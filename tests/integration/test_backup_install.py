@@ -25,7 +25,7 @@ from rich.console import Console
 from colab import inventory
 from colab.backup import install
 from colab.bootstrap import backup
-from colab.bootstrap.common import Ctx
+from colab.bootstrap.context import Ctx
 from colab.runner import Runner
 from colab.steps import Report, Status, run_steps
 from tests.conftest import INVENTORIES, ROOT, require_root, require_tool, unavailable

@@ -18,8 +18,8 @@ import pytest
 
 from colab import runner as runner_mod
 from colab.errors import NetworkGuardError
+from colab.file_steps import directory_step, file_step
 from colab.inventory import DEFAULT_INVENTORY, load
-from colab.ops.files import directory, file
 from colab.runner import MASK, Runner, Secret, SshTransport, runner_for, this_node
 from colab.steps import Status, run_steps
 from tests.harness.containers import NodeContainer, docker
@@ -43,7 +43,7 @@ def test_file_steps_over_ssh_converge_then_report_nothing_changed(
 ) -> None:
     base = f"/home/crtr/harness-{secrets.token_hex(4)}"
     path = f"{base}/conf/app.conf"
-    steps = [directory(base, "750"), directory(f"{base}/conf"), file(path, CONTENT, "640")]
+    steps = [directory_step(base, "750"), directory_step(f"{base}/conf"), file_step(path, CONTENT, "640")]
     runner = ssh_runner(node_container, node_inventory)
     try:
         first = run_steps("first run", steps, runner)

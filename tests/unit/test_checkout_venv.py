@@ -11,6 +11,9 @@ from pathlib import Path
 from colab import checkout_venv
 from tests.conftest import ROOT
 
+# The modules scripts/venv imports: the standard library alone must be enough for them.
+VENV_SOURCES = ("src/colab/__init__.py", "src/colab/errors.py", "src/colab/lockfile.py", "src/colab/checkout_venv.py")
+
 
 def run(script: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     # -I -S: no site-packages, no PYTHON* variables: only the standard library can be imported
@@ -24,7 +27,7 @@ def test_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
 
 def checkout(tmp_path: Path, *files: str) -> Path:
     repo = tmp_path / "colab"
-    for rel in ("scripts/venv", "src/colab/__init__.py", "src/colab/lockfile.py", "src/colab/checkout_venv.py", *files):
+    for rel in ("scripts/venv", *VENV_SOURCES, *files):
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, repo / rel)
     return repo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,40 @@ def test_failure_raises_one_line_with_command_and_last_stderr() -> None:
         str(info.value)
         == "[testnode] `sh -c 'echo first >&2; echo '\"'\"'the cause'\"'\"' >&2; exit 4'` failed with exit 4: the cause"
     )
+
+
+@pytest.mark.parametrize(
+    ("script", "want"),
+    [
+        ("echo out; echo 'first' >&2; echo '  the cause  ' >&2; echo >&2; exit 2", "the cause"),  # stderr wins
+        ("echo 'line one'; echo 'what it said'; echo '   '; exit 3", "what it said"),  # else stdout
+        ("printf '  \\n\\n'; exit 5", "exit 5"),  # else the exit code
+    ],
+)
+def test_last_line_is_what_a_one_line_error_quotes(script: str, want: str) -> None:
+    r, _ = make()
+    assert r.run("sh", "-c", script, check=False).last_line == want
+
+
+def test_a_failure_that_said_nothing_names_its_exit_code_once() -> None:
+    r, _ = make()
+    with pytest.raises(CommandError) as info:
+        r.run("sh", "-c", "exit 6")
+    assert str(info.value) == "[testnode] `sh -c 'exit 6'` failed with exit 6"
+
+
+def test_a_failed_infisical_export_quotes_stderr_never_its_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout of `infisical export` is the secrets themselves, not masked yet when the export fails."""
+    fake = tmp_path / "infisical"
+    fake.write_text(f'#!/bin/sh\necho \'{{"K": "{CANARY}"}}\'\nexit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    r, _ = make()
+    with pytest.raises(ColabError) as info:
+        r.run("infisical", "run", "--env", "prod", "--path", "/x", "--", "true")
+    assert CANARY not in str(info.value) and "could not read /x in env 'prod' (exit 1)" in str(info.value)
 
 
 def test_missing_program_is_exit_127() -> None:

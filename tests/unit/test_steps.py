@@ -9,7 +9,7 @@ from rich.console import Console
 
 from colab.errors import ColabError
 from colab.runner import Runner
-from colab.steps import Report, Skip, Status, Step, Warn, print_report, run_steps
+from colab.steps import Report, Skip, Status, Step, Warn, note, print_report, probe, requirement, run_steps
 
 
 def fake_step(name: str, state: dict[str, bool], *, fix: bool = True, raise_in_act: Exception | None = None) -> Step:
@@ -96,3 +96,34 @@ def test_summary_table_and_json() -> None:
         "steps": [{"node": "n1", "step": "a", "status": "changed", "detail": "a is missing"}],
     }
     assert Status("ok") is Status.OK
+
+
+def test_note_prints_each_line_as_a_comment_in_a_dry_run_only() -> None:
+    out = io.StringIO()
+    planned = Runner("n1", dry_run=True, console=Console(file=out, width=200))
+    note(planned, "check: a\n  | two")
+    note(planned, "")
+    assert out.getvalue().splitlines() == ["[n1] # check: a", "[n1] #   | two", "[n1] # "]
+    quiet = io.StringIO()
+    note(Runner("n1", console=Console(file=quiet)), "nothing")
+    assert quiet.getvalue() == ""
+
+
+def test_a_requirement_fails_with_its_message_and_plans_its_check() -> None:
+    met: dict[str, str | None] = {"problem": "tool X is missing on n1: install it, then run again"}
+    step = requirement("tool X", lambda r: met["problem"], "`X --version` answers")
+    report = run_steps("t", [step], runner())
+    assert (report.outcomes[0].status, report.outcomes[0].detail) == (Status.FAILED, met["problem"])
+    met["problem"] = None
+    assert run_steps("t", [step], runner()).outcomes[0].status == Status.OK
+    out = io.StringIO()
+    run_steps("t", [step], Runner("n1", dry_run=True, console=Console(file=out, width=200)))
+    assert out.getvalue() == "[n1] # check: `X --version` answers\n"
+
+
+def test_a_probe_runs_its_script_with_arguments_and_reads_only() -> None:
+    res = probe(runner(), 'printf "%s|" "$@"; exit 3', "a b", "c")
+    assert (res.returncode, res.stdout) == (3, "a b|c|")
+    out = io.StringIO()
+    assert probe(Runner("n1", dry_run=True, console=Console(file=out)), "rm -rf /nowhere").ok
+    assert out.getvalue() == ""  # read-only: a dry run neither runs nor prints it

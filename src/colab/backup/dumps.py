@@ -26,7 +26,7 @@ from colab.backup.retention import Decision, Policy, decide
 from colab.compose import compose_argv
 from colab.errors import ColabError
 from colab.inventory import Database, Inventory, Service
-from colab.runner import Runner
+from colab.runner import Result, Runner
 
 _FILE = re.compile(r"^(?P<db>[A-Za-z_][A-Za-z0-9_]*)-(?P<day>\d{8})\.dump$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -150,16 +150,10 @@ def _ident(name: str) -> str:
 # --------------------------------------------------------------------------------------------- run
 
 
-@dataclass(frozen=True)
-class _Ran:
-    returncode: int
-    stdout: str  # masked; empty when stdout went to a file
-    stderr: str  # masked
-
-
-def _run(masks: Runner, argv: Sequence[str], *, stdin: int | None = None, stdout: int | None = None) -> _Ran:
+def _run(masks: Runner, argv: Sequence[str], *, stdin: int | None = None, stdout: int | None = None) -> Result:
     """Run argv here, its stdin/stdout on file descriptors; `masks` learns the injection first and masks
-    what the command printed (the runner cannot stream a dump to a file, so it only masks here)."""
+    what the command printed (the runner cannot stream a dump to a file, so it only masks here). The result's
+    stdout is empty when it went to a file."""
     scope = injection.scope_of(argv)
     if scope is not None:
         masks.injected(scope)
@@ -177,7 +171,7 @@ def _run(masks: Runner, argv: Sequence[str], *, stdin: int | None = None, stdout
     except subprocess.TimeoutExpired:
         raise ColabError(f"`{' '.join(argv[:2])} …` took longer than {TIMEOUT // 3600} h; stopped") from None
     text = res.stdout.decode("utf-8", "replace") if res.stdout is not None else ""
-    return _Ran(res.returncode, masks.redact(text), masks.redact(res.stderr.decode("utf-8", "replace")))
+    return Result(res.returncode, masks.redact(text), masks.redact(res.stderr.decode("utf-8", "replace")))
 
 
 def _masks(inv: Inventory, spec: DumpSpec) -> Runner:
@@ -189,11 +183,6 @@ def _masks(inv: Inventory, spec: DumpSpec) -> Runner:
         if values.get(name):
             r.mask(values[name])
     return r
-
-
-def _last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "no output"
 
 
 def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
@@ -214,7 +203,7 @@ def take(inv: Inventory, spec: DumpSpec, target: Path, day: date) -> str:
             finally:
                 os.close(fd)
             if res.returncode != 0:
-                raise ColabError(f"pg_dump of {spec.key} failed (exit {res.returncode}): {_last_line(res.stderr)}")
+                raise ColabError(f"pg_dump of {spec.key} failed (exit {res.returncode}): {res.last_line}")
             size = folder.lstat(tmp).st_size
             if size == 0:
                 raise ColabError(f"pg_dump of {spec.key} wrote nothing")
@@ -236,7 +225,7 @@ def verify(inv: Inventory, spec: DumpSpec, path: Path, masks: Runner | None = No
     finally:
         os.close(fd)
     if res.returncode != 0:
-        raise ColabError(f"dump of {spec.key} does not read back (pg_restore --list): {_last_line(res.stderr)}")
+        raise ColabError(f"dump of {spec.key} does not read back (pg_restore --list): {res.last_line}")
     entries = [ln for ln in res.stdout.splitlines() if ln.strip() and not ln.startswith(";")]
     if not entries:
         raise ColabError(f"dump of {spec.key} lists no entries (pg_restore --list); not kept")
@@ -248,12 +237,12 @@ def restore(inv: Inventory, spec: DumpSpec, dump: Path, database: str) -> str:
     masks = _masks(inv, spec)
     exists = _run(masks, exists_argv(inv, spec, database))
     if exists.returncode != 0:
-        raise ColabError(f"cannot reach the database of {spec.key}: {_last_line(exists.stderr)}")
+        raise ColabError(f"cannot reach the database of {spec.key}: {exists.last_line}")
     created = ""
     if exists.stdout.strip() != "1":
         res = _run(masks, create_argv(inv, spec, database))
         if res.returncode != 0:
-            raise ColabError(f"createdb {database} failed: {_last_line(res.stderr)}")
+            raise ColabError(f"createdb {database} failed: {res.last_line}")
         created = " (created)"
     fd = os.open(dump, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     try:
@@ -261,7 +250,7 @@ def restore(inv: Inventory, spec: DumpSpec, dump: Path, database: str) -> str:
     finally:
         os.close(fd)
     if res.returncode != 0:
-        raise ColabError(f"pg_restore into {database} failed, nothing changed: {_last_line(res.stderr)}")
+        raise ColabError(f"pg_restore into {database} failed, nothing changed: {res.last_line}")
     return f"{dump.name} restored into database {database}{created}"
 
 

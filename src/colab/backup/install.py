@@ -25,7 +25,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from colab.errors import ColabError
+from colab.errors import ColabError, last_line
 
 ROOT = "/opt/colab"
 CURRENT = "current"
@@ -97,7 +97,7 @@ def archive(repo: Path, commit: str) -> bytes:
     """The tree of `commit` as a tar archive (what is committed, not the working tree)."""
     res = _git(repo, *archive_argv(repo, commit)[3:])
     if res.returncode != 0:
-        last = (res.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+        last = last_line(res.stderr.decode(errors="replace"), "", res.returncode)  # stdout: the archive's bytes
         raise ColabError(f"git archive {commit} in {repo} failed: {last}")
     return res.stdout
 

@@ -1,11 +1,12 @@
-"""One backup run at a time: an flock on <target>/.colab-backup/lock, with the holder's pid written in it.
+"""One backup run at a time: an flock on <target>/.colab-backup/lock, with the holder's line written in it.
 
 The lock file is opened without following symlinks and must be a regular file of the user running the backup
 (`state.py`): a symlink there would otherwise make the run truncate the file it points to.
 
-The kernel drops an flock when its last holder dies, so a crashed run never blocks the next one. The pid
-in the file says who holds it; a run that finds a pid there after taking the lock knows the previous run
-ended without cleaning up (killed, power loss) and reports it as a warning. rsync inherits the lock's
+The kernel drops an flock when its last holder dies, so a crashed run never blocks the next one. The line in
+the file (`colab.lock_holder`: task, user, node, pid, since) says who holds it; a run that finds one there
+after taking the lock knows the previous run ended without cleaning up (killed, power loss) and reports it as
+a warning. rsync inherits the lock's
 descriptor, so the lock lives exactly as long as any process still writing to the volume.
 """
 
@@ -18,11 +19,11 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from colab.backup import state
 from colab.errors import ColabError
+from colab.lock_holder import Holder, describe, pid_alive
 
 LOCK = "lock"
 
@@ -38,42 +39,17 @@ class Held:
     took_over: str | None = None  # the warning when a stale lock was taken over
 
 
-def _read(fd: int) -> dict[str, str]:
-    data = os.pread(fd, 4096, 0).decode("utf-8", "replace")
-    info = {}
-    for line in data.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            info[key.strip()] = value.strip()
-    return info
+def _read(fd: int) -> str:
+    return os.pread(fd, 4096, 0).decode("utf-8", "replace")
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _locked_by(path: Path, fd: int) -> str:
+    """`<lock> is locked by backup.daily by root on cooperator (pid 42, since …)`."""
+    return f"{path} is locked by {describe(_read(fd))}"
 
 
-def _describe(info: dict[str, str]) -> str:
-    pid = info.get("pid", "?")
-    what = info.get("task", "a backup run")
-    started = info.get("started", "?")
-    return f"{what} (pid {pid}, started {started})"
-
-
-def _busy_message(path: Path, info: dict[str, str]) -> str:
-    pid = info.get("pid", "")
-    if pid.isdigit() and not pid_alive(int(pid)):
-        who = f"processes left by {_describe(info)}, which has exited (its rsync is still finishing)"
-    elif info:
-        who = _describe(info)
-    else:
-        who = "another run"
-    return f"{who} holds {path}; wait for it to finish, or pass --wait to queue behind it"
+def _busy_message(path: Path, fd: int) -> str:
+    return f"{_locked_by(path, fd)}; wait for it to finish, or pass --wait to queue behind it"
 
 
 def path_of(target: Path) -> Path:
@@ -97,14 +73,13 @@ def acquire(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            message = _busy_message(path, _read(fd))
             if not wait:
-                raise Busy(message) from None
+                raise Busy(_busy_message(path, fd)) from None
             if on_wait is not None:
-                on_wait(f"waiting: {message.split(';')[0]}")
+                on_wait(f"waiting: {_locked_by(path, fd)}")
             fcntl.flock(fd, fcntl.LOCK_EX)
-        took_over = _stale(_read(fd))
-        content = f"pid={os.getpid()}\nstarted={datetime.now().isoformat(timespec='seconds')}\ntask={task}\n"
+        took_over = _stale(Holder.parse(_read(fd)))
+        content = Holder.me(task).line() + "\n"
         os.ftruncate(fd, 0)
         os.pwrite(fd, content.encode(), 0)
         os.fsync(fd)
@@ -114,12 +89,12 @@ def acquire(
     return Held(path, fd, took_over)
 
 
-def _stale(info: dict[str, str]) -> str | None:
-    pid = info.get("pid", "")
-    if not pid.isdigit() or int(pid) == os.getpid():
+def _stale(holder: Holder | None) -> str | None:
+    if holder is None or holder.pid is None or holder.pid == os.getpid():
         return None
-    state = "which is no longer running" if not pid_alive(int(pid)) else "which runs but no longer holds it"
-    return f"took over the stale lock of {_describe(info)}, {state}: that run was interrupted"
+    # The volume is this machine's, so its pid is looked at here whatever node the line names.
+    state = "which is no longer running" if not pid_alive(holder.pid) else "which runs but no longer holds it"
+    return f"took over the stale lock of {holder.describe()}, {state}: that run was interrupted"
 
 
 def release(held: Held) -> None:
@@ -154,7 +129,7 @@ def holder(path: Path) -> str | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _busy_message(path, _read(fd)).split(";")[0]
+            return describe(_read(fd))
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from colab.backup import install
 from colab.bootstrap import venv
-from colab.bootstrap.common import Ctx, last_line, note, root
+from colab.bootstrap.context import Ctx
 from colab.inventory import REPO_ROOT
+from colab.privilege import as_root
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, note
 
 SOURCE = REPO_ROOT  # the checkout the install is made from: the one bootstrap runs from
 LOG_DIR = "/var/log/colab"  # what the cron file sets COLAB_BACKUP_LOG_DIR to
@@ -60,14 +61,11 @@ def root_install(ctx: Ctx, where: str, source: Path, log_dir: str = LOG_DIR) -> 
         return commit[0]
 
     def check(r: Runner) -> str | None:
-        res = r.run(
-            *root(ctx, "env", f"COLAB_BACKUP_LOG_DIR={log_dir}", "sh", "-c", install.CHECK, "sh", where, head()),
-            check=False,
-            mutating=False,
-            timeout=300,
-        )
+        env = ("env", f"COLAB_BACKUP_LOG_DIR={log_dir}")
+        argv = as_root(ctx.sudo, *env, "sh", "-c", install.CHECK, "sh", where, head())
+        res = r.run(*argv, check=False, mutating=False, timeout=300)
         if not res.ok:
-            return f"could not look at {where} on {r.node} ({last_line(res)})"
+            return f"could not look at {where} on {r.node} ({res.last_line})"
         return res.stdout.strip().splitlines()[-1] if res.stdout.strip() else None
 
     def act(r: Runner) -> None:
@@ -79,8 +77,8 @@ def root_install(ctx: Ctx, where: str, source: Path, log_dir: str = LOG_DIR) -> 
             data = b""
         else:
             data = install.archive(source, c)  # bytes: not through the runner, which returns text
-        r.run(*root(ctx, "sh", "-c", install.UNPACK, "sh", where, c), stdin=data, timeout=600)
-        r.run(*root(ctx, "python3", f"{release}/scripts/venv", "--venv", f"{release}/.venv"), timeout=1800)
-        r.run(*root(ctx, "sh", "-c", install.ACTIVATE, "sh", where, c), timeout=600)
+        r.run(*as_root(ctx.sudo, "sh", "-c", install.UNPACK, "sh", where, c), stdin=data, timeout=600)
+        r.run(*as_root(ctx.sudo, "python3", f"{release}/scripts/venv", "--venv", f"{release}/.venv"), timeout=1800)
+        r.run(*as_root(ctx.sudo, "sh", "-c", install.ACTIVATE, "sh", where, c), timeout=600)
 
     return Step(f"root-owned install {where} (the backup cron runs it)", check, act)

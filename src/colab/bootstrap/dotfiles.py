@@ -17,10 +17,10 @@ import json
 import posixpath
 from typing import Any
 
-from colab.bootstrap.common import Ctx, last_line, probe, tool
+from colab.bootstrap.context import Ctx, tool
 from colab.errors import ColabError
 from colab.runner import ENV_NODE, Runner
-from colab.steps import Step
+from colab.steps import Step, probe
 
 
 def _env(ctx: Ctx) -> dict[str, str]:
@@ -55,7 +55,7 @@ def applied(ctx: Ctx) -> Step:
     def run(r: Runner, *args: str, source: bool = True) -> tuple[bool, str]:
         argv = chezmoi(ctx, *args, source=source)
         res = r.run(*argv, env=_env(ctx), check=False, mutating=False, timeout=120)
-        return res.ok, res.stdout.strip() if res.ok else last_line(res)
+        return res.ok, res.stdout.strip() if res.ok else res.last_line
 
     def config(r: Runner) -> dict[str, Any]:
         """What a plain `chezmoi` (no --source) on the node reads: its config's data and chezmoi's folders."""

@@ -14,9 +14,9 @@ The storage steps are used as they are; this module only chooses them (`steps`) 
 from __future__ import annotations
 
 from colab import secrets
-from colab.bootstrap.common import Ctx, have_command, requirement
+from colab.bootstrap.context import Ctx, have_command
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, requirement
 from colab.storage import fortress_share, mounts
 from colab.storage.samba import SambaHost
 

@@ -15,24 +15,12 @@ docker-desktop cask), which must be there already (its installer asks for a pass
 
 from __future__ import annotations
 
-from colab.bootstrap.common import (
-    AptRepo,
-    Ctx,
-    add_apt_repo,
-    apt_install,
-    apt_packages,
-    have_command,
-    last_line,
-    missing_packages,
-    note,
-    probe,
-    requirement,
-    root,
-    tool,
-)
+from colab.apt import AptRepo, add_apt_repo, apt_install, apt_packages, missing_packages
+from colab.bootstrap.context import Ctx, have_command, tool
 from colab.errors import ColabError
+from colab.privilege import as_root
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, note, probe, requirement
 from colab.storage.mounts import POWERSHELL
 
 BASE_PACKAGES = ("curl", "ca-certificates", "git")  # keys and .debs; chezmoi clones with git
@@ -65,7 +53,7 @@ CHEZMOI_DEB = (
 
 
 def base_packages(ctx: Ctx) -> Step:
-    return apt_packages(ctx, BASE_PACKAGES)
+    return apt_packages(BASE_PACKAGES, sudo=ctx.sudo)
 
 
 # ------------------------------------------------------------------------------------ Debian and WSL
@@ -79,7 +67,7 @@ def docker_engine(ctx: Ctx) -> Step:
         return None if res.ok else "Docker Compose v2 (`docker compose`) is missing"
 
     def act(r: Runner) -> None:
-        apt_install(ctx, r, DOCKER_PACKAGES)
+        apt_install(r, DOCKER_PACKAGES, sudo=ctx.sudo)
 
     return Step(f"docker engine ({', '.join(DOCKER_PACKAGES)})", check, act)
 
@@ -91,7 +79,7 @@ def service_running(ctx: Ctx, unit: str) -> Step:
         return None if r.ok("systemctl", "is-active", "--quiet", unit) else f"{unit} is not running"
 
     def act(r: Runner) -> None:
-        r.run(*root(ctx, "systemctl", "enable", "--now", unit), timeout=120)
+        r.run(*as_root(ctx.sudo, "systemctl", "enable", "--now", unit), timeout=120)
 
     return Step(f"{unit} enabled and running", check, act)
 
@@ -105,7 +93,7 @@ def docker_group(ctx: Ctx) -> Step:
 
     def act(r: Runner) -> None:
         note(r, "takes effect at the next login")
-        r.run(*root(ctx, "usermod", "-aG", "docker", user))
+        r.run(*as_root(ctx.sudo, "usermod", "-aG", "docker", user))
 
     return Step(f"{user} in the docker group", check, act)
 
@@ -115,8 +103,8 @@ def mise_apt(ctx: Ctx) -> Step:
         return "mise is not installed" if have_command(r, ctx, "mise") else None
 
     def act(r: Runner) -> None:
-        add_apt_repo(ctx, r, MISE_REPO)
-        apt_install(ctx, r, ["mise"])
+        add_apt_repo(r, MISE_REPO, sudo=ctx.sudo)
+        apt_install(r, ["mise"], sudo=ctx.sudo)
 
     return Step("mise (apt, mise.jdx.dev/deb)", check, act)
 
@@ -133,7 +121,7 @@ def chezmoi_deb(ctx: Ctx) -> Step:
                 "tools.chezmoi is not set in the inventory: bootstrap installs that release's .deb "
                 '(Debian has no chezmoi package); set it, e.g. `inv inventory.set tools.chezmoi "2.67.0"`'
             )
-        r.run(*root(ctx, "sh", "-c", CHEZMOI_DEB, "sh", version), timeout=600)
+        r.run(*as_root(ctx.sudo, "sh", "-c", CHEZMOI_DEB, "sh", version), timeout=600)
 
     return Step(f"chezmoi {version or '(tools.chezmoi)'} (.deb from its release, apt)", check, act)
 
@@ -146,11 +134,11 @@ def cockpit(ctx: Ctx) -> list[Step]:
         return f"not installed: {', '.join(missing)}" if missing else None
 
     def ext_act(r: Runner) -> None:
-        add_apt_repo(ctx, r, FORTYFIVE_DRIVES_REPO)
-        apt_install(ctx, r, COCKPIT_EXTENSIONS)
+        add_apt_repo(r, FORTYFIVE_DRIVES_REPO, sudo=ctx.sudo)
+        apt_install(r, COCKPIT_EXTENSIONS, sudo=ctx.sudo)
 
     return [
-        apt_packages(ctx, ("cockpit",)),
+        apt_packages(("cockpit",), sudo=ctx.sudo),
         Step(f"{', '.join(COCKPIT_EXTENSIONS)} (45Drives apt repository)", ext_check, ext_act),
         service_running(ctx, "cockpit.socket"),
     ]
@@ -186,7 +174,7 @@ def _desktop_integration(r: Runner) -> str | None:
     if res.returncode == 127 or (not res.ok and "not found" in res.stderr):
         return f"there is no `docker` in WSL on {r.node}: {fix}"
     if not res.ok:
-        return f"docker in WSL on {r.node} does not reach an engine ({last_line(res)}): {fix}"
+        return f"docker in WSL on {r.node} does not reach an engine ({res.last_line}): {fix}"
     if "Docker Desktop" not in res.stdout:
         return (
             f"docker in WSL on {r.node} talks to {res.stdout.strip() or 'an unknown engine'}, not Docker Desktop: "
@@ -265,7 +253,7 @@ def steps(ctx: Ctx, base: list[Step]) -> list[Step]:
         out += [docker_engine(ctx), service_running(ctx, "docker"), docker_group(ctx)]
     out += [mise_apt(ctx), chezmoi_deb(ctx)]
     if ctx.is_server:
-        out += [apt_packages(ctx, SAMBA_PACKAGES), *cockpit(ctx)]
+        out += [apt_packages(SAMBA_PACKAGES, sudo=ctx.sudo), *cockpit(ctx)]
     else:
-        out.append(apt_packages(ctx, ("cifs-utils",)))
+        out.append(apt_packages(("cifs-utils",), sudo=ctx.sudo))
     return out

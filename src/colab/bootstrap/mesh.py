@@ -14,8 +14,10 @@ client, picks the address: a node that joined with another one fails with what t
 from __future__ import annotations
 
 from colab import secrets
-from colab.bootstrap.common import AptRepo, Ctx, add_apt_repo, apt_install, have_command, root, tool
+from colab.apt import AptRepo, add_apt_repo, apt_install
+from colab.bootstrap.context import Ctx, have_command, tool
 from colab.errors import ColabError
+from colab.privilege import as_root
 from colab.runner import Runner, Secret
 from colab.steps import Step
 
@@ -37,10 +39,10 @@ def tailscale_installed(ctx: Ctx) -> Step:
         if ctx.os == "macos":
             # The formula's daemon runs as root: `sudo brew services start tailscale` (its caveats).
             r.run(*tool(ctx, "brew", "install", "tailscale"), timeout=1800)
-            r.run(*root(ctx, *tool(ctx, "brew", "services", "start", "tailscale")), timeout=120)
+            r.run(*as_root(ctx.sudo, *tool(ctx, "brew", "services", "start", "tailscale")), timeout=120)
             return
-        add_apt_repo(ctx, r, TAILSCALE_REPO)
-        apt_install(ctx, r, ["tailscale"])
+        add_apt_repo(r, TAILSCALE_REPO, sudo=ctx.sudo)
+        apt_install(r, ["tailscale"], sudo=ctx.sudo)
 
     return Step("tailscale installed", check, act)
 
@@ -51,7 +53,7 @@ def tailscaled_running(ctx: Ctx) -> Step:
         return None if ok else "tailscaled is not running"
 
     def act(r: Runner) -> None:
-        r.run(*root(ctx, "systemctl", "enable", "--now", "tailscaled"), timeout=120)
+        r.run(*as_root(ctx.sudo, "systemctl", "enable", "--now", "tailscaled"), timeout=120)
 
     return Step("tailscaled running", check, act)
 
@@ -65,8 +67,8 @@ def mesh_address(r: Runner, ctx: Ctx) -> str | None:
 
 def join_argv(ctx: Ctx) -> list[str]:
     n = ctx.inv.networks
-    return root(
-        ctx,
+    return as_root(
+        ctx.sudo,
         *tool(
             ctx,
             "tailscale",

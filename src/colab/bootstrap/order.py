@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from colab.bootstrap import GROUPS as GROUPS  # re-exported: the order, named in the package
 from colab.bootstrap import backup, dotfiles, fortress, install, mesh, venv, verify
-from colab.bootstrap.common import Ctx, Group
+from colab.bootstrap.context import Ctx, Group
 from colab.errors import ColabError
 from colab.steps import Step
 

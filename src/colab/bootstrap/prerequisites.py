@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from colab.bootstrap import fortress, mesh
-from colab.bootstrap.common import Ctx, last_line, requirement, root
+from colab.bootstrap.context import Ctx
+from colab.privilege import as_root
 from colab.runner import Runner
-from colab.steps import Outcome, Report, Status, Step, run_step
+from colab.steps import Outcome, Report, Status, Step, requirement, run_step
 
 # The PATH scripts/backup-cron gives root (root's mise shims first), where `infisical run` must be found.
 ROOT_PATH = (
@@ -47,7 +48,7 @@ def _ssh(ctx: Ctx) -> Step:
         if res.ok:
             return None
         return (
-            f"{n.ssh_user}@{n.name} did not accept this machine's SSH login ({last_line(res)}): give it your key "
+            f"{n.ssh_user}@{n.name} did not accept this machine's SSH login ({res.last_line}): give it your key "
             f"(`ssh-copy-id -p {n.ssh_port} {n.ssh_user}@{n.lan}`) and check `ssh -p {n.ssh_port} {n.ssh_user}@{n.lan} "
             "true` works without a password"
         )
@@ -63,7 +64,7 @@ def _sudo(ctx: Ctx) -> Step:
         if res.ok:
             return None
         return (
-            f"{user} on {ctx.node.name} has no passwordless sudo ({last_line(res)}); bootstrap never prompts: on the "
+            f"{user} on {ctx.node.name} has no passwordless sudo ({res.last_line}); bootstrap never prompts: on the "
             f"node run `echo '{user} ALL=(ALL) NOPASSWD: ALL' | sudo tee /etc/sudoers.d/colab` (then "
             "`sudo chmod 0440 /etc/sudoers.d/colab`)"
         )
@@ -91,7 +92,7 @@ def _controller_infisical(ctx: Ctx, node: Runner) -> Step:
 
 def _root_infisical(ctx: Ctx) -> Step:
     def test(r: Runner) -> str | None:
-        argv = root(ctx, "env", f"PATH={ROOT_PATH}", "sh", "-c", "command -v infisical")
+        argv = as_root(ctx.sudo, "env", f"PATH={ROOT_PATH}", "sh", "-c", "command -v infisical")
         if r.run(*argv, check=False, mutating=False).ok:
             return None
         return (

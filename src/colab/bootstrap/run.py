@@ -17,11 +17,12 @@ from rich.console import Console
 
 from colab import netguard
 from colab.bootstrap import order, prerequisites
-from colab.bootstrap.common import Ctx, needs_sudo, note
+from colab.bootstrap.context import Ctx
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
+from colab.privilege import needs_sudo
 from colab.runner import Runner, node_or_here, runner_for, this_node
-from colab.steps import Outcome, Report, Status, run_steps
+from colab.steps import Outcome, Report, Status, note, run_steps
 
 CONNECT_TIMEOUT = 3.0
 CONTROLLER = "local"  # how this machine is labelled in plans and reports

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import posixpath
 
-from colab.bootstrap.common import Ctx, apt_packages, last_line, probe, requirement, tool
+from colab.apt import apt_packages
+from colab.bootstrap.context import Ctx, tool
 from colab.errors import ColabError
 from colab.render.mise_tasks import VENV
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, probe, requirement
 
 # $1 checkout, $2 the virtualenv, then the python3 command. Prints why the virtualenv is not right, or nothing.
 _CHECK = (
@@ -50,7 +51,7 @@ def fix_hint(ctx: Ctx) -> str:
 def python_for_venv(ctx: Ctx) -> Step:
     """What `python3 -m venv` needs: Debian's python3-venv (ensurepip), or Homebrew's python on macOS."""
     if ctx.os != "macos":
-        return apt_packages(ctx, ("python3-venv",))
+        return apt_packages(("python3-venv",), sudo=ctx.sudo)
 
     def check(r: Runner) -> str | None:
         found = probe(r, 'for p; do test -x "$p" && exit 0; done; exit 1', *HOMEBREW_PYTHONS)
@@ -68,7 +69,7 @@ def project_venv(ctx: Ctx) -> Step:
     def check(r: Runner) -> str | None:
         res = probe(r, _CHECK, repo, v, *tool(ctx, "python3"))
         if not res.ok:
-            return f"could not look at {v} on {r.node} ({last_line(res)})"
+            return f"could not look at {v} on {r.node} ({res.last_line})"
         reason = res.stdout.strip()
         if reason == "no-checkout":
             raise ColabError(
@@ -91,7 +92,7 @@ def inv_lists_tasks(ctx: Ctx) -> Step:
         res = r.run(f"{v}/bin/inv", "--list", cwd=repo, check=False, mutating=False, timeout=120)
         if res.ok and "bootstrap" in res.stdout:
             return None
-        return f"`{v}/bin/inv --list` in {repo} fails on {r.node} ({last_line(res)}); {fix_hint(ctx)}"
+        return f"`{v}/bin/inv --list` in {repo} fails on {r.node} ({res.last_line}); {fix_hint(ctx)}"
 
     return requirement(f"inv in {v}", test, f"`{v}/bin/inv --list` in {repo} lists the tasks")
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 from colab.bootstrap import mesh, venv
-from colab.bootstrap.common import Ctx, last_line, requirement, root, tool
+from colab.bootstrap.context import Ctx, tool
+from colab.privilege import as_root
 from colab.render import mise_tasks
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, requirement
 from colab.storage import fortress_status
 
 
@@ -25,7 +26,7 @@ def mise_tasks_present(ctx: Ctx) -> Step:
         # From / so only the node's own config (~/.config/mise) counts, not a project's mise.toml.
         res = r.run(*tool(ctx, "mise", "--cd", "/", "tasks", "ls", "--json"), check=False, mutating=False, timeout=60)
         if not res.ok:
-            return f"`mise tasks ls` failed on {r.node} ({last_line(res)})"
+            return f"`mise tasks ls` failed on {r.node} ({res.last_line})"
         try:
             names = {t["name"] for t in json.loads(res.stdout)}
         except (ValueError, TypeError, KeyError):
@@ -52,7 +53,7 @@ def fortress_mounted(ctx: Ctx) -> Step:
 def docker_argv(ctx: Ctx) -> list[str]:
     # A new docker group membership only counts from the next login, so Linux asks as root.
     argv = tool(ctx, "docker", "info", "--format", "{{.ServerVersion}}")
-    return root(ctx, *argv) if ctx.os == "debian" else argv
+    return as_root(ctx.sudo, *argv) if ctx.os == "debian" else argv
 
 
 def docker_answers(ctx: Ctx) -> Step:
@@ -60,7 +61,7 @@ def docker_answers(ctx: Ctx) -> Step:
         res = r.run(*docker_argv(ctx), check=False, mutating=False, timeout=60)
         if res.ok and res.stdout.strip():
             return None
-        return f"Docker does not answer on {r.node} ({last_line(res)}); run the install step: --steps install"
+        return f"Docker does not answer on {r.node} ({res.last_line}); run the install step: --steps install"
 
     return requirement("docker answers", test, "`" + " ".join(docker_argv(ctx)) + "` prints the engine version")
 

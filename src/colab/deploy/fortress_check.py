@@ -30,8 +30,7 @@ def require_folders(inv: Inventory, s: Session) -> None:
     if s.node.dry_run:
         return
     if not res.ok:
-        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
-        raise ColabError(f"cannot look at {t.fortress} on {t.node.name}: {last}")
+        raise ColabError(f"cannot look at {t.fortress} on {t.node.name}: {res.last_line}")
     missing = [line for line in res.stdout.splitlines() if line]
     if missing:
         fix = (

@@ -9,25 +9,24 @@ The holder keeps the lock until its stdin reaches EOF. Its stdin is a pipe from 
 command this run starts inherits the pipe's write end (`runner.children_inherit`): the lock lives exactly
 as long as this run or any command it started (a `docker compose up` left running by a kill -9 keeps it).
 A killed run never leaves a stale lock (the kernel drops an flock with its last holder); the holder's
-identity (`holder` file, removed on a clean release) tells the next run that it took over from an
-interrupted one. The holder runs in a session of its own, so a Ctrl-C at the terminal does not end it before
+line (`holder` file, `colab.lock_holder`, removed on a clean release) tells the next run that it took over
+from an interrupted one. The holder runs in a session of its own, so a Ctrl-C at the terminal does not end it before
 the commands it outlives.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from colab.errors import ColabError
-from colab.runner import Runner, children_inherit, this_node
+from colab.errors import ColabError, last_line
+from colab.lock_holder import Holder, describe
+from colab.runner import Runner, children_inherit
 
 LOCK = "lock"
 HOLDER = "holder"
@@ -59,41 +58,6 @@ class Held:
     waited: str = ""  # who we waited for, if anyone
 
 
-def who() -> str:
-    """`crtr on director`: the user and node of this run."""
-    return f"{getpass.getuser()} on {this_node()}"
-
-
-def identity(verb: str) -> str:
-    """Who takes the lock: `verb=… node=… user=… pid=… since=…` (one line, no secrets)."""
-    since = datetime.now().astimezone().isoformat(timespec="seconds")
-    return f"verb={verb} node={this_node()} user={getpass.getuser()} pid={os.getpid()} since={since}"
-
-
-def describe(line: str, *, holding: bool = True) -> str:
-    """`deploy by crtr on director (pid 42, since …)` from an identity line; `another run` when unknown.
-    `holding`: the run holds the lock now, so say when its process is gone but commands it started are not."""
-    info = dict(part.partition("=")[::2] for part in line.split() if "=" in part)
-    if not info:
-        return "another run"
-    text = f"{info.get('verb', 'a run')} by {info.get('user', '?')} on {info.get('node', '?')}"
-    text += f" (pid {info.get('pid', '?')}, since {info.get('since', '?')})"
-    pid = info.get("pid", "")
-    if holding and info.get("node") == this_node() and pid.isdigit() and not _alive(int(pid)):
-        text += ", which has exited while commands it started still run"
-    return text
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def holder_argv(state_dir: str, wait: bool) -> list[str]:
     return ["sh", "-c", HOLDER_SCRIPT, "sh", state_dir, "wait" if wait else "nowait"]
 
@@ -113,7 +77,7 @@ def acquire(
     if proc is None:
         return Held(None)
     try:
-        proc.stdin.write(identity(verb).encode() + b"\n")
+        proc.stdin.write(Holder.me(verb).line().encode() + b"\n")
         proc.stdin.flush()
         waited = ""
         while True:
@@ -138,8 +102,8 @@ def acquire(
 def _failure(proc: Any) -> str:
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-    err = proc.stderr.read().decode("utf-8", "replace").strip().splitlines() if proc.poll() is not None else []
-    return err[-1] if err else f"exit {proc.returncode}"
+    err = proc.stderr.read().decode("utf-8", "replace") if proc.poll() is not None else ""
+    return last_line(err, "", proc.returncode)
 
 
 def _abandon(proc: Any, *, stop: bool = False) -> None:

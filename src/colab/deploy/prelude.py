@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from colab import lock_holder
 from colab.steps import Outcome, Report, Status
 
 from . import lock, project, store, sync
@@ -62,7 +63,7 @@ def _adopt(s: Session, context: Context) -> Outcome | None:
         return None
     files = sync.fetch(s.target, s.node)
     adopted = store.Deployment(
-        context.state.next_id, files, project.images(context.containers), store.now(), lock.who(), "adopted"
+        context.state.next_id, files, project.images(context.containers), store.now(), lock_holder.who(), "adopted"
     )
     current = store.Current(adopted.id, adopted.since, adopted.by, adopted.how)
     store.save(s.node, s.target, current, adopted, [])

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from colab import secrets
+from colab import lock_holder, secrets
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.steps import Outcome, Report, Status
 
-from . import DEFAULT_WAIT_TIMEOUT, command_lines, lock, prelude, project, store, sync, up
+from . import DEFAULT_WAIT_TIMEOUT, command_lines, prelude, project, store, sync, up
 from .output import cause
 from .session import Session
 from .target import Confirm
@@ -151,7 +151,7 @@ def by_hand(
                 return report
             was = f"#{current.id}" if previous != current.id else "an unrecorded version"
             how = f"rollback from {was}"
-            store.save(s.node, t, store.Current(dep.id, store.now(), lock.who(), how), None, [])
+            store.save(s.node, t, store.Current(dep.id, store.now(), lock_holder.who(), how), None, [])
             report.outcomes.append(Outcome(s.node.node, name, Status.CHANGED, f"{detail} (was {was})"))
     finally:
         s.close()

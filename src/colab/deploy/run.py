@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from colab import secrets
+from colab import lock_holder, secrets
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.runner import Runner
@@ -32,7 +32,6 @@ from . import (
     DEFAULT_WAIT_TIMEOUT,
     command_lines,
     fortress_check,
-    lock,
     network,
     prelude,
     project,
@@ -109,7 +108,7 @@ def record_step(s: Session, context: prelude.Context, how: str) -> Outcome:
         current = context.current
         if current is not None and current.same_as(s.files, images):
             return Outcome(s.node.node, name, Status.OK, f"deployment #{current.id} runs, unchanged")
-        new = store.Deployment(context.state.next_id, s.files, images, store.now(), lock.who(), how)
+        new = store.Deployment(context.state.next_id, s.files, images, store.now(), lock_holder.who(), how)
         pointer = store.Current(new.id, new.since, new.by, how)
         store.save(s.node, t, pointer, new, context.state.to_drop(new.id))
     except ColabError as e:

@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass
 
 from rich.text import Text
 
+from colab import lock_holder
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.tables import Table
 
-from . import command_lines, lock, store
+from . import command_lines, store
 from .output import cause, plain
 from .session import Session
 
@@ -91,7 +92,7 @@ def deployment(session: Session) -> str:
         return f"unknown ({e})"
     text = state.current.describe() if state.current else "none recorded"
     if state.busy is not None:
-        text += f"; being changed by {lock.describe(state.busy)}"
+        text += f"; being changed by {lock_holder.describe(state.busy)}"
     return text
 
 

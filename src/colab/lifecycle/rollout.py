@@ -36,13 +36,14 @@ from rich.text import Text
 
 from colab import inventory
 from colab.bootstrap import venv
-from colab.bootstrap.common import Ctx, last_line, needs_sudo, note, tool
+from colab.bootstrap.context import Ctx, tool
 from colab.bootstrap.run import Dial, NodeOffline, route, tcp_dial
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
 from colab.lifecycle import impact
+from colab.privilege import needs_sudo
 from colab.runner import ENV_NODE, Result, Runner, runner_for, this_node
-from colab.steps import Outcome, Report, Status, Step, run_step
+from colab.steps import Outcome, Report, Status, Step, note, run_step
 from colab.tables import Table
 
 CONTROLLER = "local"
@@ -148,7 +149,7 @@ def checkout_step(ctx: Ctx, commit: str, state: dict[str, str]) -> Step:
         head = res.stdout.strip()
         if not res.ok or not _SHA.fullmatch(head):
             raise ColabError(
-                f"{repo} on {r.node} is no git checkout ({last_line(res)}): "
+                f"{repo} on {r.node} is no git checkout ({res.last_line}): "
                 f"run `inv bootstrap --node {ctx.node.name} --steps chezmoi,venv` first"
             )
         state.setdefault("before", head)
@@ -227,11 +228,11 @@ def _deployed(r: Runner, ctx: Ctx, service: str) -> Outcome:
         steps = data["steps"]
         code = int(data["exit_code"])
     except (ValueError, KeyError, TypeError):
-        return Outcome(r.node, name, Status.FAILED, last_line(res))
+        return Outcome(r.node, name, Status.FAILED, res.last_line)
     changed = [f"{s['step']}: {s['detail']}".rstrip(": ") for s in steps if s.get("status") == "changed"]
     failed = [f"{s['step']}: {s['detail']}".rstrip(": ") for s in steps if s.get("status") == "failed"]
     if code == 1 or (not res.ok and code == 0):
-        return Outcome(r.node, name, Status.FAILED, "; ".join(failed) or last_line(res))
+        return Outcome(r.node, name, Status.FAILED, "; ".join(failed) or res.last_line)
     if code == 2:
         return Outcome(r.node, name, Status.WARNING, "; ".join(changed) or "finished with warnings")
     return Outcome(r.node, name, Status.CHANGED if changed else Status.OK, "; ".join(changed))
@@ -240,7 +241,7 @@ def _deployed(r: Runner, ctx: Ctx, service: str) -> Outcome:
 def _old_inventory(r: Runner, ctx: Ctx, base: str) -> tuple[Inventory | None, str]:
     res = r.run(*_git(ctx, "show", f"{base}:{INVENTORY_FILE}"), check=False, mutating=False, timeout=60)
     if not res.ok:
-        return None, f"no {INVENTORY_FILE} at {base[:12]} ({last_line(res)})"
+        return None, f"no {INVENTORY_FILE} at {base[:12]} ({res.last_line})"
     try:
         return inventory.parse(res.stdout, source=f"{INVENTORY_FILE} at {base[:12]}"), ""
     except ColabError as e:
@@ -255,7 +256,7 @@ def services_to_deploy(r: Runner, ctx: Ctx, base: str, commit: str) -> list[impa
     diff = r.run(*_git(ctx, "diff", "--name-only", base, commit), check=False, mutating=False, timeout=120)
     old, why = _old_inventory(r, ctx, base)
     if not diff.ok or old is None:
-        reason = why or f"git diff {base[:12]} {commit[:12]} failed ({last_line(diff)})"
+        reason = why or f"git diff {base[:12]} {commit[:12]} failed ({diff.last_line})"
         return [impact.Change(s.name, node, f"{reason}: redeployed to be sure") for s in inv.services_on(node)]
     return impact.changes(old, inv, changed_paths=diff.stdout.split(), nodes=[node])
 

@@ -38,7 +38,7 @@ for d in "$t"/.{snapshots.PREFIX}*.tmp; do [ -d "$d" ] && echo "${{d##*/}}"; don
 echo @state
 [ -d "$t/{snapshots.STATE}" ] && echo present
 echo @running
-pid=$(sed -n 's/^pid=//p' "$t/{snapshots.STATE}/lock" 2>/dev/null | head -n 1)
+pid=$(tr ' ' '\\n' 2>/dev/null < "$t/{snapshots.STATE}/lock" | sed -n 's/^pid=//p' | head -n 1)
 [ -n "$pid" ] && [ -d "/proc/$pid" ] && echo "$pid"
 echo @meta
 newest=$(readlink "$t/{snapshots.LATEST}" 2>/dev/null); newest=${{newest%/}}; newest=${{newest##*/}}
@@ -157,8 +157,7 @@ def probe(r: Runner, target: str, now: datetime, timeout: float) -> tuple[Check,
     """(backup check, free space of the backup volume) for the backup node."""
     res = r.run("sh", "-c", SCRIPT, "sh", target, check=False, mutating=False, timeout=timeout)
     if not res.ok:
-        why = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
-        return Check(Level.UNKNOWN, f"cannot read {target} ({why})"), space_check("backup", None)
+        return Check(Level.UNKNOWN, f"cannot read {target} ({res.last_line})"), space_check("backup", None)
     vol = parse(res.stdout, target)
     space = space_check("backup", vol.space) if not vol.missing else Check(Level.UNKNOWN, "backup: ?")
     return verdict(vol, now), space

@@ -119,7 +119,7 @@ def raid(r: Runner, inv: Inventory, timeout: float) -> Check:
     device, source = inv.raid.device, mdstat_path()
     res = r.run("sh", "-c", RAID_SCRIPT, "sh", device, source, check=False, mutating=False, timeout=timeout)
     if not res.ok:
-        return Check(Level.UNKNOWN, f"cannot read {source} ({(res.stderr.strip() or 'no output').splitlines()[-1]})")
+        return Check(Level.UNKNOWN, f"cannot read {source} ({res.last_line})")
     resolved, _, text = res.stdout.partition("@mdstat\n")
     if text.strip() == "@none":
         return Check(Level.CRIT, f"{device}: no {source} (md driver not loaded?)", {"health": mdstat.MISSING})

@@ -11,10 +11,10 @@ from rich.console import Console
 
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node
+from colab.privilege import needs_sudo
 from colab.runner import Runner, node_or_here, runner_for
-from colab.steps import Report, run_steps
+from colab.steps import Report, note, run_steps
 from colab.storage import fortress_share, mdstat, mounts, raid
-from colab.storage.common import needs_sudo, note
 from colab.storage.fortress_status import FortressStatus, probe
 from colab.storage.samba import SambaHost
 
@@ -45,7 +45,7 @@ def share(
             note(r, f"check: Infisical has {names} at {inv.fortress.password_path} (names only)")
         else:
             fortress_share.preflight(r, inv)
-        use_sudo = needs_sudo(r) if sudo is None else sudo
+        use_sudo = needs_sudo(r, node) if sudo is None else sudo
         steps = fortress_share.steps(inv, host or SambaHost(), use_sudo)
         return run_steps(f"fortress share on {node.name}", steps, r)
 
@@ -57,7 +57,7 @@ def mount(
     node = node_or_here(inv, node_name)
     kind = mounts.client_kind(inv, node)  # refuses the server before anything connects
     with _runner(inv, node, dry_run, console) as r:
-        steps = mounts.mount_steps(inv, node, needs_sudo(r) and node.os != "macos")
+        steps = mounts.mount_steps(inv, node, needs_sudo(r, node) and node.os != "macos")
         if kind != "systemd":  # the Windows drive and the Keychain get the password from here; Linux fetches it
             if dry_run:
                 name = inv.fortress_login(node).password_name
@@ -73,7 +73,7 @@ def unmount(
     node = node_or_here(inv, node_name)
     mounts.client_kind(inv, node)
     with _runner(inv, node, dry_run, console) as r:
-        steps = mounts.unmount_steps(inv, node, needs_sudo(r) and node.os != "macos")
+        steps = mounts.unmount_steps(inv, node, needs_sudo(r, node) and node.os != "macos")
         return run_steps(f"fortress unmount on {node.name}", steps, r)
 
 
@@ -112,10 +112,10 @@ def raid_plan(
     problems: list[str] = []
     if probe:
         with _runner(inv, node, False, console) as live:
-            found = raid.probe_disks(live, list(plan.disks), needs_sudo(live))
+            found = raid.probe_disks(live, list(plan.disks), needs_sudo(live, node))
             problems = raid.guard_problems(found, allow_kernel_names=allow_kernel_names, wipe=wipe)
     with _runner(inv, node, True, console) as r:
-        report = run_steps(f"RAID1 plan on {node.name}", raid.create_steps(inv, plan, needs_sudo(r)), r)
+        report = run_steps(f"RAID1 plan on {node.name}", raid.create_steps(inv, plan, needs_sudo(r, node)), r)
     return report, problems
 
 
@@ -131,16 +131,16 @@ def raid_create(
     plan = raid.plan_from(inv, disks, wipe=wipe, allow_kernel_names=allow_kernel_names)
     node = _raid_node(inv)
     with _runner(inv, node, dry_run, console) as r:
-        return run_steps(f"RAID1 {plan.device} on {node.name}", raid.create_steps(inv, plan, needs_sudo(r)), r)
+        return run_steps(f"RAID1 {plan.device} on {node.name}", raid.create_steps(inv, plan, needs_sudo(r, node)), r)
 
 
 def raid_monitor(inv: Inventory, *, dry_run: bool = False, console: Console | None = None) -> Report:
     node = _raid_node(inv)
     with _runner(inv, node, dry_run, console) as r:
-        return run_steps(f"RAID alerts on {node.name}", raid.monitor_steps(inv, needs_sudo(r)), r)
+        return run_steps(f"RAID alerts on {node.name}", raid.monitor_steps(inv, needs_sudo(r, node)), r)
 
 
 def raid_status(inv: Inventory, *, dry_run: bool = False, console: Console | None = None) -> mdstat.RaidStatus:
     node = _raid_node(inv)
     with _runner(inv, node, dry_run, console) as r:
-        return raid.status(r, inv, needs_sudo(r))
+        return raid.status(r, inv, needs_sudo(r, node))

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 from colab import secrets
 from colab.errors import ColabError
+from colab.file_steps import file_step, write_file
 from colab.inventory import Inventory
+from colab.privilege import as_root, sudo_prefix
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, note
 from colab.storage import boot, mounts, samba
-from colab.storage.common import as_root, is_device_or_partition, note, root_file, write_root_file
+from colab.storage.mount_table import is_device_or_partition
 from colab.storage.samba import SambaHost
 
 FOLDER_MODE = "2775"
 NOLOGIN = "/usr/sbin/nologin"
 USER_COMMENT = "fortress Samba user (inv fortress.share)"
-
-
-def _sudo_prefix(sudo: bool) -> str:
-    return "sudo -n " if sudo else ""
 
 
 def mounted_step(inv: Inventory, sudo: bool) -> Step:
@@ -91,7 +89,7 @@ def boot_mount_step(inv: Inventory, sudo: bool) -> Step:
     def act(r: Runner) -> None:
         placeholder = f"<UUID of the {f.filesystem} file system on {f.device}, found with lsblk>"
         text = boot.server_unit(inv, placeholder if r.dry_run else found.get("uuid") or uuid(r))
-        write_root_file(r, path, text, "644", sudo=sudo)
+        write_file(r, path, text, "644", sudo=sudo)
         r.run(*as_root(sudo, "systemctl", "daemon-reload"))
         r.run(*as_root(sudo, "systemctl", "enable", "--now", "--", unit))
 
@@ -106,7 +104,7 @@ def dropin_steps(inv: Inventory, sudo: bool) -> list[Step]:
         r.run(*as_root(sudo, "systemctl", "daemon-reload"))
 
     return [
-        root_file(dest, mounts.render_colab_file(inv, node, source), mode, sudo=sudo, after=reload)
+        file_step(dest, mounts.render_colab_file(inv, node, source), mode, sudo=sudo, after=reload)
         for source, dest, mode in boot.server_files()
     ]
 
@@ -193,8 +191,8 @@ def set_script(name: str, sudo: bool) -> str:
     """Sets the Samba password from $name, typed twice on smbpasswd's stdin, and enables the account."""
     return (
         f'[ -n "${{{name}:-}}" ] || {{ echo "{name} is empty" >&2; exit 3; }}; '
-        f'printf "%s\\n%s\\n" "${name}" "${name}" | {_sudo_prefix(sudo)}smbpasswd -c "$1" -s -a "$2" && '
-        f'{_sudo_prefix(sudo)}smbpasswd -c "$1" -e "$2" </dev/null >/dev/null'
+        f'printf "%s\\n%s\\n" "${name}" "${name}" | {sudo_prefix(sudo)}smbpasswd -c "$1" -s -a "$2" && '
+        f'{sudo_prefix(sudo)}smbpasswd -c "$1" -e "$2" </dev/null >/dev/null'
     )
 
 
@@ -213,8 +211,9 @@ def password_step(inv: Inventory, user: str, host: SambaHost, sudo: bool) -> Ste
                 return f"Samba user {user} does not log in with the Infisical password ({status})"
         if "smbclient" in text and ("not found" in text or res.returncode == 127):
             raise ColabError(f"smbclient is missing on {r.node}; install it (apt-get install smbclient)")
-        last = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
-        raise ColabError(f"cannot log in to //127.0.0.1/{f.share} port {host.port} as {user} on {r.node} ({last})")
+        raise ColabError(
+            f"cannot log in to //127.0.0.1/{f.share} port {host.port} as {user} on {r.node} ({res.last_line})"
+        )
 
     def act(r: Runner) -> None:
         note(r, f"check: smbclient logs in to //127.0.0.1/{f.share} as {user} with $PASSWD from Infisical ({name})")
@@ -248,8 +247,7 @@ def removal_step(inv: Inventory, host: SambaHost, sudo: bool) -> Step:
         members = group_members(r.run("getent", "group", f.group, check=False, mutating=False).stdout)
         res = r.run(*as_root(sudo, "pdbedit", "-s", host.smb_conf, "-L"), check=False, mutating=False)
         if not res.ok:
-            last = (res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
-            raise ColabError(f"cannot list the Samba users on {r.node} (pdbedit -L: {last})")
+            raise ColabError(f"cannot list the Samba users on {r.node} (pdbedit -L: {res.last_line})")
         stale[:] = sorted(set(members) & set(samba_users(res.stdout)) - set(f.users))
         if not stale:
             return None

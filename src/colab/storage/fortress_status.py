@@ -26,7 +26,7 @@ from colab.inventory import Inventory, Node
 from colab.runner import Runner
 from colab.steps import Outcome, Report, Status
 from colab.storage import boot, mounts
-from colab.storage.common import MountEntry, is_device_or_partition, parse_mount_table
+from colab.storage.mount_table import MountEntry, is_device_or_partition, parse_mount_table
 
 PROBE_NAME = ".colab-read-probe"
 PROBE_MB = 64
@@ -194,8 +194,7 @@ def _read_sample(r: Runner, path: str) -> float | None:
     res = r.run("sh", "-c", _READ_PROBE, "sh", path, str(PROBE_MB), env={"LC_ALL": "C"}, check=False, timeout=300)
     parsed = parse_dd(res.stdout + res.stderr)
     if not res.ok or parsed is None:
-        last = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
-        raise ColabError(f"cannot time a read of {path} on {r.node} ({last})")
+        raise ColabError(f"cannot time a read of {path} on {r.node} ({res.last_line})")
     return round(mbps(*parsed), 1)
 
 

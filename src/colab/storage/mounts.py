@@ -31,22 +31,17 @@ import jinja2
 
 from colab import secrets
 from colab.errors import ColabError
+from colab.file_steps import file_step, home_file_step
 from colab.inventory import Inventory, Node
 from colab.node_facts import fortress_client
+from colab.privilege import as_root
 from colab.quoting import systemd_escape_path
 from colab.render.context import node_context
 from colab.render.templates import environment
 from colab.runner import CommandError, Runner
-from colab.steps import Step
+from colab.steps import Step, note
 from colab.storage import boot
-from colab.storage.common import (
-    as_root,
-    home_file,
-    note,
-    parse_mount_table,
-    root_file,
-    share_mounted_at,
-)
+from colab.storage.mount_table import parse_mount_table, share_mounted_at
 
 UNIT_DIR = boot.UNIT_DIR
 POWERSHELL = "/mnt/c/Windows/System32/WindowsPowerShell/v1.0/powershell.exe"
@@ -130,9 +125,10 @@ def systemd_step(kind: str) -> Step:
 # Root checks the machine identity's files: present, not empty, root's, 0600, in a 0700 folder.
 _IDENTITY = (
     'd=$1; [ "$(stat -c "%U %a" "$d" 2>/dev/null)" = "root 700" ] '
-    '|| { echo "$d: not a root-only folder (root, 0700)"; exit 1; }; '
-    'for f in client-id client-secret; do [ -s "$d/$f" ] || { echo "$d/$f is missing or empty"; exit 1; }; '
-    '[ "$(stat -c "%U %a" "$d/$f")" = "root 600" ] || { echo "$d/$f is not root-only (root, 0600)"; exit 1; }; done'
+    '|| { echo "$d: not a root-only folder (root, 0700)" >&2; exit 1; }; '
+    'for f in client-id client-secret; do [ -s "$d/$f" ] || { echo "$d/$f is missing or empty" >&2; exit 1; }; '
+    '[ "$(stat -c "%U %a" "$d/$f")" = "root 600" ] '
+    '|| { echo "$d/$f is not root-only (root, 0600)" >&2; exit 1; }; done'
 )
 
 
@@ -153,8 +149,7 @@ def identity_step(sudo: bool) -> Step:
         res = r.run(*as_root(sudo, "sh", "-c", _IDENTITY, "sh", boot.IDENTITY_DIR), check=False, mutating=False)
         if res.ok:
             return None
-        why = (res.stdout.strip() or res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
-        raise ColabError(f"no machine identity on {r.node} ({why}); {identity_fix(r.node)}")
+        raise ColabError(f"no machine identity on {r.node} ({res.last_line}); {identity_fix(r.node)}")
 
     def act(r: Runner) -> None:
         note(r, f"check: the machine identity is in {boot.IDENTITY_DIR}/client-id and client-secret (root, 0600)")
@@ -205,7 +200,7 @@ def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]
         r.run(*as_root(sudo, "systemctl", "daemon-reload"))
 
     out = [systemd_step(kind)]
-    out += [root_file(dest, text, mode, sudo=sudo, after=reload) for dest, text, mode in boot_files(inv, node)]
+    out += [file_step(dest, text, mode, sudo=sudo, after=reload) for dest, text, mode in boot_files(inv, node)]
     old = f"{UNIT_DIR}/{stem}.automount"
 
     def automount_check(r: Runner) -> str | None:
@@ -238,8 +233,7 @@ def linux_steps(inv: Inventory, node: Node, kind: str, sudo: bool) -> list[Step]
         note(r, f"{boot.PASSWORD_UNIT} fetches the password on {r.node} (its machine identity); none passes here")
         res = r.run(*mount_start_argv(stem, sudo), check=False, timeout=MOUNT_TIMEOUT + 30)
         if not res.ok:
-            why = (res.stderr.strip() or res.stdout.strip() or f"exit {res.returncode}").splitlines()[-1]
-            raise ColabError(f"{why} (systemctl status {boot.PASSWORD_UNIT} {stem}.mount on {r.node})")
+            raise ColabError(f"{res.last_line} (systemctl status {boot.PASSWORD_UNIT} {stem}.mount on {r.node})")
 
     out.append(Step(f"mounted {source} at {target}", mounted_check, mounted_act))
     return out
@@ -310,8 +304,7 @@ def windows_mapping(r: Runner, inv: Inventory) -> tuple[str, str] | None:
     """(status, remote path) of the drive's mapping on Windows, None when unmapped."""
     res = r.run(*powershell(windows_query_script(inv)), check=False, mutating=False, timeout=60)
     if not res.ok:
-        last = (res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
-        raise ColabError(f"PowerShell failed on {r.node} ({last})")
+        raise ColabError(f"PowerShell failed on {r.node} ({res.last_line})")
     line = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "none"
     if line.strip() == "none":
         return None
@@ -413,8 +406,7 @@ def macos_steps(inv: Inventory, node: Node) -> list[Step]:
             return None
         if res.returncode in (10, 11):
             return "no Keychain item for the share" if res.returncode == 10 else "the Keychain holds another password"
-        last = (res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
-        raise ColabError(f"cannot read the Keychain on {r.node} ({last})")
+        raise ColabError(f"cannot read the Keychain on {r.node} ({res.last_line})")
 
     def key_act(r: Runner) -> None:
         note(r, "the password goes to `security -i` on stdin (hex, -X), never in argv")
@@ -455,7 +447,7 @@ def macos_steps(inv: Inventory, node: Node) -> list[Step]:
 
     return [
         Step(f"keychain item smb://{user}@{server}", key_check, key_act),
-        home_file(AGENT_PATH, plist, "644", after=bootout),
+        home_file_step(AGENT_PATH, plist, "644", after=bootout),
         Step(f"LaunchAgent {label} loaded", agent_check, agent_act),
         Step(f"mounted at {target}", mounted_check, mounted_act),
     ]

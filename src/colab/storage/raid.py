@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 
 from colab import quoting
 from colab.errors import ColabError
+from colab.file_steps import file_step
 from colab.inventory import Inventory
+from colab.privilege import as_root
 from colab.runner import Runner
-from colab.steps import Step
+from colab.steps import Step, note
 from colab.storage import mdstat
-from colab.storage.common import as_root, note, root_file
 
 BY_ID = "/dev/disk/by-id/"
 SIZE_TOLERANCE = 0.01
@@ -94,8 +95,7 @@ def probe_disks(r: Runner, disks: list[str], sudo: bool) -> list[Disk]:
     for path in disks:
         res = r.run(*as_root(sudo, "sh", "-c", _PROBE, "sh", path), check=False, mutating=False)
         if not res.ok:
-            last = (res.stderr.strip() or f"exit {res.returncode}").splitlines()[-1]
-            raise ColabError(f"cannot examine {path} on {r.node} ({last})")
+            raise ColabError(f"cannot examine {path} on {r.node} ({res.last_line})")
         found.append(parse_probe(path, res.stdout))
     return found
 
@@ -409,7 +409,7 @@ def monitor_steps(inv: Inventory, sudo: bool) -> list[Step]:
         r.run(*as_root(sudo, "sh", "-c", _CONF_MONITOR, "sh", mdstat.MDADM_CONF, *mdstat.monitor_lines()))
 
     return [
-        root_file(mdstat.ALERT_PROGRAM, mdstat.alert_program(inv), "755", sudo=sudo),
+        file_step(mdstat.ALERT_PROGRAM, mdstat.alert_program(inv), "755", sudo=sudo),
         Step(f"alerts in {mdstat.MDADM_CONF}", check, act),
     ]
 

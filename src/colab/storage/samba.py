@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from colab import inventory_paths
 from colab.errors import ColabError
 from colab.inventory import Inventory
+from colab.privilege import as_root
 from colab.runner import Runner
-from colab.steps import Step
-from colab.storage.common import as_root, note
+from colab.steps import Step, note
 
 MIN_PROTOCOL = "SMB3"
 # Group-writable, readable by the server's other users (services read compose files and data as their own
@@ -206,8 +206,7 @@ def parse_values(text: str) -> dict[str, str]:
 def _values(r: Runner, conf: str, section: str, params: list[str], sudo: bool) -> dict[str, str]:
     res = r.run(*as_root(sudo, "sh", "-c", _VALUES, "sh", conf, section, *params), check=False, mutating=False)
     if not res.ok:
-        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
-        raise ColabError(f"{last} on {r.node}")
+        raise ColabError(f"{res.last_line} on {r.node}")
     return parse_values(res.stdout)
 
 

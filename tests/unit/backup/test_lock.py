@@ -4,6 +4,7 @@ folder) that is a symlink, a hard link or someone else's is refused without touc
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,11 +22,12 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def test_acquire_writes_pid_and_release_clears_it(tmp_path: Path) -> None:
+def test_acquire_writes_who_holds_it_and_release_clears_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLAB_NODE", "cooperator")
     path = tmp_path / ".colab-backup" / "lock"
     held = lock.acquire(tmp_path, "backup.daily")
     text = path.read_text()
-    assert f"pid={__import__('os').getpid()}\n" in text and "task=backup.daily" in text
+    assert re.fullmatch(rf"task=backup\.daily user=\S+ node=cooperator pid={os.getpid()} since=\S+\n", text), text
     assert held.took_over is None
     lock.release(held)
     assert path.read_text() == ""
@@ -35,21 +37,32 @@ def test_acquire_writes_pid_and_release_clears_it(tmp_path: Path) -> None:
 def test_second_run_is_refused_with_who_holds_it(tmp_path: Path) -> None:
     path = tmp_path / ".colab-backup" / "lock"
     with lock.hold(tmp_path, "backup.daily"):
-        with pytest.raises(lock.Busy, match=r"backup\.daily \(pid \d+, started .*\) holds .*lock; wait for it"):
+        with pytest.raises(
+            lock.Busy, match=r"lock is locked by backup\.daily by \S+ on \S+ \(pid \d+, since .*\); wait"
+        ):
             lock.acquire(tmp_path, "backup.weekly")
         assert lock.holder(path) is not None
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("left", "named"),
+    [
+        ("task=backup.daily user=root node=cooperator pid={pid} since=2024-01-05T03:15:00+01:00\n",
+         "backup.daily by root on cooperator (pid {pid}, since 2024-01-05T03:15:00+01:00)"),
+        # what an earlier version left: one key a line, `started`
+        ("pid={pid}\nstarted=2024-01-05T03:15:00\ntask=backup.daily\n",
+         "backup.daily (pid {pid}, since 2024-01-05T03:15:00)"),
+    ],
+)  # fmt: skip
+def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path: Path, left: str, named: str) -> None:
     path = tmp_path / ".colab-backup" / "lock"
     path.parent.mkdir()
     pid = dead_pid()
-    path.write_text(f"pid={pid}\nstarted=2024-01-05T03:15:00\ntask=backup.daily\n")
+    path.write_text(left.format(pid=pid))
     held = lock.acquire(tmp_path, "backup.daily")
     try:
         assert held.took_over == (
-            f"took over the stale lock of backup.daily (pid {pid}, started 2024-01-05T03:15:00), "
-            "which is no longer running: that run was interrupted"
+            f"took over the stale lock of {named.format(pid=pid)}, which is no longer running: that run was interrupted"
         )
     finally:
         lock.release(held)
@@ -72,7 +85,7 @@ def test_wait_queues_behind_the_holder(tmp_path: Path) -> None:
     waited = time.monotonic() - started
     lock.release(held)
     holder.wait(timeout=10)
-    assert said and said[0].startswith("waiting: backup.daily (pid")
+    assert said and said[0].startswith(f"waiting: {path}/.colab-backup/lock is locked by backup.daily by ")
     assert waited > 0.3
     assert held.took_over is None  # the holder released cleanly
 

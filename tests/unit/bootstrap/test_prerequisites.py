@@ -10,7 +10,7 @@ import pytest
 
 from colab.bootstrap import prerequisites
 from colab.bootstrap import run as bootstrap_run
-from colab.bootstrap.common import Ctx
+from colab.bootstrap.context import Ctx
 from colab.errors import ColabError
 from colab.runner import Runner
 from colab.steps import Report, Status

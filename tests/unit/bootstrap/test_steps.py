@@ -15,7 +15,7 @@ from plumbum import local
 
 from colab import inventory
 from colab.bootstrap import dotfiles, install, mesh, verify
-from colab.bootstrap.common import Ctx
+from colab.bootstrap.context import Ctx
 from colab.errors import ColabError
 from colab.runner import Result, Runner
 from colab.steps import Status, run_step

@@ -15,16 +15,16 @@ import pytest
 
 from colab import checkout_venv, inventory
 from colab.bootstrap import order, venv
-from colab.bootstrap.common import Ctx
+from colab.bootstrap.context import Ctx
 from colab.errors import ColabError
 from colab.runner import Runner
 from colab.steps import Status, run_step
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = shutil.which("python3") or sys.executable
-# What `scripts/venv --check` needs of a checkout: the script, the two standard-library modules, the lock.
-CHECKOUT_FILES = ("pyproject.toml", "uv.lock", "scripts/venv", "src/colab/__init__.py", "src/colab/lockfile.py",
-                  "src/colab/checkout_venv.py")  # fmt: skip
+# What `scripts/venv --check` needs of a checkout: the script, its standard-library modules, the lock.
+CHECKOUT_FILES = ("pyproject.toml", "uv.lock", "scripts/venv", "src/colab/__init__.py", "src/colab/errors.py",
+                  "src/colab/lockfile.py", "src/colab/checkout_venv.py")  # fmt: skip
 
 
 def exe(path: Path, body: str) -> None:

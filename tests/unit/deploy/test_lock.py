@@ -35,7 +35,7 @@ def test_one_holder_at_a_time_and_the_second_is_told_who(tmp_path: Path, monkeyp
     with lock.hold(runner(), state, "web on cooperator", "deploy") as held:
         assert held.took_over == "" and held.waited == ""
         assert re.fullmatch(
-            r"verb=deploy node=cooperator user=\S+ pid=\d+ since=\S+\n", Path(state, "holder").read_text()
+            r"task=deploy user=\S+ node=cooperator pid=\d+ since=\S+\n", Path(state, "holder").read_text()
         )
         with pytest.raises(lock.Busy) as e:
             lock.acquire(runner(), state, "web on cooperator", "pull")

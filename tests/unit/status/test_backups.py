@@ -117,7 +117,8 @@ def test_an_unfinished_run_is_a_warning_unless_it_is_still_running(two: Path) ->
         Level.WARN,
         "fortress-20240103, 26h ago, ok; an unfinished run left .fortress-20240104.tmp",
     )
-    (two / snapshots.STATE / "lock").write_text(f"pid={os.getpid()}\nstarted=2024-01-04T03:15:00\ntask=backup.daily\n")
+    holder = f"task=backup.daily user=root node=cooperator pid={os.getpid()} since=2024-01-04T03:15:00+01:00\n"
+    (two / snapshots.STATE / "lock").write_text(holder)
     assert judge(two, "2024-01-04T05:00") == (
         Level.OK,
         f"fortress-20240103, 26h ago, ok; a run is in progress (pid {os.getpid()})",

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from colab import inventory, quoting
+from colab import file_steps, inventory, quoting
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.render import chezmoi_source
 from colab.render.tree import render_tree
 from colab.runner import Runner
 from colab.steps import Status, run_steps
-from colab.storage import boot, common, fortress_share, mdstat, mounts, raid, samba
+from colab.storage import boot, fortress_share, mdstat, mounts, raid, samba
 from colab.storage.samba import SambaHost
 from tests.conftest import require_root
 
@@ -32,7 +32,7 @@ INV = inventory.load(ROOT / "cluster.toml")
 OTHER = inventory.load(ROOT / "tests" / "fixtures" / "inventories" / "other.toml")
 PROJECT = "6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5"
 INFISICAL = ["infisical", "run", "--env", "prod", "--path", "/samba", "--projectId", PROJECT, "--silent", "--"]
-WRITE = ["sudo", "-n", "sh", "-c", common._WRITE, "sh"]
+WRITE = ["sudo", "-n", "sh", "-c", file_steps.WRITE, "sh"]
 UNITS = "/etc/systemd/system"
 
 
@@ -51,7 +51,7 @@ RELOAD = ["sudo", "-n", "systemctl", "daemon-reload"]
 def linux_mount(
     stem: str = "mnt-fortress", docker: bool = True, sudo: tuple[str, ...] = ("sudo", "-n")
 ) -> list[list[str]]:
-    write = [*sudo, "sh", "-c", common._WRITE, "sh"]
+    write = [*sudo, "sh", "-c", file_steps.WRITE, "sh"]
     reload = [*sudo, "systemctl", "daemon-reload"]
     files = [
         ("/usr/local/lib/colab/fortress-password", "755"),
@@ -136,7 +136,7 @@ def test_terminator_stores_the_password_in_the_keychain_and_loads_the_agent() ->
     agent = mounts.AGENT_PATH
     assert argv == [
         [*INFISICAL, "sh", "-c", KEYCHAIN_STORE, "sh", "crtr", "100.64.0.1", "fortress (colab)"],
-        ["sh", "-c", common._WRITE_HOME, "sh", agent, "644"],
+        ["sh", "-c", file_steps.WRITE_HOME, "sh", agent, "644"],
         ["sh", "-c", 'launchctl bootout "gui/$(id -u)/$1" 2>/dev/null || true', "sh", "colab.fortress"],
         ["sh", "-c", 'launchctl bootstrap "gui/$(id -u)" "$HOME/$1"', "sh", agent],
         [
@@ -351,7 +351,7 @@ def test_raid_plan_for_the_default_inventory() -> None:
          "defaults,nofail,x-systemd.device-timeout=30s", "/etc/fstab"],
         ["sudo", "-n", "mkdir", "-p", "/mnt/backup"],
         ["sudo", "-n", "mount", "/mnt/backup"],
-        ["sudo", "-n", "sh", "-c", common._WRITE, "sh", "/usr/local/sbin/colab-mdadm-alert", "755"],
+        ["sudo", "-n", "sh", "-c", file_steps.WRITE, "sh", "/usr/local/sbin/colab-mdadm-alert", "755"],
         ["sudo", "-n", "sh", "-c", raid._CONF_MONITOR, "sh", "/etc/mdadm/mdadm.conf", "MAILADDR root",
          "PROGRAM /usr/local/sbin/colab-mdadm-alert"],
     ]  # fmt: skip
@@ -441,7 +441,7 @@ def test_the_identity_check_itself_on_real_files(tmp_path: Path) -> None:
 
     def check() -> str:
         res = subprocess.run(["sh", "-c", mounts._IDENTITY, "sh", str(d)], capture_output=True, text=True)
-        return "ok" if res.returncode == 0 else res.stdout.strip()
+        return "ok" if res.returncode == 0 else res.stderr.strip()
 
     if who != "root":
         require_root("the machine identity's files must be root's")  # fails in CI, skips elsewhere

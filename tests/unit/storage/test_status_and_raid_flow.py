@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from colab import inventory
+from colab import file_steps, inventory
 from colab.runner import Result, Runner
 from colab.steps import Status, run_steps
-from colab.storage import boot, common, fortress_status, raid
+from colab.storage import boot, fortress_status, mount_table, raid
 
 ROOT = Path(__file__).resolve().parents[3]
 INV = inventory.load(ROOT / "cluster.toml")
@@ -57,14 +57,14 @@ BSD_DD = "64+0 records in\n64+0 records out\n67108864 bytes transferred in 1.600
 
 
 def test_mount_tables_of_linux_and_macos() -> None:
-    linux = common.parse_mount_table(LINUX_MOUNTS + "//h/s on /mnt/with\\040space type cifs (rw)\n")
+    linux = mount_table.parse_mount_table(LINUX_MOUNTS + "//h/s on /mnt/with\\040space type cifs (rw)\n")
     assert [(e.source, e.target, e.fstype) for e in linux][-3:] == [
         ("systemd-1", "/mnt/fortress", "autofs"),
         ("//100.64.0.1/fortress", "/mnt/fortress", "cifs"),
         ("//h/s", "/mnt/with space", "cifs"),
     ]
-    assert common.share_mounted_at(linux, "/mnt/fortress") == linux[3]  # the cifs mount, not the autofs trap
-    mac = common.parse_mount_table(MAC_MOUNTS)
+    assert mount_table.share_mounted_at(linux, "/mnt/fortress") == linux[3]  # the cifs mount, not the autofs trap
+    mac = mount_table.parse_mount_table(MAC_MOUNTS)
     assert (mac[1].source, mac[1].target, mac[1].fstype) == ("//crtr@100.64.0.1/fortress", "/Volumes/fortress", "smbfs")
 
 
@@ -273,8 +273,8 @@ def raid_node(array: str | None, fs: str = "ext4", fstab: str = "", conf: str = 
             return Result(0, "/dev/md0\n")
         if argv[:1] == ["cat"]:
             return Result(0, (Path(argv[1]).name == "colab-mdadm-alert" and ALERT) or "")
-        if argv[:3] == ["sh", "-c", common._MODE]:
-            return Result(0, "755\n")
+        if argv[:3] == ["sh", "-c", file_steps.STAT]:
+            return Result(0, "regular file 755\n")
         changed.append(" ".join(argv[:4]))
         return Result(0)
 

@@ -1,1 +1,0 @@
-"""Reusable step builders (pyinfra-style operations): each returns a Step for one piece of state."""
