@@ -164,7 +164,7 @@ def test_kill_9_during_rsync(
         assert res.returncode == 0, res.stdout + res.stderr
     else:
         assert res.returncode == 2, res.stdout + res.stderr  # finished, with a warning about the killed run
-        assert "took over the stale lock of backup.daily (pid" in res.stderr
+        assert re.search(r"took over the stale lock of backup\.daily by \S+ on \S+ \(pid \d+, since ", res.stderr)
         assert "continuing the unfinished .fortress-20240102.tmp" in res.stdout
     assert snapshot_names(volume) == ["fortress-20240101", name]
     assert differences(two, volume / name) == []
@@ -214,12 +214,17 @@ def test_two_runs_at_once(trees: tuple[Path, Path], volume: Path, tmp_path: Path
     try:
         second = run_inv(inv, *daily_args(two, volume, DAY2))
         assert second.returncode == 1
-        assert second.stderr.startswith(f"error: backup.daily (pid {first.pid}, started ")
-        assert "holds" in second.stderr and "wait for it to finish, or pass --wait to queue behind it" in second.stderr
+        holder = rf"backup\.daily by \S+ on \S+ \(pid {first.pid}, since \S+\)"
+        assert re.match(
+            rf"error: {re.escape(str(volume))}/\.colab-backup/lock is locked by {holder}; "
+            r"wait for it to finish, or pass --wait to queue behind it$",
+            second.stderr,
+            re.MULTILINE,
+        ), second.stderr
         queued = start(inv, *daily_args(two, volume, DAY3, "--wait"))
         assert queued.stderr is not None
         waiting = queued.stderr.readline()  # blocks until the queued run reports that it waits
-        assert f"waiting: backup.daily (pid {first.pid}" in waiting
+        assert re.search(rf"waiting: .*/lock is locked by {holder}", waiting), waiting
         assert queued.poll() is None  # still queued behind the frozen run
     finally:
         os.killpg(rsync_group, signal.SIGCONT)
