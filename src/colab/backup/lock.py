@@ -6,8 +6,8 @@ The lock file is opened without following symlinks and must be a regular file of
 The kernel drops an flock when its last holder dies, so a crashed run never blocks the next one. The line in
 the file (`colab.lock_holder`: task, user, node, pid, since) says who holds it; a run that finds one there
 after taking the lock knows the previous run ended without cleaning up (killed, power loss) and reports it as
-a warning. rsync inherits the lock's
-descriptor, so the lock lives exactly as long as any process still writing to the volume.
+a warning. rsync inherits the lock's descriptor, so the lock lives exactly as long as any process still writing
+to the volume.
 """
 
 from __future__ import annotations

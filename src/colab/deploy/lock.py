@@ -8,10 +8,10 @@ file on the same node, whichever node it was started from, so two people on two 
 The holder keeps the lock until its stdin reaches EOF. Its stdin is a pipe from this process, and every local
 command this run starts inherits the pipe's write end (`runner.children_inherit`): the lock lives exactly
 as long as this run or any command it started (a `docker compose up` left running by a kill -9 keeps it).
-A killed run never leaves a stale lock (the kernel drops an flock with its last holder); the holder's
-line (`holder` file, `colab.lock_holder`, removed on a clean release) tells the next run that it took over
-from an interrupted one. The holder runs in a session of its own, so a Ctrl-C at the terminal does not end it before
-the commands it outlives.
+A killed run never leaves a stale lock (the kernel drops an flock with its last holder); the holder's line
+(`holder` file, `colab.lock_holder`, removed on a clean release) tells the next run that it took over from an
+interrupted one. The holder runs in a session of its own, so a Ctrl-C at the terminal does not end it before the
+commands it outlives.
 """
 
 from __future__ import annotations
