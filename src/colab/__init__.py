@@ -12,11 +12,12 @@ modules. Where to look first:
 Packages: `backup` (snapshots, dumps, retention, restore, off-site), `bootstrap` (a bare node to ready),
 `deploy` (Compose services with Infisical's secrets), `storage` (the fortress share, its mounts, the RAID),
 `status` (`inv status`), `metrics` (for Prometheus), `render` (`inv render`: templates into files),
-`lifecycle` (day-2 changes: service.new, node.add, rollout, secrets.rotated), `ops` (reusable steps).
+`lifecycle` (day-2 changes: service.new, node.add, rollout, secrets.rotated).
 
 Modules: `inventory` (the model; `inventory_paths`, `inventory_edit`, `inventory_view`, `inventory_docs`),
 `node_facts` (what a node is: its fortress mount, Docker daemon, boot mount, backup cron), `runner` (commands
-on a node), `steps` (check, act, verify, report), `secrets`, `injection` and `masking` (secrets in memory only),
+on a node), `steps` (check, act, verify, report; with the blocks steps are made of: `privilege` for root,
+`file_steps`, `apt`), `lock_holder` (who holds the deploy or backup lock), `secrets`, `injection` and `masking` (secrets in memory only),
 `compose` (Compose command lines), `quoting`, `netguard`, `registry` and `registry_credentials`, `cli`,
 `options`, `confirm`, `tables` (for people), `checkout`, `checkout_venv`, `repo`, `lockfile`, `errors`.
 """

@@ -10,6 +10,9 @@
 - `verify`: mise tasks, the checkout's inv, fortress, Docker, mesh address.
 - `prerequisites`: what must be there before any step runs (SSH key, sudo, the Infisical CLI), all listed at once.
 - `run`: find the node (offline on-demand nodes say so), check the prerequisites, run the steps, report.
+- `context`: the node being bootstrapped (`Ctx`), the groups, the user tools' PATH on macOS.
+
+Root, files and packages come from the shared step blocks (`colab.privilege`, `colab.file_steps`, `colab.apt`).
 """
 
 # The group names, in order; here (not in `order`) so that `inv --list` can name them without loading the steps.

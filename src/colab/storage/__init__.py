@@ -14,4 +14,7 @@ a root-only tmpfs credentials file for mount.cifs); a Windows drive gets it in P
 - `raid`: guards and the exact command plan for the mdadm RAID1 volume (`inv raid.plan` / `raid.create`).
 - `mdstat`: /proc/mdstat and `mdadm --detail` parsing, the monitor configuration for alerts.
 - `commands`: the fortress.* and raid.* tasks as functions.
+- `mount_table`: what `mount` and `findmnt` say (entries, the SMB mount at a path, a device's partitions).
+
+Root and files come from the shared step blocks (`colab.privilege`, `colab.file_steps`).
 """
