@@ -16,10 +16,11 @@ Packages: `backup` (snapshots, dumps, retention, restore, off-site), `bootstrap`
 
 Modules: `inventory` (the model; `inventory_paths`, `inventory_edit`, `inventory_view`, `inventory_docs`),
 `node_facts` (what a node is: its fortress mount, Docker daemon, boot mount, backup cron), `runner` (commands
-on a node), `steps` (check, act, verify, report; with the blocks steps are made of: `privilege` for root,
-`file_steps`, `apt`), `lock_holder` (who holds the deploy or backup lock), `secrets`, `injection` and `masking` (secrets in memory only),
-`compose` (Compose command lines), `quoting`, `netguard`, `registry` and `registry_credentials`, `cli`,
-`options`, `confirm`, `tables` (for people), `checkout`, `checkout_venv`, `repo`, `lockfile`, `errors`.
+on a node), `steps` (check, act, verify, report) and the blocks steps are made of: `privilege` (root through
+`sudo -n`), `file_steps` (files and folders), `apt` (Debian packages); `lock_holder` (who holds the deploy or
+backup lock), `secrets`, `injection` and `masking` (secrets in memory only), `compose` (Compose command lines),
+`quoting`, `netguard`, `registry` and `registry_credentials`, `cli`, `options`, `confirm`, `tables` (for
+people), `checkout`, `checkout_venv`, `repo`, `lockfile` (uv.lock as hashed requirements), `errors`.
 """
 
 __version__ = "0.1.0"
