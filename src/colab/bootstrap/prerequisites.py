@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from colab.bootstrap import fortress, mesh
 from colab.bootstrap.context import Ctx
-from colab.privilege import as_root
+from colab.privilege import SUDO, as_root
 from colab.runner import Runner
 from colab.steps import Outcome, Report, Status, Step, requirement, run_step
 
@@ -60,7 +60,7 @@ def _sudo(ctx: Ctx) -> Step:
     user = ctx.node.ssh_user
 
     def test(r: Runner) -> str | None:
-        res = r.run("sudo", "-n", "true", check=False, mutating=False, timeout=30)
+        res = r.run(*SUDO, "true", check=False, mutating=False, timeout=30)
         if res.ok:
             return None
         return (
