@@ -29,6 +29,15 @@ RENDER_NODES = {
 RENDER_CASES = [(name, node) for name, nodes in RENDER_NODES.items() for node in nodes]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="plan cases (tests/unit/*/cases/*.txt): write what the code prints now as the expected part, instead of "
+        "comparing; review the diff before committing it",
+    )
+
+
 def unavailable(reason: str) -> NoReturn:
     """A test cannot run here: skip with the reason, except in CI, where it is a failure."""
     if IN_CI:

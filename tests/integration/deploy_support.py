@@ -6,7 +6,7 @@ import contextlib
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import tomlkit
 
 from tests.harness import images
+from tests.harness.inv import run_inv, start_inv
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = ROOT / "tests" / "fixtures" / "inventories" / "loopback.toml"
@@ -90,6 +91,16 @@ class TestCluster:
 
     def compose_dir(self, service: str) -> Path:
         return self.root / "compose" / service
+
+    def inv(
+        self, *args: str, timeout: float = 180, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`inv ARGS` with this cluster's inventory, run as if on cooperator (the node its services are on)."""
+        return run_inv(*args, node="cooperator", inventory=self.inventory, timeout=timeout, env=env)
+
+    def start(self, *args: str, env: Mapping[str, str] | None = None) -> Running:
+        """The same, left running while the test acts (see Running)."""
+        return Running(start_inv(*args, node="cooperator", inventory=self.inventory, env=env))
 
 
 def write_cluster(
@@ -300,11 +311,8 @@ def marker(marks: Path, stage: str) -> int | None:
 class Running:
     """An `inv` started in a process group of its own, its output collected line by line as it comes."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True, start_new_session=True,
-        )  # fmt: skip
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc  # from start_inv: in a session of its own, stdout and stderr on pipes
         self.out: list[str] = []
         self.err: list[str] = []
         self._threads = [

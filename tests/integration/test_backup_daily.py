@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,15 +23,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, require_root, require_tool, unavailable
+from tests.harness.inv import run_inv
 from tests.integration.test_backup_support import (
+    cron_inv,
     daily_args,
     differences,
-    inv_argv,
-    inv_env,
     leftovers,
     make_tree,
     manifest,
-    run_inv,
     snapshot_names,
     write_inventory,
 )
@@ -58,11 +56,11 @@ def ok(res: subprocess.CompletedProcess[str], code: int = 0) -> None:
 
 def test_daily_copies_exactly_and_links_unchanged_files(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     (src / "d001" / "f0003.bin").write_bytes(b"changed")
     (src / "d002" / "f0000.bin").unlink()
     (src / "new.txt").write_text("new")
-    res = run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-01-02T03:15"))
     ok(res)
     assert "snapshot fortress-20240102" in res.stdout and "changed" in res.stdout
     assert "\x1b[" not in res.stdout + res.stderr  # no terminal, no escape codes
@@ -75,7 +73,9 @@ def test_daily_copies_exactly_and_links_unchanged_files(setup: tuple[Path, Path,
     assert (one / "d001" / "f0003.bin").stat().st_ino != (two / "d001" / "f0003.bin").stat().st_ino
     assert (one / "d001" / "f0003.bin").read_bytes() != b"changed"  # the old snapshot kept the old content
     assert leftovers(dst) == []
-    listed = json.loads(run_inv(inv, "backup.list", "--target", str(dst), "--json", "--now", "2024-01-02T09:15").stdout)
+    listed = json.loads(
+        cron_inv(inv, "backup.list", "--target", str(dst), "--json", "--now", "2024-01-02T09:15").stdout
+    )
     rows = {b["name"]: b for b in listed["backups"]}
     assert rows["fortress-20240102"]["kind"] == "daily" and rows["fortress-20240102"]["latest"] is True
     assert rows["fortress-20240102"]["files"] == 4 * 25 + 4 + 2 + 1 + 1 - 1  # files, dirs, empty, link, new, -1
@@ -86,14 +86,14 @@ def test_an_expired_snapshot_is_reused_as_the_next_target(setup: tuple[Path, Pat
     src, dst, inv = setup
     # Sun 2023-12-31 (the oldest: kept as weekly and by the monthly rule), Mon 2024-01-01 … Sun 2024-01-07
     (src / "day.txt").write_text("day 0")
-    ok(run_inv(inv, *daily_args(src, dst, "2023-12-31T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2023-12-31T03:15")))
     for day in range(1, 8):
         (src / "day.txt").write_text(f"day {day}")
-        ok(run_inv(inv, *daily_args(src, dst, f"2024-01-0{day}T03:15")))
+        ok(cron_inv(inv, *daily_args(src, dst, f"2024-01-0{day}T03:15")))
     expired_inode = (dst / "fortress-20240101").stat().st_ino
     before = manifest(dst / "fortress-20240107")
     (src / "day.txt").write_text("day 8")
-    res = run_inv(inv, *daily_args(src, dst, "2024-01-08T03:15", "--json"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-01-08T03:15", "--json"))
     ok(res)
     data = json.loads(res.stdout)
     assert data["snapshot"]["start"] == "reusing fortress-20240101, which retention drops once this snapshot exists"
@@ -109,15 +109,15 @@ def test_an_expired_snapshot_is_reused_as_the_next_target(setup: tuple[Path, Pat
 
 def test_same_day_rerun_replaces_and_dry_run_changes_nothing(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-03-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-03-01T03:15")))
     (src / "later.txt").write_text("written after the morning run")
     state = manifest(dst)
-    res = run_inv(inv, *daily_args(src, dst, "2024-03-01T12:00", "--dry-run"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-03-01T12:00", "--dry-run"))
     ok(res)
     assert "rsync -a --delete --numeric-ids --stats --modify-window=-1 --link-dest=" in res.stderr
     assert f"mv --exchange {dst}/.fortress-20240301.tmp {dst}/fortress-20240301" in res.stderr
     assert manifest(dst) == state
-    ok(run_inv(inv, *daily_args(src, dst, "2024-03-01T12:00")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-03-01T12:00")))
     assert snapshot_names(dst) == ["fortress-20240301"]
     assert (dst / "fortress-20240301" / "later.txt").read_text() == "written after the morning run"
     assert leftovers(dst) == []
@@ -125,17 +125,17 @@ def test_same_day_rerun_replaces_and_dry_run_changes_nothing(setup: tuple[Path, 
 
 def test_weekly_reads_every_byte_and_replaces_rot(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-06T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-06T03:15")))
     rotten = dst / "fortress-20240106" / "d002" / "f0007.bin"
     st = rotten.stat()
     data = bytearray(rotten.read_bytes())
     data[100] ^= 0xFF  # one flipped byte, same size; restore the time so only a checksum notices
     rotten.write_bytes(bytes(data))
     os.utime(rotten, ns=(st.st_atime_ns, st.st_mtime_ns))
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-07T03:15")), 0)
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-07T03:15")), 0)
     assert (dst / "fortress-20240107" / "d002" / "f0007.bin").read_bytes() == bytes(data)  # daily cannot see it
     args = ["backup.weekly", "--source", str(src), "--target", str(dst), "--now", "2024-01-07T04:30"]
-    res = run_inv(inv, *args)
+    res = cron_inv(inv, *args)
     ok(res, 2)
     assert "1 file(s) had the size and time of fortress-20240107 but other content" in res.stderr
     assert "d002/f0007.bin" in res.stderr
@@ -157,8 +157,9 @@ def test_rsync_exit_23_keeps_the_snapshot_and_exits_2(setup: tuple[Path, Path, P
     os.chown(locked, 65534, 65534)
     locked.chmod(0)
     drop = "-dac_override,-dac_read_search"
-    res = run_inv_with_prefix(inv, ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}"],
-                              *daily_args(src, dst, "2024-01-01T03:15"))  # fmt: skip
+    setpriv = ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}"]
+    res = run_inv(*daily_args(src, dst, "2024-01-01T03:15"), node="cooperator", inventory=inv, new_session=True,
+                  prefix=setpriv)  # fmt: skip
     ok(res, 2)
     assert "rsync exit 23: some files or attributes were not transferred" in res.stdout + res.stderr
     assert "Permission denied" in res.stdout + res.stderr
@@ -168,36 +169,15 @@ def test_rsync_exit_23_keeps_the_snapshot_and_exits_2(setup: tuple[Path, Path, P
     assert not (snap / "d000" / "locked.bin").exists()
 
 
-def run_inv_with_prefix(inv: Path, prefix: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prefix, *inv_argv(*args)],
-        cwd=ROOT,
-        env=inv_env(inv),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
-
-
 def test_cron_like_environment(setup: tuple[Path, Path, Path]) -> None:
     """cron: no terminal, a bare environment (PATH=/usr/bin:/bin, no TERM), the inventory's own paths."""
     src, dst, inv = setup
     (dst / ".colab-backup").mkdir()  # the inventory target is not a mount point here: mark it as in use
     bare = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LOGNAME": "root", "SHELL": "/bin/sh"}
-    env = {**bare, "COLAB_INVENTORY": str(inv), "COLAB_NODE": "cooperator", "COLAB_NETGUARD": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    res = subprocess.run(
-        [sys.executable, "-m", "invoke", "backup.daily", "--now", "2024-06-01T03:15"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,
-    )
+    res = run_inv(
+        "backup.daily", "--now", "2024-06-01T03:15",
+        node="cooperator", inventory=inv, env=bare, inherit=False, columns=None, new_session=True,
+    )  # fmt: skip
     ok(res)
     assert differences(src, dst / "fortress-20240601") == []
     assert "\x1b[" not in res.stdout + res.stderr
@@ -242,7 +222,7 @@ def test_prune_dry_run_explains_and_prune_removes(setup: tuple[Path, Path, Path]
         # snapshots made by hand, as if retention had been looser before
         (dst / f"fortress-{day.replace('-', '')}").mkdir()
         shutil.copy(src / "d000" / "f0000.bin", dst / f"fortress-{day.replace('-', '')}" / "f")
-    res = run_inv(inv, "backup.prune", "--target", str(dst), "--dry-run")
+    res = cron_inv(inv, "backup.prune", "--target", str(dst), "--dry-run")
     ok(res)
     out = " ".join(res.stdout.split())
     assert "fortress-20240103 │ snapshot │ keep │ daily 1/2 (2024-01-03); newest" in out
@@ -253,7 +233,7 @@ def test_prune_dry_run_explains_and_prune_removes(setup: tuple[Path, Path, Path]
     assert "fortress-20231229 │ snapshot │ keep │ monthly[oldest] 1/1 (2023-12)" in out
     before = ["fortress-20231229", "fortress-20231230", "fortress-20240101", "fortress-20240102", "fortress-20240103"]
     assert snapshot_names(dst) == before
-    ok(run_inv(inv, "backup.prune", "--target", str(dst)))
+    ok(cron_inv(inv, "backup.prune", "--target", str(dst)))
     assert snapshot_names(dst) == ["fortress-20231229", "fortress-20231230", "fortress-20240102", "fortress-20240103"]
     assert os.readlink(dst / "fortress-latest") == "fortress-20240103"
     assert leftovers(dst) == []
@@ -261,12 +241,12 @@ def test_prune_dry_run_explains_and_prune_removes(setup: tuple[Path, Path, Path]
 
 def test_restore_into_a_new_folder_and_in_place(setup: tuple[Path, Path, Path], tmp_path: Path) -> None:
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     into = tmp_path / "restored"
-    ok(run_inv(inv, "backup.restore", "--source", str(src), "--target", str(dst), "--path", "d001", "--into",
+    ok(cron_inv(inv, "backup.restore", "--source", str(src), "--target", str(dst), "--path", "d001", "--into",
                str(into)))  # fmt: skip
     assert differences(src / "d001", into / "d001") == []
-    res = run_inv(inv, "backup.restore", "--source", str(src), "--target", str(dst), "--path", "d001", "--into",
+    res = cron_inv(inv, "backup.restore", "--source", str(src), "--target", str(dst), "--path", "d001", "--into",
                   str(into))  # fmt: skip
     ok(res, 1)
     assert res.stderr.strip() == f"error: --into {into} exists and is not an empty folder; restore into a new folder"
@@ -274,35 +254,35 @@ def test_restore_into_a_new_folder_and_in_place(setup: tuple[Path, Path, Path], 
     original = live.read_bytes()
     live.write_bytes(b"damaged")
     args = ["backup.restore", "--source", str(src), "--target", str(dst), "--path", f"{src}/d002/f0001.bin"]
-    res = run_inv(inv, *args, "--in-place")  # no terminal to confirm on, no --yes
+    res = cron_inv(inv, *args, "--in-place")  # no terminal to confirm on, no --yes
     ok(res, 1)
     assert res.stderr.strip() == "error: not confirmed: nothing restored (without a terminal, add --yes)"
     assert live.read_bytes() == b"damaged"
-    ok(run_inv(inv, *args, "--in-place", "--yes"))
+    ok(cron_inv(inv, *args, "--in-place", "--yes"))
     assert live.read_bytes() == original
 
 
 def test_check_spot_and_full(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     base = ["backup.check", "--source", str(src), "--target", str(dst)]
-    res = run_inv(inv, *base, "--json")
+    res = cron_inv(inv, *base, "--json")
     ok(res)
     steps = {s["step"]: s for s in json.loads(res.stdout)["steps"]}
     assert steps["file count"]["status"] == "ok"
     assert steps["file count"]["detail"] == "106 entries in both"  # 100 files, 4 folders, empty, link
     assert steps["hashes of 32 sampled files"]["detail"] == "all equal"
-    ok(run_inv(inv, *base, "--full"))
+    ok(cron_inv(inv, *base, "--full"))
     snap_file = dst / "fortress-20240101" / "d003" / "f0010.bin"
     st = snap_file.stat()
     snap_file.write_bytes(b"x" * st.st_size)  # rot in the backup, time kept
     os.utime(snap_file, ns=(st.st_atime_ns, st.st_mtime_ns))
-    res = run_inv(inv, *base, "--full", "--json")
+    res = cron_inv(inv, *base, "--full", "--json")
     ok(res, 1)
     steps = {s["step"]: s for s in json.loads(res.stdout)["steps"]}
     assert steps["restored = source"]["status"] == "failed"
     assert "d003/f0010.bin" in steps["restored = source"]["detail"]
-    res = run_inv(inv, *base, "--sample", "1000", "--json")  # a sample as big as the tree finds it too
+    res = cron_inv(inv, *base, "--sample", "1000", "--json")  # a sample as big as the tree finds it too
     ok(res, 1)
     assert "d003/f0010.bin" in res.stdout
     assert leftovers(dst) == [] and [p.name for p in (dst / ".colab-backup").iterdir() if "scratch" in p.name] == []
@@ -340,24 +320,24 @@ def test_pings_start_and_success_and_a_failed_ping_is_a_warning(
     src, dst, _ = setup
     url, rec = ping_server
     inv = write_inventory(tmp_path / "ping.toml", source=src, target=dst, ping_url=url)
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     assert rec.paths == ["/ping/uuid-1/start", "/ping/uuid-1"]
     rec.status = 503
-    res = run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-01-02T03:15"))
     ok(res, 2)
     assert "health ping (start) not delivered" in res.stderr
     assert snapshot_names(dst) == ["fortress-20240101", "fortress-20240102"]
     bad = tmp_path / "bad.toml"
     bad.write_text(inv.read_text().replace(url, "http://127.0.0.1:9/ping/uuid-1"))
     (src / "x").write_text("x")
-    ok(run_inv(bad, *daily_args(src, dst, "2024-01-03T03:15")), 2)
+    ok(cron_inv(bad, *daily_args(src, dst, "2024-01-03T03:15")), 2)
     assert differences(src, dst / "fortress-20240103") == []
 
 
 def test_in_place_mirror_shows_its_plan_and_needs_yes(setup: tuple[Path, Path, Path]) -> None:
     """`--in-place` keeps live files the snapshot lacks; `--mirror` removes them too, after showing the plan."""
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     snap = dst / "fortress-20240101"
     (src / "d001" / "stray.txt").write_text("not in the snapshot")
     (src / "d002" / "new").mkdir()
@@ -367,7 +347,7 @@ def test_in_place_mirror_shows_its_plan_and_needs_yes(setup: tuple[Path, Path, P
     other.write_text("outside the mirrored folder")
     args = ["backup.restore", "--source", str(src), "--target", str(dst), "--in-place", "--mirror"]
     before = manifest(src)
-    res = run_inv(inv, *args)  # no terminal, no --yes: the plan, then nothing done
+    res = cron_inv(inv, *args)  # no terminal, no --yes: the plan, then nothing done
     ok(res, 1)
     assert "plan: 4 live entries not in fortress-20240101 deleted, 1 added or updated: deletes" in res.stderr
     assert "d001/stray.txt" in res.stderr and "d002/new/" in res.stderr
@@ -376,14 +356,14 @@ def test_in_place_mirror_shows_its_plan_and_needs_yes(setup: tuple[Path, Path, P
         "add --yes to carry out this plan"
     )
     assert manifest(src) == before
-    ok(run_inv(inv, *args, "--dry-run"))
+    ok(cron_inv(inv, *args, "--dry-run"))
     assert manifest(src) == before
     # one folder only: the rest of the live data is left alone
-    ok(run_inv(inv, *args, "--path", "d001", "--yes"))
+    ok(cron_inv(inv, *args, "--path", "d001", "--yes"))
     assert not (src / "d001" / "stray.txt").exists() and other.exists() and (src / "d002" / "new" / "x").exists()
-    done = run_inv(inv, *args, "--yes")
+    done = cron_inv(inv, *args, "--yes")
     ok(done)
     assert differences(snap, src) == []
-    again = run_inv(inv, *args, "--yes")
+    again = cron_inv(inv, *args, "--yes")
     ok(again)
     assert "already as in fortress-20240101" in again.stdout

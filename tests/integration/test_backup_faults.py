@@ -19,17 +19,16 @@ from pathlib import Path
 import pytest
 
 from colab.backup import lock as backup_lock
-from tests.conftest import ROOT, require_root, require_tool, unavailable
+from tests.conftest import require_root, require_tool, unavailable
+from tests.harness.inv import start_inv
 from tests.integration.test_backup_support import (
+    cron_inv,
     daily_args,
     differences,
-    inv_argv,
-    inv_env,
     leftovers,
     make_tree,
     manifest,
     run_in_process,
-    run_inv,
     snapshot_names,
     write_inventory,
 )
@@ -59,16 +58,7 @@ def volume(tmp_path: Path) -> Path:
 
 
 def start(inventory_path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        inv_argv(*args),
-        cwd=ROOT,
-        env=inv_env(inventory_path),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    return start_inv(*args, node="cooperator", inventory=inventory_path)
 
 
 def rsync_child(pid: int) -> int | None:
@@ -158,7 +148,7 @@ def test_kill_9_during_rsync(
     assert os.readlink(volume / "fortress-latest") == "fortress-20240101"
     assert manifest(volume / "fortress-20240101") == before
 
-    res = run_inv(inv, *daily_args(two, volume, next_day))
+    res = cron_inv(inv, *daily_args(two, volume, next_day))
     name = "fortress-" + next_day[:10].replace("-", "")
     if victim == "rsync":
         assert res.returncode == 0, res.stdout + res.stderr
@@ -195,7 +185,7 @@ def test_sigterm_stops_cleanly(trees: tuple[Path, Path], volume: Path, tmp_path:
     assert (volume / ".colab-backup" / "lock").read_text() == ""  # released cleanly: nothing stale
     assert snapshot_names(volume) == ["fortress-20240101"]
     assert manifest(volume / "fortress-20240101") == before
-    res = run_inv(inv, *daily_args(two, volume, DAY2))
+    res = cron_inv(inv, *daily_args(two, volume, DAY2))
     assert res.returncode == 0, res.stdout + res.stderr
     assert "continuing the unfinished .fortress-20240102.tmp" in res.stdout
     assert differences(two, volume / "fortress-20240102") == []
@@ -212,7 +202,7 @@ def test_two_runs_at_once(trees: tuple[Path, Path], volume: Path, tmp_path: Path
     rsync_group = os.getpgid(wait_for_rsync(first))
     os.killpg(rsync_group, signal.SIGSTOP)
     try:
-        second = run_inv(inv, *daily_args(two, volume, DAY2))
+        second = cron_inv(inv, *daily_args(two, volume, DAY2))
         assert second.returncode == 1
         holder = rf"backup\.daily by \S+ on \S+ \(pid {first.pid}, since \S+\)"
         assert re.match(
@@ -268,11 +258,11 @@ def test_target_fills_up(small_volume: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_tree(src, dirs=2, files=20, size=100_000, seed=3)  # 4 MB
     inv = write_inventory(tmp_path / "inventory.toml", source=src, target=small_volume)
-    assert run_inv(inv, *daily_args(src, small_volume, DAY1)).returncode == 0
+    assert cron_inv(inv, *daily_args(src, small_volume, DAY1)).returncode == 0
     before = manifest(small_volume / "fortress-20240101")
     free_before = os.statvfs(small_volume).f_bavail
     make_tree(src / "big", dirs=4, files=10, size=1_000_000, seed=4)  # 40 MB more: does not fit
-    res = run_inv(inv, *daily_args(src, small_volume, DAY2))
+    res = cron_inv(inv, *daily_args(src, small_volume, DAY2))
     assert res.returncode == 1, res.stdout + res.stderr
     assert "the target volume is full (rsync exit 11: no space left on device)" in " ".join(res.stdout.split())
     assert "Traceback" not in res.stdout + res.stderr
@@ -283,7 +273,7 @@ def test_target_fills_up(small_volume: Path, tmp_path: Path) -> None:
     assert os.statvfs(small_volume).f_bavail >= free_before - 64  # the partial copy's space came back
     subprocess.run(["rm", "-rf", str(src / "big")], check=True)
     (src / "small-change.txt").write_text("fits")
-    assert run_inv(inv, *daily_args(src, small_volume, DAY2)).returncode == 0
+    assert cron_inv(inv, *daily_args(src, small_volume, DAY2)).returncode == 0
     assert differences(src, small_volume / "fortress-20240102") == []
 
 
@@ -291,10 +281,10 @@ def test_full_copy_needs_room(small_volume: Path, tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_tree(src, dirs=2, files=10, size=1_000_000, seed=5)  # 20 MB: one copy fits, two do not
     inv = write_inventory(tmp_path / "inventory.toml", source=src, target=small_volume, full_copy=True)
-    assert run_inv(inv, *daily_args(src, small_volume, DAY1)).returncode == 0
+    assert cron_inv(inv, *daily_args(src, small_volume, DAY1)).returncode == 0
     state = manifest(small_volume)
     weekly = ["backup.weekly", "--source", str(src), "--target", str(small_volume), "--now", "2024-01-07T04:30"]
-    res = run_inv(inv, *weekly, "--json")
+    res = cron_inv(inv, *weekly, "--json")
     assert res.returncode == 1, res.stdout + res.stderr
     step = json.loads(res.stdout)["steps"][-1]
     assert (step["step"], step["status"]) == ("snapshot fortress-20240107", "failed")
@@ -315,9 +305,9 @@ def test_full_copy_shares_no_file_with_older_snapshots(tmp_path: Path) -> None:
     make_tree(src, dirs=2, files=10, size=1000, seed=6)
     dst.mkdir()
     inv = write_inventory(tmp_path / "inventory.toml", source=src, target=dst, full_copy=True)
-    assert run_inv(inv, *daily_args(src, dst, DAY1)).returncode == 0
+    assert cron_inv(inv, *daily_args(src, dst, DAY1)).returncode == 0
     weekly = ["backup.weekly", "--source", str(src), "--target", str(dst), "--now", "2024-01-07T04:30"]
-    res = run_inv(inv, *weekly)
+    res = cron_inv(inv, *weekly)
     assert res.returncode == 0, res.stdout + res.stderr
     old, new = manifest(dst / "fortress-20240101"), manifest(dst / "fortress-20240107")
     assert {k: v[0] for k, v in old.items()} == {k: v[0] for k, v in new.items()}

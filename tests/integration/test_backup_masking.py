@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CANARY, FakeInfisical, require_tool
-from tests.integration.test_backup_support import daily_args, make_tree, run_inv, write_inventory
+from tests.integration.test_backup_support import cron_inv, daily_args, make_tree, write_inventory
 from tests.unit.backup.test_dump_masking import DOCKER
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
@@ -36,8 +36,8 @@ def test_a_failed_dump_in_the_daily_run_shows_no_injected_value(tmp_path: Path, 
         "LOG": str(tmp_path / "seen.log"),
         "EXPECT_SHA": hashlib.sha256(CANARY.encode()).hexdigest(),
     }
-    runs = [run_inv(inv, *daily_args(src, dst, "2024-01-05T03:15", "--json"), **env),
-            run_inv(inv, *daily_args(src, dst, "2024-01-06T03:15"), **env)]  # fmt: skip
+    runs = [cron_inv(inv, *daily_args(src, dst, "2024-01-05T03:15", "--json"), **env),
+            cron_inv(inv, *daily_args(src, dst, "2024-01-06T03:15"), **env)]  # fmt: skip
     assert [r.returncode for r in runs] == [1, 1], runs[0].stdout + runs[0].stderr
     steps = {s["step"]: s for s in json.loads(runs[0].stdout)["steps"]}
     dump = steps["dump gitea/gitea"]

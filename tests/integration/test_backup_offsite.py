@@ -20,7 +20,7 @@ from tests.conftest import CANARY, FakeInfisical, require_tool
 from tests.harness.containers import NodeContainer
 from tests.integration.conftest import _live_output
 from tests.integration.deploy_support import ArgvWatch, files_containing
-from tests.integration.test_backup_support import daily_args, differences, make_tree, run_inv, write_inventory
+from tests.integration.test_backup_support import cron_inv, daily_args, differences, make_tree, write_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
@@ -94,12 +94,12 @@ def test_offsite_copy_is_incremental_idempotent_checked_and_restorable(
     def offsite(label: str, *args: str) -> Any:
         """`inv backup.offsite ARGS`, timed (the whole process: Python, restic, SFTP to the node)."""
         t0 = time.monotonic()
-        res = run_inv(inv, "backup.offsite", "--target", str(dst), *args, "--json", **extra)
+        res = cron_inv(inv, "backup.offsite", "--target", str(dst), *args, "--json", **extra)
         took[label] = round(time.monotonic() - t0, 1)
         return res
 
     with ArgvWatch(CANARY) as watch:
-        ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+        ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
         dump = dst / "dumps" / "gitea" / "gitea-20240101.dump"
         dump.parent.mkdir(parents=True, mode=0o700)
         dump.write_bytes(b"PGDMP fake dump for the off-site copy\n" * 100)
@@ -120,7 +120,7 @@ def test_offsite_copy_is_incremental_idempotent_checked_and_restorable(
         # day 2: one file changed; restic reads only that one (parent found, hard links' ctime ignored)
         changed = sorted(src.rglob("*.bin"))[7]
         changed.write_bytes(b"changed on day 2")
-        ok(run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
+        ok(cron_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
         second = offsite("next day, 1 file changed", "--now", "2024-01-02T05:30")
         ok(second)
         detail = steps(second)["copy fortress-20240102"][1]
@@ -134,12 +134,12 @@ def test_offsite_copy_is_incremental_idempotent_checked_and_restorable(
         # restore from the off-site copy: a folder, and the dumps
         into = tmp_path / "from-offsite"
         rel = changed.parent.relative_to(src)
-        ok(run_inv(inv, "backup.restore", "--from", "offsite", "--target", str(dst), "--path", str(rel), "--into",
+        ok(cron_inv(inv, "backup.restore", "--from", "offsite", "--target", str(dst), "--path", str(rel), "--into",
                    str(into), **extra))  # fmt: skip
         assert differences(src / rel, into / rel) == []
         assert (into / rel / changed.name).read_bytes() == b"changed on day 2"
         dumps_into = tmp_path / "dumps-from-offsite"
-        ok(run_inv(inv, "backup.restore", "--from", "offsite", "--target", str(dst), "--path", "dumps", "--into",
+        ok(cron_inv(inv, "backup.restore", "--from", "offsite", "--target", str(dst), "--path", "dumps", "--into",
                    str(dumps_into), **extra))  # fmt: skip
         assert (dumps_into / "gitea" / dump.name).read_bytes() == dump.read_bytes()
         # the record feeds the off-site age metric
@@ -160,8 +160,8 @@ def test_dry_run_contacts_nothing_and_shows_the_password_as_stars(
     setup: tuple[Path, Path, Path, dict[str, str]], node_container: NodeContainer
 ) -> None:
     src, dst, inv, extra = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
-    res = run_inv(inv, "backup.offsite", "--target", str(dst), "--dry-run", **extra)
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    res = cron_inv(inv, "backup.offsite", "--target", str(dst), "--dry-run", **extra)
     ok(res)
     assert "RESTIC_PASSWORD=*** restic -r sftp:crtr@" in res.stderr
     assert f"cd {dst}/fortress-20240101 && RESTIC_PASSWORD=*** restic" in res.stderr
@@ -177,16 +177,16 @@ def test_wrong_or_missing_password_is_one_line(
     setup: tuple[Path, Path, Path, dict[str, str]], fake_infisical: FakeInfisical
 ) -> None:
     src, dst, inv, extra = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
-    ok(run_inv(inv, "backup.offsite", "--target", str(dst), **extra))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, "backup.offsite", "--target", str(dst), **extra))
     fake_infisical.set("/backup", RESTIC_PASSWORD="not-the-password")
-    res = run_inv(inv, "backup.offsite", "--target", str(dst), **extra)
+    res = cron_inv(inv, "backup.offsite", "--target", str(dst), **extra)
     ok(res, 1)
     assert res.stderr.strip().startswith("error: the off-site repository sftp:crtr@"), res.stderr
     assert "does not open with the password from Infisical" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     fake_infisical.envs["prod"]["/backup"].pop("RESTIC_PASSWORD")
     fake_infisical.set("/backup", OTHER="x")
-    res = run_inv(inv, "backup.offsite", "--target", str(dst), **extra)
+    res = cron_inv(inv, "backup.offsite", "--target", str(dst), **extra)
     ok(res, 1)
     assert res.stderr.strip() == (
         "error: missing secret(s) RESTIC_PASSWORD at Infisical path /backup (env prod): the off-site repository "

@@ -25,7 +25,7 @@ from colab.status import backups as status_backups
 from colab.status.model import Level
 from tests.conftest import CANARY, ROOT, FakeInfisical, require_tool
 from tests.harness import images
-from tests.integration.test_backup_support import daily_args, make_tree, run_inv, snapshot_names, write_inventory
+from tests.integration.test_backup_support import cron_inv, daily_args, make_tree, snapshot_names, write_inventory
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
@@ -156,7 +156,7 @@ def test_dump_drop_restore_compare(db: tuple[Db, Path, Path, Path], tmp_path: Pa
     original = handle.sql(DIGEST)
     assert len(original) == 32
 
-    res = run_inv(inv, *daily_args(src, dst, "2024-01-05T03:15", "--json"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-01-05T03:15", "--json"))
     assert res.returncode == 0, res.stdout + res.stderr
     data = json.loads(res.stdout)
     assert [d["status"] for d in data["dumps"]] == ["changed"]
@@ -171,17 +171,17 @@ def test_dump_drop_restore_compare(db: tuple[Db, Path, Path, Path], tmp_path: Pa
 
     handle.sql("DROP TABLE tags; DROP TABLE notes;")
     restore = ["backup.restore", "--source", str(src), "--target", str(dst), "--dump", f"{name}/appdb"]
-    res = run_inv(inv, *restore, "--database", "appdb_restored")
+    res = cron_inv(inv, *restore, "--database", "appdb_restored")
     assert res.returncode == 0, res.stdout + res.stderr
     assert handle.sql(DIGEST, database="appdb_restored") == original
     assert handle.sql("SELECT count(*) FROM tags", database="appdb_restored") == "1667"
 
-    res = run_inv(inv, *restore, "--database", "appdb")
+    res = cron_inv(inv, *restore, "--database", "appdb")
     assert res.returncode == 1
     assert res.stderr.strip() == (
         f"error: appdb is the live database of {name}/appdb; restore into another name, or add --in-place"
     )
-    res = run_inv(inv, *restore, "--database", "appdb", "--in-place", "--yes")
+    res = cron_inv(inv, *restore, "--database", "appdb", "--in-place", "--yes")
     assert res.returncode == 0, res.stdout + res.stderr
     assert handle.sql(DIGEST) == original
 
@@ -197,7 +197,7 @@ def test_dump_drop_restore_compare(db: tuple[Db, Path, Path, Path], tmp_path: Pa
 def test_a_failed_dump_fails_the_run_but_the_snapshot_is_taken(db: tuple[Db, Path, Path, Path]) -> None:
     handle, inv, src, dst = db
     handle.compose("stop", "-t", "1", "db")
-    res = run_inv(inv, *daily_args(src, dst, "2024-01-06T03:15", "--json"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-01-06T03:15", "--json"))
     assert res.returncode == 1, res.stdout + res.stderr
     steps = {s["step"]: s for s in json.loads(res.stdout)["steps"]}
     dump_step = steps[f"dump {handle.svc.name}/appdb"]

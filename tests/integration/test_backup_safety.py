@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, require_tool
+from tests.conftest import require_tool
+from tests.harness.inv import start_inv
 from tests.integration.test_backup_support import (
+    cron_inv,
     daily_args,
-    inv_argv,
-    inv_env,
     make_tree,
     manifest,
-    run_inv,
     snapshot_names,
     write_inventory,
 )
@@ -67,7 +66,7 @@ def test_a_trash_symlink_stops_the_daily_and_the_folder_it_points_to_is_untouche
 ) -> None:
     """Before: the daily reused one folder of the symlink's target and deleted another."""
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     elsewhere = tmp_path / "elsewhere"
     for name in ("fortress-20231201.1.0", "fortress-20231202.1.1"):
         make_tree(elsewhere / name, dirs=1, files=2, size=64)
@@ -76,15 +75,15 @@ def test_a_trash_symlink_stops_the_daily_and_the_folder_it_points_to_is_untouche
     if trash.exists():
         trash.rmdir()
     trash.symlink_to(elsewhere)
-    res = run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15"))
+    res = cron_inv(inv, *daily_args(src, dst, "2024-01-02T03:15"))
     line = one_line_error(res)
     assert line.startswith(f"error: {trash} is a symlink (to {elsewhere}), not a real entry: ")
     assert manifest(elsewhere) == before
     assert snapshot_names(dst) == ["fortress-20240101"] and not list(dst.glob(".fortress-*"))
-    ok(run_inv(inv, "backup.prune", "--target", str(dst)), 1)
+    ok(cron_inv(inv, "backup.prune", "--target", str(dst)), 1)
     assert manifest(elsewhere) == before
     trash.unlink()
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
 
 
 def test_a_lock_symlink_stops_the_daily_and_its_target_keeps_its_content(
@@ -97,7 +96,7 @@ def test_a_lock_symlink_stops_the_daily_and_its_target_keeps_its_content(
     (dst / ".colab-backup").mkdir()
     (dst / ".colab-backup" / "lock").symlink_to(victim)
     for args in (daily_args(src, dst, "2024-01-01T03:15"), ["backup.prune", "--target", str(dst)]):
-        line = one_line_error(run_inv(inv, *args))
+        line = one_line_error(cron_inv(inv, *args))
         assert f"{dst}/.colab-backup/lock is a symlink (to {victim})" in line
     assert victim.read_text() == "precious=1\n"
     assert snapshot_names(dst) == []
@@ -108,12 +107,12 @@ def test_a_lock_symlink_stops_the_daily_and_its_target_keeps_its_content(
 
 def test_a_deleting_entry_whose_pid_runs_again_is_deleted_by_the_next_daily(setup: tuple[Path, Path, Path]) -> None:
     src, dst, inv = setup
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     trash = dst / ".colab-backup" / "trash"
     trash.mkdir(exist_ok=True)
     left = trash / "fortress-20231231.4242.0.deleting-1"  # pid 1 is always alive
     make_tree(left, dirs=2, files=3, size=64)
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-02T03:15")))
     assert list(trash.iterdir()) == []
 
 
@@ -130,12 +129,12 @@ def linked(setup: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path, 
     (src / "data" / "real").mkdir(parents=True)
     (src / "data" / "real" / "file.txt").write_text("from the snapshot\n")
     (src / "data" / "link").symlink_to(outside)
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     return src, dst, inv, outside
 
 
 def restore(inv: Path, src: Path, dst: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_inv(inv, "backup.restore", "--source", str(src), "--target", str(dst), *args)
+    return cron_inv(inv, "backup.restore", "--source", str(src), "--target", str(dst), *args)
 
 
 def test_restore_does_not_read_through_a_symlink_in_the_snapshot(
@@ -235,19 +234,10 @@ def test_a_source_that_vanishes_during_the_run_is_held_back(tmp_path: Path) -> N
     dst.mkdir()
     away.mkdir()
     inv = write_inventory(tmp_path / "inventory.toml", source=src, target=dst)
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-01T03:15")))
     os.utime(big)  # changed: day 2 copies it again, which gives the time to move the folders
     temp = dst / ".fortress-20240102.tmp"
-    proc = subprocess.Popen(
-        inv_argv(*daily_args(src, dst, "2024-01-02T03:15", "--json")),
-        cwd=ROOT,
-        env=inv_env(inv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_inv(*daily_args(src, dst, "2024-01-02T03:15", "--json"), node="cooperator", inventory=inv)
     deadline = time.monotonic() + 60
     while not (temp.is_dir() and any(p.name.startswith(".aaa-big.bin.") for p in temp.iterdir())):
         assert time.monotonic() < deadline and proc.poll() is None, "rsync never started on the big file"
@@ -270,16 +260,18 @@ def test_a_source_that_vanishes_during_the_run_is_held_back(tmp_path: Path) -> N
     assert snapshot_names(dst) == ["fortress-20240101"]
     assert os.readlink(dst / "fortress-latest") == "fortress-20240101"
     assert (dst / "fortress-partial-20240102" / "aaa-big.bin").is_file()
-    listed = json.loads(run_inv(inv, "backup.list", "--target", str(dst), "--json", "--now", "2024-01-02T09:00").stdout)
+    listed = json.loads(
+        cron_inv(inv, "backup.list", "--target", str(dst), "--json", "--now", "2024-01-02T09:00").stdout
+    )
     kinds = {b["name"]: (b["kind"], b["latest"]) for b in listed["backups"]}
     assert kinds == {"fortress-20240101": ("daily", True), "fortress-partial-20240102": ("partial", False)}
-    verdicts = json.loads(run_inv(inv, "backup.prune", "--target", str(dst), "--dry-run", "--json").stdout)
+    verdicts = json.loads(cron_inv(inv, "backup.prune", "--target", str(dst), "--dry-run", "--json").stdout)
     reasons = {v["name"]: v["reason"] for v in verdicts["retention"]}
     assert reasons["fortress-20240101"].startswith("daily 1/7")  # the partial took no daily slot
     assert reasons["fortress-partial-20240102"] == "partial, not counted; kept until 7 newer complete (now 0)"
     for d in away.iterdir():
         d.rename(src / d.name)
-    ok(run_inv(inv, *daily_args(src, dst, "2024-01-03T03:15")))
+    ok(cron_inv(inv, *daily_args(src, dst, "2024-01-03T03:15")))
     assert os.readlink(dst / "fortress-latest") == "fortress-20240103"
     same = "d039/f0000.bin"  # unchanged, missing from the partial: linked to the complete day 1
     assert (dst / "fortress-20240103" / same).stat().st_ino == (dst / "fortress-20240101" / same).stat().st_ino

@@ -10,7 +10,6 @@ import hashlib
 import os
 import random
 import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from rich.console import Console
 
 from colab import inventory
 from colab.backup import config, runs
-from tests.conftest import INVENTORIES, ROOT
+from tests.conftest import INVENTORIES
+from tests.harness.inv import run_inv
 
 NODE = "cooperator"  # the backup node in the loopback inventory
 
@@ -101,29 +101,9 @@ def write_inventory(
     return path
 
 
-def inv_env(inventory_path: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "COLAB_INVENTORY": str(inventory_path), "COLAB_NODE": NODE, "COLAB_NETGUARD": "1"}
-    env["COLUMNS"] = "200"  # wide tables, so assertions can read whole rows
-    env.update(extra)
-    return env
-
-
-def inv_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "invoke", *args]
-
-
-def run_inv(inventory_path: Path, *args: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
-    """`inv ARGS` as cron runs it: no terminal, stdin from /dev/null, its own session."""
-    return subprocess.run(
-        inv_argv(*args),
-        cwd=ROOT,
-        env=inv_env(inventory_path, **extra),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
+def cron_inv(inventory_path: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """`inv ARGS` on the backup node as cron runs it: no terminal, stdin closed, a session of its own."""
+    return run_inv(*args, node=NODE, inventory=inventory_path, env=env, timeout=timeout, new_session=True)
 
 
 def daily_args(source: Path, target: Path, when: str, *more: str) -> list[str]:

@@ -43,6 +43,7 @@ from colab.render.tree import render_tree
 from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool, unavailable
 from tests.harness import containers, images, wheelhouse
 from tests.harness.containers import KeyPair
+from tests.harness.inv import run_inv
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
 from tests.integration.deploy_support import ArgvWatch
 
@@ -104,6 +105,11 @@ class Node:
     def calls(self) -> list[dict[str, object]]:
         text = self.exec("sh", "-c", f"cat {CALLS} 2>/dev/null || true")
         return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def bootstrap(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`inv bootstrap --node <this node> --json ARGS`, run as if on cooperator (this node is reached over SSH)."""
+        return run_inv("bootstrap", "--node", NODE, "--json", *args, node="cooperator", inventory=self.inventory,
+                       timeout=300)  # fmt: skip
 
 
 def _changes(calls: list[dict[str, object]]) -> list[tuple[object, ...]]:
@@ -209,14 +215,6 @@ def node(
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
 
 
-def inv_bootstrap(node: Node, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}  # we run "on" another node
-    return subprocess.run(
-        ["inv", "bootstrap", "--node", NODE, "--inventory", str(node.inventory), "--json", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
-    )  # fmt: skip
-
-
 def mise_run(node: Node, *args: str) -> str:
     """`mise run ARGS` as the node's user, offline, with a fake `inv` first on PATH that says where it ran
     (once the checkout has its virtualenv, the tasks run that one's inv instead)."""
@@ -246,7 +244,7 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
 
     # 1. The pre-auth key is not in Infisical: the mesh join fails with the fix, everything after is skipped.
     fake_infisical.set(key_path, inv.infisical.environment, OTHER="x")
-    first = inv_bootstrap(node)
+    first = node.bootstrap()
     assert first.returncode == 1, first.stdout + first.stderr
     steps = json.loads(first.stdout)["steps"]
     failed = [s for s in steps if s["status"] == "failed"]
@@ -259,7 +257,7 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     # 2. With the key: continues where it stopped.
     fake_infisical.set(key_path, inv.infisical.environment, **{key_name: CANARY})
     with ArgvWatch(CANARY) as watch:
-        second = inv_bootstrap(node)
+        second = node.bootstrap()
     assert second.returncode == 0, second.stdout + second.stderr
     assert watch.samples > 10 and watch.hits == []
     got = statuses(second)
@@ -345,7 +343,7 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
 
     # 3. Once more: nothing changes, and nothing is asked of the stand-ins but probes.
     before = len(calls)
-    third = inv_bootstrap(node)
+    third = node.bootstrap()
     assert third.returncode == 0, third.stdout + third.stderr
     assert set(statuses(third).values()) == {"ok"}, statuses(third)
     assert _changes(node.calls()[before:]) == []
@@ -356,16 +354,16 @@ def test_bootstrap_converges_over_ssh_then_changes_nothing(node: Node, fake_infi
     # 4. uv.lock changes (a `chezmoi update` pulled new pins): the venv step installs again, then is ok;
     # nothing else changes
     node.exec("sh", "-c", f"printf '\\n# changed\\n' >> {CHECKOUT}/uv.lock", user=USER)
-    fourth = inv_bootstrap(node, "--steps", "venv,verify")
+    fourth = node.bootstrap("--steps", "venv,verify")
     assert fourth.returncode == 0, fourth.stdout + fourth.stderr
     assert {s: st for s, st in statuses(fourth).items() if st != "ok"} == {VENV_STEP: "changed"}
     assert node.exec("python3", f"{CHECKOUT}/scripts/venv", "--check", user=USER) == ""
-    assert set(statuses(inv_bootstrap(node, "--steps", "venv")).values()) == {"ok"}
+    assert set(statuses(node.bootstrap("--steps", "venv")).values()) == {"ok"}
 
 
 def test_dry_run_against_the_node_contacts_nothing(node: Node) -> None:
     before = len(node.calls())
-    res = inv_bootstrap(node, "--dry-run")
+    res = node.bootstrap("--dry-run")
     assert res.returncode == 0, res.stderr
     assert set(statuses(res).values()) == {"planned"}
     assert len(node.calls()) == before

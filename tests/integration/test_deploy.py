@@ -33,20 +33,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def inv(cluster: TestCluster, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(cluster.inventory)],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def cluster(
     tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestCluster]:
     """One test service `web-<pid>` placed on cooperator (= this machine), needing TEST_SECRET from /web."""
-    require_tool("docker", "inv")
+    require_tool("docker")
     tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
     name = f"web-{tag}"
     subnet = f"10.220.{os.getpid() % 250}.0/24"
@@ -68,7 +60,7 @@ def test_deploy_runs_the_service_with_the_secret_injected_and_written_nowhere(cl
     name = cluster.services[0]
     started = time.time()
     with ArgvWatch(CANARY) as watch:
-        res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "60")
+        res = cluster.inv("deploy", "--service", name, "--wait-timeout", "60")
     assert res.returncode == 0, res.stdout + res.stderr
     assert watch.samples > 10 and watch.hits == [], watch.hits  # no process's argv ever held the secret
 
@@ -104,14 +96,14 @@ def test_deploy_runs_the_service_with_the_secret_injected_and_written_nowhere(cl
 
 def test_second_deploy_changes_nothing(cluster: TestCluster) -> None:
     name = cluster.services[0]
-    first = inv(cluster, "deploy", "--service", name, "--json")
+    first = cluster.inv("deploy", "--service", name, "--json")
     assert first.returncode == 0, first.stdout + first.stderr
     assert statuses(first) == {
         "lock": "ok", "recover": "ok", "files": "changed", "network": "changed", "compose up": "changed",
         "record": "changed",
     }  # fmt: skip
     before = project_containers(name)
-    second = inv(cluster, "deploy", "--service", name, "--json")
+    second = cluster.inv("deploy", "--service", name, "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     assert statuses(second) == {
         "lock": "ok", "recover": "ok", "files": "ok", "network": "ok", "compose up": "ok", "record": "ok"
@@ -121,11 +113,11 @@ def test_second_deploy_changes_nothing(cluster: TestCluster) -> None:
 
 def test_a_changed_compose_file_recreates_and_is_reported(cluster: TestCluster) -> None:
     name = cluster.services[0]
-    assert inv(cluster, "deploy", "--service", name).returncode == 0
+    assert cluster.inv("deploy", "--service", name).returncode == 0
     ((cid, *_),) = project_containers(name).values()
     compose = cluster.compose_dir(name) / "compose.yaml"
     compose.write_text(compose.read_text().replace("memory: 64M", "memory: 96M"))
-    res = inv(cluster, "deploy", "--service", name, "--json")
+    res = cluster.inv("deploy", "--service", name, "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     assert statuses(res) == {
         "lock": "ok", "recover": "ok", "files": "changed", "network": "ok", "compose up": "changed", "record": "changed"
@@ -141,7 +133,7 @@ def test_a_missing_secret_is_named_and_nothing_is_touched(cluster: TestCluster, 
     name = cluster.services[0]
     fake_infisical.envs["prod"]["/web"] = {"OTHER": "x"}
     fake_infisical.set("/web")
-    res = inv(cluster, "deploy", "--service", name)
+    res = cluster.inv("deploy", "--service", name)
     assert res.returncode == 1
     assert res.stderr.strip() == (
         "error: missing secret(s) TEST_SECRET at Infisical path /web (env prod); add them in Infisical, then run again"
@@ -152,11 +144,11 @@ def test_a_missing_secret_is_named_and_nothing_is_touched(cluster: TestCluster, 
 
 def test_a_broken_compose_file_fails_before_any_change(cluster: TestCluster) -> None:
     name = cluster.services[0]
-    assert inv(cluster, "deploy", "--service", name).returncode == 0
+    assert cluster.inv("deploy", "--service", name).returncode == 0
     before = project_containers(name)
     deployed = (cluster.server_fortress / "docker" / name / "compose.yaml").read_text()
     (cluster.compose_dir(name) / "compose.yaml").write_text("services:\n  app:\n    image: [unclosed\n")
-    res = inv(cluster, "deploy", "--service", name)
+    res = cluster.inv("deploy", "--service", name)
     assert res.returncode == 1
     assert res.stderr.startswith(
         f"error: {cluster.compose_dir(name) / 'compose.yaml'} is not valid under the injection"
@@ -170,7 +162,7 @@ def test_an_unhealthy_service_fails_with_its_ps_and_logs(cluster: TestCluster) -
     name = cluster.services[0]
     compose = cluster.compose_dir(name) / "compose.yaml"
     compose.write_text(web_compose(health=UNHEALTHY).replace("echo web-started", "echo unhealthy-service-log-line"))
-    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "20")
+    res = cluster.inv("deploy", "--service", name, "--wait-timeout", "20")
     assert res.returncode == 1, res.stdout + res.stderr
     out = res.stdout
     assert f"{name}: docker compose ps -a" in out and f"{name}: last 30 log lines" in out
@@ -180,14 +172,14 @@ def test_an_unhealthy_service_fails_with_its_ps_and_logs(cluster: TestCluster) -
 
 def test_status_logs_and_down(cluster: TestCluster) -> None:
     name = cluster.services[0]
-    missing = inv(cluster, "deploy.status", "--json")
+    missing = cluster.inv("deploy.status", "--json")
     assert missing.returncode == 1
     assert json.loads(missing.stdout) == [
         {"service": name, "node": "cooperator", "container": "", "state": "", "health": "", "image": "",
          "problem": "not deployed (no container)", "deployment": "none recorded"}
     ]  # fmt: skip
-    assert inv(cluster, "deploy", "--service", name).returncode == 0
-    res = inv(cluster, "deploy.status", "--json")
+    assert cluster.inv("deploy", "--service", name).returncode == 0
+    res = cluster.inv("deploy.status", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     (row,) = json.loads(res.stdout)
     assert (row["service"], row["node"], row["container"], row["state"], row["health"]) == (
@@ -195,12 +187,12 @@ def test_status_logs_and_down(cluster: TestCluster) -> None:
     )  # fmt: skip
     assert row["image"].startswith("colab-test/busybox")
     assert row["deployment"].startswith("#1 (deploy, ") and row["deployment"].endswith(" on cooperator)")
-    assert "web-started" in inv(cluster, "deploy.logs", "--service", name).stdout
-    down = inv(cluster, "deploy.down", "--service", name, "--json")
+    assert "web-started" in cluster.inv("deploy.logs", "--service", name).stdout
+    down = cluster.inv("deploy.down", "--service", name, "--json")
     assert down.returncode == 0 and statuses(down) == {"lock": "ok", "recover": "ok", "compose down": "changed"}
     assert project_containers(name) == {}
     assert (cluster.server_fortress / "data" / name / "written").exists()  # data stays
-    again = inv(cluster, "deploy.down", "--service", name, "--json")
+    again = cluster.inv("deploy.down", "--service", name, "--json")
     assert statuses(again)["compose down"] == "ok"
 
 

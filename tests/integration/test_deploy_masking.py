@@ -49,18 +49,10 @@ services:
 """
 
 
-def inv(cluster: TestCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(cluster.inventory)],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180,
-    )  # fmt: skip
-
-
 @pytest.fixture
 def masked(tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical) -> Iterator[tuple[TestCluster, str, str]]:
     """A service `mask-<tag>` on cooperator needing TEST_SECRET = CANARY-<tag> (unique: it names a container)."""
-    require_tool("docker", "inv")
+    require_tool("docker")
     tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
     name, secret = f"mask-{tag}", f"{CANARY}-{tag}"
     subnet = f"10.221.{os.getpid() % 250}.0/24"
@@ -82,7 +74,7 @@ def test_config_error_quoting_the_secret_is_masked(masked: tuple[TestCluster, st
     compose = cluster.compose_dir(name) / "compose.yaml"
     compose.write_text(BAD_PORT.format(image=image))
     started = time.time()
-    runs = [inv(cluster, "deploy", "--service", name), inv(cluster, "deploy", "--service", name, "--json")]
+    runs = [cluster.inv("deploy", "--service", name), cluster.inv("deploy", "--service", name, "--json")]
     for res in runs:
         assert res.returncode == 1 and res.stdout == ""
         assert res.stderr == (
@@ -97,27 +89,27 @@ def test_up_ps_logs_and_down_quoting_the_secret_are_masked(masked: tuple[TestClu
     (cluster.compose_dir(name) / "compose.yaml").write_text(LEAKY.format(image=image))
     secret = f"{CANARY}-{name.removeprefix('mask-')}"
     started = time.time()
-    plain = inv(cluster, "deploy", "--service", name, "--wait-timeout", "30")
+    plain = cluster.inv("deploy", "--service", name, "--wait-timeout", "30")
     assert plain.returncode == 1, plain.stdout + plain.stderr
     assert f"{name}: docker compose ps -a" in plain.stdout and "booting with ***" in plain.stdout
     assert "***  | " in plain.stdout or "*** | " in plain.stdout  # the log prefix is the container's name
 
-    as_json = inv(cluster, "deploy", "--service", name, "--wait-timeout", "30", "--json")
+    as_json = cluster.inv("deploy", "--service", name, "--wait-timeout", "30", "--json")
     assert as_json.returncode == 1
     up = next(s for s in json.loads(as_json.stdout)["steps"] if s["step"].startswith("compose up"))
     assert up["status"] == "failed" and "***" in up["detail"], up
     assert "booting with ***" in as_json.stderr  # the diagnostics go to stderr next to JSON
 
-    logs = inv(cluster, "deploy.logs", "--service", name)
+    logs = cluster.inv("deploy.logs", "--service", name)
     assert logs.returncode == 0 and "booting with ***" in logs.stdout
-    status = inv(cluster, "deploy.status", "--json")
+    status = cluster.inv("deploy.status", "--json")
     assert status.returncode == 1 and json.loads(status.stdout)[0]["health"] == "unhealthy"
 
     # the value reached the container: it is its name, and it logged it
     seen = subprocess.run(["docker", "logs", secret], capture_output=True, text=True)
     assert seen.stdout.strip() == f"booting with {secret}"
 
-    down = inv(cluster, "deploy.down", "--service", name, "--json")
+    down = cluster.inv("deploy.down", "--service", name, "--json")
     details = {s["step"].split(" ")[0]: s["detail"] for s in json.loads(down.stdout)["steps"]}
     assert down.returncode == 0 and details["compose"] == "removed ***"
     assert_nowhere([plain, as_json, logs, status, down], cluster, started)

@@ -34,7 +34,6 @@ from tests.integration.conftest import _live_output
 from tests.integration.deploy_support import (
     DIND_FLAGS,
     ArgvWatch,
-    Running,
     TestCluster,
     build_docker_node_image,
     project_containers,
@@ -45,7 +44,6 @@ from tests.integration.deploy_support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
-ROOT = Path(__file__).resolve().parents[2]
 NODE = "director"
 ADDRESS = "127.0.20.2"  # director's mesh address in loopback.toml
 
@@ -132,18 +130,10 @@ def remote_cluster(
     return cluster
 
 
-def inv(cluster: TestCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(cluster.inventory)],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180,
-    )  # fmt: skip
-
-
 def test_deploy_to_another_nodes_engine_over_ssh(remote_cluster: TestCluster, engine_node: EngineNode) -> None:
     name = remote_cluster.services[0]
     with ArgvWatch(CANARY) as watch:
-        first = inv(remote_cluster, "deploy", "--service", name, "--json", "--wait-timeout", "60")
+        first = remote_cluster.inv("deploy", "--service", name, "--json", "--wait-timeout", "60")
     assert first.returncode == 0, first.stdout + first.stderr
     assert watch.hits == [], watch.hits
     steps = {s["step"]: (s["node"], s["status"]) for s in json.loads(first.stdout)["steps"]}
@@ -176,16 +166,16 @@ def test_deploy_to_another_nodes_engine_over_ssh(remote_cluster: TestCluster, en
     # second deploy: nothing changes
     inspect = ["inspect", "--format", "{{.Id}} {{.Created}}", cid]
     before = engine_node.docker(*inspect).stdout
-    second = inv(remote_cluster, "deploy", "--service", name, "--json")
+    second = remote_cluster.inv("deploy", "--service", name, "--json")
     assert second.returncode == 0, second.stdout + second.stderr
     assert {s["status"] for s in json.loads(second.stdout)["steps"]} == {"ok"}
     assert engine_node.docker(*inspect).stdout == before
 
-    status = inv(remote_cluster, "deploy.status", "--json")
+    status = remote_cluster.inv("deploy.status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     assert [(r["node"], r["state"], r["health"]) for r in json.loads(status.stdout)] == [(NODE, "running", "healthy")]
     assert json.loads(status.stdout)[0]["deployment"].startswith("#1 (deploy, ")  # read on the node over SSH
-    down = inv(remote_cluster, "deploy.down", "--service", name)
+    down = remote_cluster.inv("deploy.down", "--service", name)
     assert down.returncode == 0, down.stdout + down.stderr
     assert engine_node.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""
 
@@ -206,16 +196,14 @@ def test_a_run_on_the_target_node_holds_the_lock_against_a_deploy_from_another(
         holder.stdin.write("verb=deploy node=director user=crtr pid=4242 since=2024-06-01T10:00:00+02:00\n")
         holder.stdin.flush()
         assert holder.stdout.readline().startswith("locked"), holder.stderr.read() if holder.stderr else ""
-        busy = inv(remote_cluster, "deploy", "--service", name)
+        busy = remote_cluster.inv("deploy", "--service", name)
         assert busy.returncode == 1
         assert busy.stderr.strip() == (
             f"error: {name} on {NODE} is locked by deploy by crtr on director (pid 4242, since "
             "2024-06-01T10:00:00+02:00); wait for it to finish, or pass --wait to queue"
         )
         assert engine_node.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout == ""
-        env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-        queued = Running(["inv", "deploy", "--service", name, "--wait", "--json", "--inventory",
-                          str(remote_cluster.inventory)], env, ROOT)  # fmt: skip
+        queued = remote_cluster.start("deploy", "--service", name, "--wait", "--json")
         wait_for(lambda: queued.printed(f"waiting: {name} on {NODE} is locked by deploy by crtr on director"),
                  what="the deploy from cooperator to wait for director's lock")  # fmt: skip
         holder.stdin.write("release\n")
@@ -228,4 +216,4 @@ def test_a_run_on_the_target_node_holds_the_lock_against_a_deploy_from_another(
     assert rc == 0, out + err
     lock_step = next(s for s in json.loads(out)["steps"] if s["step"] == f"lock {name}")
     assert lock_step["detail"].startswith("waited for deploy by crtr on director (pid 4242, ")
-    assert inv(remote_cluster, "deploy.down", "--service", name).returncode == 0
+    assert remote_cluster.inv("deploy.down", "--service", name).returncode == 0

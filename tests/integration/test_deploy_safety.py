@@ -24,7 +24,6 @@ from tests.conftest import CANARY, FakeInfisical, require_root, require_tool
 from tests.integration.deploy_support import (
     UNHEALTHY,
     EngineProxy,
-    Running,
     TestCluster,
     marker,
     project_containers,
@@ -37,7 +36,6 @@ from tests.integration.deploy_support import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
-ROOT = Path(__file__).resolve().parents[2]
 RENAMED = re.compile(r"[0-9a-f]{12}_.+")
 # Compose's recreate: create the new container as <old id>_<name>, stop the old, remove it, rename the new.
 # Holding every request after the stop leaves what the issue saw: the old exited, the new created aside.
@@ -47,22 +45,6 @@ STOP_OLD = r"^POST /v[\d.]+/containers/[0-9a-f]+/stop"
 def mid_recreate(name: str) -> bool:
     states = {n: s[2] for n, s in project_containers(name).items()}
     return any(RENAMED.fullmatch(n) for n in states) and "exited" in states.values()
-
-
-def env_for(cluster: TestCluster, **extra: str) -> dict[str, str]:
-    return {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "250", **extra}
-
-
-def inv(cluster: TestCluster, *args: str, timeout: float = 180, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(cluster.inventory)],
-        cwd=ROOT, env=env_for(cluster, **extra), capture_output=True, text=True, stdin=subprocess.DEVNULL,
-        timeout=timeout,
-    )  # fmt: skip
-
-
-def start(cluster: TestCluster, *args: str, **extra: str) -> Running:
-    return Running(["inv", *args, "--inventory", str(cluster.inventory)], env_for(cluster, **extra), ROOT)
 
 
 def steps(stdout: str) -> dict[str, tuple[str, str]]:
@@ -126,7 +108,7 @@ def cluster(
     tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestCluster]:
     """Two test services `web-<tag>` and `api-<tag>` on cooperator (= this machine), each needing TEST_SECRET."""
-    require_tool("docker", "inv", "flock")
+    require_tool("docker", "flock")
     tag = f"{os.getpid()}-{time.monotonic_ns() % 100000}"
     names = [f"web-{tag}", f"api-{tag}"]
     subnet = f"10.221.{os.getpid() % 250}.0/24"
@@ -145,17 +127,17 @@ def cluster(
 
 def test_two_deploys_at_once_the_second_waits_and_both_end_healthy(cluster: TestCluster, tmp_path: Path) -> None:
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     make_v2(cluster, name)
     marks = tmp_path / "marks"
     marks.mkdir()
     shims = write_shims(tmp_path / "shims")
-    first = start(
-        cluster, "deploy", "--service", name, "--wait", "--json",
-        PATH=f"{shims}:{os.environ['PATH']}", COLAB_TEST_STOP="sync", COLAB_TEST_MARKS=str(marks),
+    first = cluster.start(
+        "deploy", "--service", name, "--wait", "--json",
+        env={"PATH": f"{shims}:{os.environ['PATH']}", "COLAB_TEST_STOP": "sync", "COLAB_TEST_MARKS": str(marks)},
     )  # fmt: skip
     wait_for(lambda: marker(marks, "sync"), what="the first deploy to start unpacking")  # it holds the lock
-    second = start(cluster, "deploy", "--service", name, "--wait", "--json")
+    second = cluster.start("deploy", "--service", name, "--wait", "--json")
     wait_for(lambda: second.printed("waiting: "), what="the second deploy to wait")
     os.kill(marker(marks, "sync") or 0, signal.SIGCONT)
     rc1, out1, err1 = first.finish()
@@ -174,13 +156,13 @@ def test_a_second_deploy_without_wait_stops_with_who_holds_the_lock(cluster: Tes
     marks = tmp_path / "marks"
     marks.mkdir()
     shims = write_shims(tmp_path / "shims")
-    first = start(
-        cluster, "deploy", "--service", name,
-        PATH=f"{shims}:{os.environ['PATH']}", COLAB_TEST_STOP="sync", COLAB_TEST_MARKS=str(marks),
+    first = cluster.start(
+        "deploy", "--service", name,
+        env={"PATH": f"{shims}:{os.environ['PATH']}", "COLAB_TEST_STOP": "sync", "COLAB_TEST_MARKS": str(marks)},
     )  # fmt: skip
     wait_for(lambda: marker(marks, "sync"), what="the first deploy to start unpacking")
     for verb in ("deploy", "deploy.pull", "deploy.down", "deploy.rollback"):
-        res = inv(cluster, verb, "--service", name)
+        res = cluster.inv(verb, "--service", name)
         assert res.returncode == 1, (verb, res.stdout, res.stderr)
         line = res.stderr.strip()
         assert len(line.splitlines()) == 1 and "Traceback" not in line
@@ -209,7 +191,7 @@ def _interrupt(cluster: TestCluster, tmp_path: Path, name: str, stage: str, sig:
         extra["DOCKER_HOST"] = proxy.docker_host
     else:
         extra.update(PATH=f"{write_shims(tmp_path / 'shims')}:{os.environ['PATH']}", COLAB_TEST_STOP=stage)
-    run = start(cluster, "deploy", "--service", name, **extra)
+    run = cluster.start("deploy", "--service", name, env=extra)
     try:
         if proxy is not None:
             wait_for(lambda: proxy.held.is_set() and mid_recreate(name), what="compose to stop the old container")
@@ -231,7 +213,7 @@ def test_a_deploy_interrupted_at_any_stage_is_recovered_by_the_next(
     cluster: TestCluster, tmp_path: Path, stage: str, sig: int
 ) -> None:
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     v1 = deployed(cluster, name)
     make_v2(cluster, name)
     rc, output = _interrupt(cluster, tmp_path, name, stage, sig)
@@ -242,7 +224,7 @@ def test_a_deploy_interrupted_at_any_stage_is_recovered_by_the_next(
             assert deployed(cluster, name) == v1
             assert beside(cluster, name) == sorted([name, f".{name}.colab"])
 
-    res = ok(inv(cluster, "deploy", "--service", name, "--wait", "--json"))
+    res = ok(cluster.inv("deploy", "--service", name, "--wait", "--json"))
     done = steps(res.stdout)
     assert done["files"][0] == ("ok" if stage == "up" else "changed")  # up: the files were in place already
     assert done["compose up"][0] == "changed" and done["record"][0] == "changed"
@@ -262,19 +244,19 @@ def test_a_deploy_killed_alone_keeps_the_lock_while_the_compose_it_started_runs(
 ) -> None:
     """kill -9 of the Python process only: its `docker compose up` goes on, and so does the lock."""
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     make_v2(cluster, name)
     proxy = EngineProxy(tmp_path / "engine.sock", STOP_OLD)
     try:
-        run = start(cluster, "deploy", "--service", name, DOCKER_HOST=proxy.docker_host)
+        run = cluster.start("deploy", "--service", name, env={"DOCKER_HOST": proxy.docker_host})
         wait_for(lambda: proxy.held.is_set() and mid_recreate(name), what="compose to stop the old container")
         os.kill(run.proc.pid, signal.SIGKILL)
         run.finish()
-        busy = inv(cluster, "deploy", "--service", name)
+        busy = cluster.inv("deploy", "--service", name)
         assert busy.returncode == 1
         assert f"pid {run.proc.pid}, since " in busy.stderr
         assert "), which has exited while commands it started still run; wait for it to finish" in busy.stderr
-        queued = start(cluster, "deploy", "--service", name, "--wait", "--json")
+        queued = cluster.start("deploy", "--service", name, "--wait", "--json")
         wait_for(lambda: queued.printed("waiting: "), what="the next deploy to wait")
         proxy.release()  # the orphaned compose goes on and finishes its recreate, then the lock is free
         rc, out, err = queued.finish()
@@ -291,12 +273,12 @@ def test_a_deploy_killed_alone_keeps_the_lock_while_the_compose_it_started_runs(
 
 def test_an_unhealthy_new_version_is_rolled_back_and_the_run_fails(cluster: TestCluster) -> None:
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     v1 = deployed(cluster, name)
     compose = cluster.compose_dir(name) / "compose.yaml"
     compose.write_text(web_compose(health=UNHEALTHY).replace("echo web-started", "echo v2-broken-log-line"))
     started = time.monotonic()
-    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "30")
+    res = cluster.inv("deploy", "--service", name, "--wait-timeout", "30")
     elapsed = time.monotonic() - started
     assert res.returncode == 1, res.stdout + res.stderr
     assert "v2-broken-log-line" in res.stdout and f"{name}: last 30 log lines" in res.stdout  # the new one's logs
@@ -305,7 +287,7 @@ def test_an_unhealthy_new_version_is_rolled_back_and_the_run_fails(cluster: Test
     took = float(re.search(r"healthy in ([\d.]+)s", row).group(1))  # type: ignore[union-attr]
     print(f"\nautomatic rollback: {took:.1f}s of a failed deploy taking {elapsed:.1f}s in all")
     assert healthy(name) and deployed(cluster, name) == v1
-    status = json.loads(ok(inv(cluster, "deploy.status", "--service", name, "--json")).stdout)
+    status = json.loads(ok(cluster.inv("deploy.status", "--service", name, "--json")).stdout)
     assert status[0]["deployment"].startswith("#1 (deploy, ") and status[0]["health"] == "healthy"
 
 
@@ -313,46 +295,46 @@ def test_no_rollback_keeps_the_failed_version_and_rollback_by_hand_brings_back_t
     cluster: TestCluster,
 ) -> None:
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     v1 = deployed(cluster, name)
     (cluster.compose_dir(name) / "compose.yaml").write_text(web_compose(health=UNHEALTHY))
-    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "30", "--no-rollback", "--json")
+    res = cluster.inv("deploy", "--service", name, "--wait-timeout", "30", "--no-rollback", "--json")
     assert res.returncode == 1
     assert steps(res.stdout)["rollback"] == (
         "skipped",
         f"--no-rollback: the failed version stays for debugging; `inv deploy.rollback --service {name}` brings back #1",
     )
     assert not healthy(name) and deployed(cluster, name) == source(cluster, name)
-    back = ok(inv(cluster, "deploy.rollback", "--service", name, "--json"))
+    back = ok(cluster.inv("deploy.rollback", "--service", name, "--json"))
     status, detail = steps(back.stdout)["rollback"]
     assert status == "changed" and detail.startswith("deployment #1 is back and healthy in ")
     assert detail.endswith("(was an unrecorded version)")
     assert healthy(name) and deployed(cluster, name) == v1
-    row = json.loads(ok(inv(cluster, "deploy.status", "--service", name, "--json")).stdout)[0]
+    row = json.loads(ok(cluster.inv("deploy.status", "--service", name, "--json")).stdout)[0]
     assert row["deployment"].startswith("#1 (rollback from an unrecorded version, ")
 
 
 def test_rollback_by_hand_goes_back_one_deployment_with_the_images_it_ran(cluster: TestCluster) -> None:
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     v1 = deployed(cluster, name)
     image = the_container(name)["Image"]
     make_v2(cluster, name)
-    second = ok(inv(cluster, "deploy", "--service", name, "--json"))
+    second = ok(cluster.inv("deploy", "--service", name, "--json"))
     assert steps(second.stdout)["record"] == ("changed", "deployment #2; #1 kept to roll back to")
     assert memory(name) == V2_MEMORY
-    back = ok(inv(cluster, "deploy.rollback", "--service", name, "--json"))
+    back = ok(cluster.inv("deploy.rollback", "--service", name, "--json"))
     assert steps(back.stdout)["rollback"][1].endswith("(was #2)")
     assert deployed(cluster, name) == v1 and memory(name) == 64 * 1024 * 1024 and healthy(name)
     assert the_container(name)["Config"]["Image"] == image  # type: ignore[index]  # pinned to the id #1 ran
-    row = json.loads(ok(inv(cluster, "deploy.status", "--service", name, "--json")).stdout)[0]
+    row = json.loads(ok(cluster.inv("deploy.status", "--service", name, "--json")).stdout)[0]
     assert row["deployment"].startswith("#1 (rollback from #2, ")
-    again = inv(cluster, "deploy.rollback", "--service", name)
+    again = cluster.inv("deploy.rollback", "--service", name)
     assert again.returncode == 1
     assert again.stderr.strip() == (
         f"error: deployment #1 is the oldest recorded for {name} on cooperator; nothing to go back to"
     )
-    forward = ok(inv(cluster, "deploy", "--service", name, "--json"))
+    forward = ok(cluster.inv("deploy", "--service", name, "--json"))
     assert steps(forward.stdout)["record"] == ("changed", "deployment #3; #1 kept to roll back to")
     assert memory(name) == V2_MEMORY
 
@@ -362,11 +344,11 @@ def test_a_service_deployed_before_records_is_adopted_and_can_be_rolled_back_to(
     import shutil
 
     name = cluster.services[0]
-    ok(inv(cluster, "deploy", "--service", name))
+    ok(cluster.inv("deploy", "--service", name))
     v1 = deployed(cluster, name)
     shutil.rmtree(cluster.server_fortress / "docker" / f".{name}.colab")
     (cluster.compose_dir(name) / "compose.yaml").write_text(web_compose(health=UNHEALTHY))
-    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "30", "--json")
+    res = cluster.inv("deploy", "--service", name, "--wait-timeout", "30", "--json")
     assert res.returncode == 1
     done = steps(res.stdout)
     assert done["adopt"] == ("changed", "the version that ran is now deployment #1, to roll back to")
@@ -391,7 +373,7 @@ def test_a_project_this_tool_did_not_create_is_refused_and_left_untouched(cluste
                           capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
     assert len(before) == 1 and len(nets) == 1
     for verb in ("deploy", "deploy.down", "deploy.rollback"):
-        res = inv(cluster, verb, "--service", name)
+        res = cluster.inv(verb, "--service", name)
         assert res.returncode == 1, (verb, res.stdout, res.stderr)
         assert res.stderr.strip() == (
             f"error: the Compose project {name} on cooperator was not created by this tool ({name}-other-1, from "
@@ -414,7 +396,7 @@ def test_a_full_fortress_leaves_the_old_deployment_intact_and_says_why(cluster: 
     for folder in ("docker", "data", "cache"):  # the share's folders, as `inv fortress.share` makes them
         (fortress / folder).mkdir()
     try:
-        ok(inv(cluster, "deploy", "--service", name))
+        ok(cluster.inv("deploy", "--service", name))
         v1, before = deployed(cluster, name), project_containers(name)
         filler = fortress / "filler"
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -425,7 +407,7 @@ def test_a_full_fortress_leaves_the_old_deployment_intact_and_says_why(cluster: 
         finally:
             os.close(fd)
         (cluster.compose_dir(name) / "extra.bin").write_bytes(os.urandom(64 * 1024))
-        res = inv(cluster, "deploy", "--service", name, "--json")
+        res = cluster.inv("deploy", "--service", name, "--json")
         assert res.returncode == 1, res.stdout + res.stderr
         done = steps(res.stdout)
         assert list(done) == ["lock", "recover", "files"] and done["files"][0] == "failed"
@@ -438,7 +420,7 @@ def test_a_full_fortress_leaves_the_old_deployment_intact_and_says_why(cluster: 
         assert deployed(cluster, name) == v1 and project_containers(name) == before  # old deployment intact
         assert beside(cluster, name) == sorted([name, f".{name}.colab"])  # no staging folder left
         filler.unlink()
-        again = ok(inv(cluster, "deploy", "--service", name, "--json"))
+        again = ok(cluster.inv("deploy", "--service", name, "--json"))
         assert steps(again.stdout)["files"][0] == "changed" and (fortress / "docker" / name / "extra.bin").exists()
     finally:
         remove_project(name)
@@ -447,7 +429,7 @@ def test_a_full_fortress_leaves_the_old_deployment_intact_and_says_why(cluster: 
 
 def test_an_unreachable_engine_is_one_line_and_nothing_is_written(cluster: TestCluster, tmp_path: Path) -> None:
     name = cluster.services[0]
-    res = inv(cluster, "deploy", "--service", name, DOCKER_HOST=f"unix://{tmp_path}/no-engine.sock")
+    res = cluster.inv("deploy", "--service", name, env={"DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"})
     assert res.returncode == 1
     line = res.stderr.strip()
     assert len(line.splitlines()) == 1
@@ -460,10 +442,10 @@ def test_logs_and_failures_print_without_terminal_escapes(cluster: TestCluster) 
     name = cluster.services[0]
     noisy = web_compose(health=UNHEALTHY).replace("echo web-started", r"printf '\033[2K\033[31mansi-red-line\033[0m\n'")
     (cluster.compose_dir(name) / "compose.yaml").write_text(noisy)
-    res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "20")
+    res = cluster.inv("deploy", "--service", name, "--wait-timeout", "20")
     assert res.returncode == 1
     assert "ansi-red-line" in res.stdout and "\x1b" not in res.stdout + res.stderr
-    logs = ok(inv(cluster, "deploy.logs", "--service", name))
+    logs = ok(cluster.inv("deploy.logs", "--service", name))
     assert "ansi-red-line" in logs.stdout and "\x1b" not in logs.stdout
 
 
@@ -483,10 +465,15 @@ def test_first_deploys_of_two_services_at_once_create_the_network_once(cluster: 
         f'exec {real} "$@"\n'
     )
     (shims / "docker").chmod(0o755)
-    first = start(cluster, "deploy", "--service", web, "--json", PATH=f"{shims}:{os.environ['PATH']}",
-                  COLAB_TEST_MARKS=str(marks))  # fmt: skip
+    first = cluster.start(
+        "deploy",
+        "--service",
+        web,
+        "--json",
+        env={"PATH": f"{shims}:{os.environ['PATH']}", "COLAB_TEST_MARKS": str(marks)},
+    )
     wait_for(lambda: marker(marks, "network"), what="the first deploy to create the network")
-    second = start(cluster, "deploy", "--service", api, "--json")
+    second = cluster.start("deploy", "--service", api, "--json")
     wait_for(lambda: second.printed(f"waiting: network {cluster.network} on cooperator is locked"), what="a wait")
     os.kill(marker(marks, "network") or 0, signal.SIGCONT)
     (rc1, out1, err1), (rc2, out2, err2) = first.finish(), second.finish()

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,10 +22,9 @@ from colab import inventory
 from colab.inventory import Inventory
 from colab.storage import commands, fortress_status
 from tests.conftest import INVENTORIES, require_root, require_tool
+from tests.harness.inv import run_inv
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _inventory(tmp_path: Path, **fortress: object) -> Path:
@@ -59,12 +56,7 @@ def test_the_task_reports_json_and_exit_1(tmp_path: Path) -> None:
     target = tmp_path / "fortress"
     target.mkdir()
     inv_path = _inventory(tmp_path, linux=str(target))
-    env = {**os.environ, "COLAB_NODE": "director"}
-    res = subprocess.run(
-        [sys.executable, "-m", "invoke", "fortress.status", "--node", "director", "--json",
-         "--inventory", str(inv_path)],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+    res = run_inv("fortress.status", "--node", "director", "--json", node="director", inventory=inv_path)
     assert res.returncode == 1, res.stderr
     data = json.loads(res.stdout)
     assert (data["mounted"], data["mountpoint"], data["exit_code"]) == (False, str(target), 1)

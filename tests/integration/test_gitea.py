@@ -137,19 +137,11 @@ class Forge:
         return json.loads(text) if text else None
 
 
-def inv(cluster: TestCluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(cluster.inventory)],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def forge(
     docker_engine: str, busybox_image: str, pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Forge]:
-    require_tool("docker", "inv", "git")
+    require_tool("docker", "git")
     gitea_image = _build(pytestconfig, images.build_gitea_image)
     try:
         pg_image = build_postgres_image(pytestconfig)
@@ -187,7 +179,7 @@ def forge(
         started = time.time()
         try:
             with ArgvWatch(CANARY) as watch:
-                res = inv(cluster, "deploy", "--service", name, "--wait-timeout", "420")
+                res = cluster.inv("deploy", "--service", name, "--wait-timeout", "420", timeout=600)
             f = Forge(cluster, name, port, values, res, started, watch.hits)
             yield f
         finally:
@@ -268,7 +260,7 @@ def test_the_database_password_and_gitea_secrets_are_in_no_file_argv_or_output(f
 
 def test_a_second_deploy_changes_nothing(forge: Forge) -> None:
     before = project_containers(forge.name)
-    again = inv(forge.cluster, "deploy", "--service", forge.name, "--json")
+    again = forge.cluster.inv("deploy", "--service", forge.name, "--json", timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     assert {s["status"] for s in json.loads(again.stdout)["steps"]} == {"ok"}
     assert project_containers(forge.name) == before
@@ -408,16 +400,16 @@ def test_images_go_through_the_registry_with_the_token_in_memory_only(
     started = time.time()
     try:
         with ArgvWatch(admin.token) as watch:
-            pushed = inv(cluster, "registry.push", "--image", image, "--json")
+            pushed = cluster.inv("registry.push", "--image", image, "--json", timeout=600)
             assert pushed.returncode == 0, pushed.stdout + pushed.stderr
             assert json.loads(pushed.stdout)["steps"][0]["status"] == "changed"
-            again = inv(cluster, "registry.push", "--image", image, "--json")
+            again = cluster.inv("registry.push", "--image", image, "--json", timeout=600)
             assert again.returncode == 0 and json.loads(again.stdout)["steps"][0]["status"] == "ok", again.stdout
             assert docker("rmi", image).returncode == 0
-            pulled = inv(cluster, "registry.pull", "--image", image, "--json")
+            pulled = cluster.inv("registry.pull", "--image", image, "--json", timeout=600)
             assert pulled.returncode == 0, pulled.stdout + pulled.stderr
             assert json.loads(pulled.stdout)["steps"][0]["status"] == "changed"
-            repeat = inv(cluster, "registry.pull", "--image", image, "--json")
+            repeat = cluster.inv("registry.pull", "--image", image, "--json", timeout=600)
             assert json.loads(repeat.stdout)["steps"][0]["status"] == "ok", repeat.stdout
         assert docker("image", "inspect", "--format", "{{.Id}}", image).stdout.strip() == original
         assert watch.hits == []  # the token was in no process's argv
@@ -438,7 +430,7 @@ def test_images_go_through_the_registry_with_the_token_in_memory_only(
         vault["envs"]["prod"]["/web"] = {"TEST_SECRET": "x" * 12}
         monkeypatch.setenv("COLAB_FAKE_INFISICAL_VAULT", json.dumps(vault))
         try:
-            deployed = inv(web, "deploy", "--service", used_by, "--wait-timeout", "60")
+            deployed = web.inv("deploy", "--service", used_by, "--wait-timeout", "60", timeout=600)
             assert deployed.returncode == 0, deployed.stdout + deployed.stderr
             ((cid, *_),) = project_containers(used_by).values()
             assert docker("inspect", "--format", "{{.Config.Image}}", cid).stdout.strip() == image
@@ -452,11 +444,11 @@ def test_registry_dry_run_contacts_nothing_and_masks_nothing_it_does_not_know(ad
     cluster = TestCluster(admin.cluster.root, registry_inventory(admin, tmp_path / "inventory.toml"),
                           admin.cluster.network, admin.cluster.subnet, admin.cluster.services)  # fmt: skip
     image = f"127.0.0.1:{admin.port}/{ADMIN}/never-pushed:1"
-    res = inv(cluster, "registry.push", "--image", image, "--dry-run")
+    res = cluster.inv("registry.push", "--image", image, "--dry-run")
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"-- docker push {image}" in res.stdout
     assert "DOCKER_CONFIG='<temporary folder>'" in res.stdout
     assert docker("image", "inspect", image).returncode != 0
-    wrong = inv(cluster, "registry.push", "--image", "docker.io/library/busybox:1")
+    wrong = cluster.inv("registry.push", "--image", "docker.io/library/busybox:1")
     assert wrong.returncode == 1 and wrong.stderr.startswith("error: --image docker.io/library/busybox:1: its registry")
     assert len(wrong.stderr.splitlines()) == 1

@@ -38,14 +38,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def inv(cluster: TestCluster, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(cluster.inventory)],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-    )  # fmt: skip
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,7 +51,7 @@ def _tag() -> str:
 @pytest.fixture
 def empty(tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical) -> Iterator[TestCluster]:
     """A loopback inventory with no services and a cluster network of its own."""
-    require_tool("docker", "inv")
+    require_tool("docker")
     tag = _tag()
     c = write_cluster(tmp_path, tag, {}, f"10.221.{os.getpid() % 250}.0/24")
     yield c
@@ -83,12 +75,12 @@ def test_service_new_then_deploy_runs_the_new_service(
         ([name, "--node", "cooperator", "--template", "nope"], "error: unknown template 'nope'; choose from web"),
         (["caddy", "--node", "cooperator"], "error: 'caddy' is the compose folder name the edge and monitoring"),
     ):
-        res = inv(empty, "service.new", *args, "--output", str(out))
+        res = empty.inv("service.new", *args, "--output", str(out))
         assert res.returncode == 1 and res.stderr.startswith(message), res.stderr
         assert len(res.stderr.strip().splitlines()) == 1
     assert empty.inventory.read_text() == before and not out.exists()
 
-    made = inv(empty, "service.new", name, "--node", "cooperator", "--template", "busybox", "--port", str(port),
+    made = empty.inv("service.new", name, "--node", "cooperator", "--template", "busybox", "--port", str(port),
                "--output", str(out), "--json")  # fmt: skip
     assert made.returncode == 0, made.stdout + made.stderr
     data = json.loads(made.stdout)
@@ -101,13 +93,13 @@ def test_service_new_then_deploy_runs_the_new_service(
     assert added.startswith(before.rstrip("\n")) and f"[services.{name}]" in added  # appended, the rest kept
     assert f'health = "http://127.0.0.1:{port}/health"' in added
     assert "mise.toml" in data["rendered_changed"] and (out / "mise.toml").read_text().count(f"deploy:{name}") == 1
-    assert inv(empty, "inventory.check").returncode == 0
+    assert empty.inv("inventory.check").returncode == 0
 
     # the secret in Infisical, then the real deploy
     fake_infisical.set(f"/{name}", **{secret: CANARY})
     started = time.time()
     with ArgvWatch(CANARY) as watch:
-        deployed = inv(empty, "deploy", "--service", name, "--wait-timeout", "60", "--json")
+        deployed = empty.inv("deploy", "--service", name, "--wait-timeout", "60", "--json")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert watch.hits == [] and watch.samples > 10
     ((cid, _, state),) = project_containers(name).values()
@@ -127,7 +119,7 @@ def test_service_new_then_deploy_runs_the_new_service(
 @pytest.fixture
 def two(tmp_path: Path, busybox_image: str, fake_infisical: FakeInfisical) -> Iterator[TestCluster]:
     """Two busybox services on cooperator: `rot-…` takes ROTATED, `stay-…` takes STAYS."""
-    require_tool("docker", "inv")
+    require_tool("docker")
     tag = _tag()
     rot, stay = f"rot-{tag}", f"stay-{tag}"
     c = write_cluster(
@@ -154,12 +146,12 @@ def test_secrets_rotated_redeploys_exactly_the_services_that_name_it(
     old, new = f"{CANARY}-old", f"{CANARY}-new"
     fake_infisical.set("/web", ROTATED=old, STAYS="stays-the-same-value")
     for svc in (rot, stay):
-        assert inv(two, "deploy", "--service", svc).returncode == 0
+        assert two.inv("deploy", "--service", svc).returncode == 0
     ((rot_id, *_),) = project_containers(rot).values()
     stay_before = project_containers(stay)
     assert env_of(rot_id, "ROTATED") == old
 
-    plan = inv(two, "secrets.rotated", "ROTATED", "--dry-run")
+    plan = two.inv("secrets.rotated", "ROTATED", "--dry-run")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert f"# service {rot} on cooperator: services.{rot}.secrets lists it" in plan.stdout
     assert stay not in plan.stdout and CANARY not in plan.stdout + plan.stderr
@@ -168,7 +160,7 @@ def test_secrets_rotated_redeploys_exactly_the_services_that_name_it(
     fake_infisical.set("/web", ROTATED=new)  # rotated in the vault
     started = time.time()
     with ArgvWatch(CANARY) as watch:
-        res = inv(two, "secrets.rotated", "ROTATED", "--json")
+        res = two.inv("secrets.rotated", "ROTATED", "--json")
     assert res.returncode == 0, res.stdout + res.stderr
     assert watch.samples > 10 and watch.hits == []
     steps = json.loads(res.stdout)["steps"]
@@ -185,7 +177,7 @@ def test_secrets_rotated_redeploys_exactly_the_services_that_name_it(
     assert CANARY not in res.stdout + res.stderr
 
     recreated = project_containers(rot)
-    again = inv(two, "secrets.rotated", "ROTATED", "--json")  # nothing left to do: recreates nothing
+    again = two.inv("secrets.rotated", "ROTATED", "--json")  # nothing left to do: recreates nothing
     assert again.returncode == 0
     assert {s["status"] for s in json.loads(again.stdout)["steps"]} == {"ok"}
     assert project_containers(rot) == recreated

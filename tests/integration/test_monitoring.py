@@ -42,6 +42,7 @@ from colab.metrics import backup as backup_metrics
 from colab.metrics import status as status_metrics
 from colab.render import context, monitoring, templates
 from tests.conftest import CANARY, require_tool
+from tests.harness.inv import run_inv
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
 
@@ -275,18 +276,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             print("\nmonitoring figures:", json.dumps(FIGURES))
 
 
-def inv_cmd(stack: Stack, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "COLAB_NODE": "cooperator", "COLUMNS": "200", **env}
-    return subprocess.run(
-        ["inv", *args, "--inventory", str(stack.inventory)],
-        cwd=ROOT,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 def query(stack: Stack, promql: str) -> list[dict[str, Any]]:
     url = f"{stack.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     with urllib.request.urlopen(url, timeout=5) as resp:
@@ -314,7 +303,7 @@ def test_a_stale_backup_fires_and_a_new_backup_resolves_it(stack: Stack, tmp_pat
     env = {backup_metrics.ENV_DIR: str(stack.textfile)}
     common = ["backup.daily", "--source", str(source), "--target", str(target), "--no-dumps"]
     old = (datetime.now() - timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M")
-    res = inv_cmd(stack, *common, "--now", old, **env)
+    res = run_inv(*common, "--now", old, node="cooperator", inventory=stack.inventory, env=env, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
     prom = stack.textfile / backup_metrics.FILE
     broken = prom.stat().st_mtime  # the moment the stale time became visible
@@ -325,7 +314,7 @@ def test_a_stale_backup_fires_and_a_new_backup_resolves_it(stack: Stack, tmp_pat
     assert "(more than 26h)" in fired.body["alerts"][0]["annotations"]["summary"]
     assert FIGURES["backup_fire_s"] < DEADLINE
 
-    res = inv_cmd(stack, *common, **env)  # today's backup
+    res = run_inv(*common, node="cooperator", inventory=stack.inventory, env=env, timeout=180)  # today's backup
     assert res.returncode == 0, res.stdout + res.stderr
     fixed = prom.stat().st_mtime
     resolved = stack.webhook.wait_for("ColabBackupTooOld", "resolved", after=fixed - 1)
@@ -339,9 +328,10 @@ def test_a_degraded_raid_fires_and_a_clean_one_resolves_it(stack: Stack) -> None
     prom = stack.textfile / status_metrics.FILE
 
     def export(sample: str) -> float:
-        res = inv_cmd(
-            stack, "status", "--metrics", str(stack.textfile), "--timeout", "5", COLAB_MDSTAT=str(MDSTAT / sample)
-        )
+        res = run_inv(
+            "status", "--metrics", str(stack.textfile), "--timeout", "5",
+            node="cooperator", inventory=stack.inventory, env={"COLAB_MDSTAT": str(MDSTAT / sample)}, timeout=180,
+        )  # fmt: skip
         assert res.returncode == 1, res.stdout + res.stderr  # the loopback cluster is critical anyway (nodes down)
         return prom.stat().st_mtime
 

@@ -55,12 +55,12 @@ from colab.storage import boot, mounts
 from tests.conftest import CANARY, FakeInfisical, require_tool
 from tests.harness import containers, images
 from tests.harness.containers import KeyPair
+from tests.harness.inv import run_inv
 from tests.integration.conftest import _build
 from tests.integration.deploy_support import ArgvWatch, TestCluster, web_compose, write_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
-ROOT = Path(__file__).resolve().parents[2]
 NODE, ADDRESS, USER = "director", "127.0.20.2", "crtr"  # director's mesh address in loopback.toml
 API_ALIAS = "infisical-standin"
 MOUNT, UNIT = "/mnt/fortress", "mnt-fortress.mount"
@@ -131,12 +131,8 @@ class Site:
 
     def task(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         """The real `inv`, run as if on cooperator: director is reached over SSH (and its engine over ssh://)."""
-        env = {**os.environ, **self.ssh_env, "COLAB_NODE": "cooperator", "COLUMNS": "200"}
-        env["PATH"] = f"{self.shim}{os.pathsep}{env['PATH']}"
-        return subprocess.run(
-            ["inv", *args, "--inventory", str(self.cluster.inventory)],
-            cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
-        )  # fmt: skip
+        env = {**self.ssh_env, "PATH": f"{self.shim}{os.pathsep}{os.environ['PATH']}"}
+        return run_inv(*args, node="cooperator", inventory=self.cluster.inventory, env=env, timeout=timeout)
 
     def wait(self, what: str, ok: Callable[[], bool], timeout: float = 120) -> float:
         started = time.monotonic()

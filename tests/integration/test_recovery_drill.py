@@ -34,7 +34,6 @@ import secrets
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -52,6 +51,7 @@ from tests.conftest import STANDINS, FakeInfisical, require_tool
 from tests.harness import containers
 from tests.harness import images as test_images
 from tests.harness.containers import KeyPair
+from tests.harness.inv import run_inv
 from tests.integration import test_gitea as gitea_test
 from tests.integration.conftest import _build, _live_output
 from tests.integration.deploy_support import project_containers, remove_project, write_cluster
@@ -250,13 +250,6 @@ WORKLOADS: tuple[Workload, ...] = (NOTES, GITEA)
 LIVE = tuple(path for w in WORKLOADS for path in w.live)
 
 
-def host_inv(drill: Drill, *args: str, node: str = NODE, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`inv ARGS` on this host, as `node` (the old cooperator, or the operator's machine)."""
-    env = {**os.environ, "COLAB_NODE": node, "COLAB_INVENTORY": str(drill.inventory), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)  # fmt: skip
-
-
 def ok(res: subprocess.CompletedProcess[str], code: int = 0) -> subprocess.CompletedProcess[str]:
     assert res.returncode == code, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
     return res
@@ -378,15 +371,17 @@ def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
 
     # Before: the services deployed and filled, files on fortress; the nightly backup.
     for w in WORKLOADS:
-        ok(host_inv(drill, "deploy", "--service", w.service))
+        ok(run_inv("deploy", "--service", w.service, node=NODE, inventory=drill.inventory, timeout=300))
         w.fill(drill)
     make_tree(drill.fortress / "data" / "photos", dirs=5, files=40, size=4096)
     (drill.fortress / "data" / "notes.txt").write_text("written before the disaster\n")
-    ok(host_inv(drill, "backup.daily"))
+    ok(run_inv("backup.daily", node=NODE, inventory=drill.inventory, timeout=300))
     prints = {w.service: w.fingerprint(drill) for w in WORKLOADS}
     files = tree_sums(drill.fortress, LIVE)
     assert all(prints.values()) and len(files) > 200
-    listed = json.loads(ok(host_inv(drill, "backup.list", "--json")).stdout)["backups"]
+    listed = json.loads(ok(run_inv("backup.list", "--json", node=NODE, inventory=drill.inventory, timeout=300)).stdout)[
+        "backups"
+    ]
     # Work after the backup is what a disaster loses (the RPO window): it must not come back.
     (drill.fortress / "data" / "after-the-backup.txt").write_text("lost with the box\n")
     for w in WORKLOADS:
@@ -410,8 +405,8 @@ def test_disaster_drill_rebuilds_cooperator_from_the_backup_volume(
             return ok(res)
 
         # the runbook (docs/recovery.md), step by step; steps 3 and 4 once per service and per dump
-        step("bootstrap", host_inv(drill, "bootstrap", "--node", NODE, "--steps", "chezmoi,venv", node="terminator",
-                                   timeout=900))  # fmt: skip
+        step("bootstrap", run_inv("bootstrap", "--node", NODE, "--steps", "chezmoi,venv", node="terminator",
+                                  inventory=drill.inventory, timeout=900))  # fmt: skip
         step("restore fortress", node.root(f"{as_root} backup.restore --in-place --yes"))
         on_node = [name for name, svc in drill.inv().services.items() if svc.node == NODE]
         assert sorted(on_node) == sorted(w.service for w in WORKLOADS)

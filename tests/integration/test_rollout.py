@@ -37,6 +37,7 @@ from colab.render.tree import render_tree
 from tests.conftest import STANDINS, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
+from tests.harness.inv import run_inv
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
 from tests.integration.test_bootstrap import IDENTITY_SECRET, PROJECT, build_image, wheels_for
 
@@ -192,11 +193,8 @@ def cluster(
 
 
 def inv_rollout(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLAB_NODE": "controller", "COLUMNS": "200"}  # this machine is none of the nodes
-    return subprocess.run(
-        ["inv", "rollout", "--inventory", str(cluster.inventory), "--commit", cluster.b, "--json", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900,
-    )  # fmt: skip
+    """`inv rollout --commit B --json ARGS` from a machine that is none of the nodes."""
+    return run_inv("rollout", "--commit", cluster.b, "--json", *args, inventory=cluster.inventory, timeout=900)
 
 
 def results(res: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str, str]]:
@@ -271,11 +269,9 @@ def test_an_on_demand_node_that_is_off_is_skipped(cluster: Cluster) -> None:
 
 def test_a_dry_run_shows_each_nodes_plan_and_touches_nothing(cluster: Cluster) -> None:
     before = {node: cluster.exec(node, "git", "-C", CHECKOUT, "reflog", "--format=%H") for node in NODES}
-    env = {**os.environ, "COLAB_NODE": "controller", "COLUMNS": "300"}
-    res = subprocess.run(
-        ["inv", "rollout", "--inventory", str(cluster.inventory), "--commit", cluster.b, "--dry-run",
-         "--nodes", "director,builder"],
-        cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+    res = run_inv(
+        "rollout", "--commit", cluster.b, "--dry-run", "--nodes", "director,builder",
+        inventory=cluster.inventory, columns=300,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     for node in NODES:

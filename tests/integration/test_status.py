@@ -43,6 +43,7 @@ from colab.status.volumes import ENV_MDSTAT
 from tests.conftest import require_root, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
+from tests.harness.inv import run_inv
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
@@ -299,13 +300,10 @@ def write_inventory(
 def status(
     site: Site, inventory_path: Path, *, now: str, mdstat: str = "healthy", timeout: float = 8, json_out: bool = True
 ) -> tuple[int, Any, str, float]:
-    env = {**os.environ, **site.env, "COLAB_NODE": "cooperator", "COLUMNS": "250"}
-    env[ENV_MDSTAT] = str(MDSTAT / f"{mdstat}.mdstat")
-    argv = ["inv", "status", "--inventory", str(inventory_path), "--now", now, "--timeout", f"{timeout:g}"]
+    env = {**site.env, ENV_MDSTAT: str(MDSTAT / f"{mdstat}.mdstat")}
+    args = ["status", "--now", now, "--timeout", f"{timeout:g}", *(["--json"] if json_out else [])]
     started = time.monotonic()
-    res = subprocess.run(
-        [*argv, *(["--json"] if json_out else [])], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
+    res = run_inv(*args, node="cooperator", inventory=inventory_path, env=env, columns=250)
     took = time.monotonic() - started
     data = json.loads(res.stdout) if json_out and res.stdout.strip().startswith("{") else res.stdout
     return res.returncode, data, res.stderr, took

@@ -31,6 +31,7 @@ from colab import inventory
 from colab.render.tree import render_tree
 from colab.status import html
 from tests.conftest import require_tool
+from tests.harness.inv import run_inv
 from tests.unit.monitoring.clusters import critical, healthy
 from tests.unit.monitoring.page import Element, parse
 
@@ -183,7 +184,7 @@ def get(host: str, port: int) -> tuple[int, str]:
 
 
 def test_inv_status_html_served_by_caddy(tmp_path: Path) -> None:
-    require_tool("caddy", "inv")
+    require_tool("caddy")
     doc = tomlkit.parse(LOOPBACK.read_text())
     for name in doc["nodes"]:  # type: ignore[union-attr]
         doc["nodes"][name]["ssh_port"] = free_port()  # type: ignore[index]
@@ -191,15 +192,7 @@ def test_inv_status_html_served_by_caddy(tmp_path: Path) -> None:
     inv_path.write_text(tomlkit.dumps(doc))
     site = tmp_path / "caddy-data" / "status"
     site.mkdir(parents=True)
-    env = {**os.environ, "COLAB_NODE": "nowhere", "COLAB_NETGUARD": "1"}
-    res = subprocess.run(
-        ["inv", "status", "-i", str(inv_path), "--timeout", "3", "--html", str(site / "index.html")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = run_inv("status", "-i", str(inv_path), "--timeout", "3", "--html", str(site / "index.html"), timeout=60)
     assert res.returncode == 1, res.stderr  # the closed cluster is critical; the page says so
     port = free_port()
     caddyfile = tmp_path / "Caddyfile"

@@ -4,12 +4,12 @@ with one line naming both, before anything is read or written; a reader that sto
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from colab import checkout
 from tests.conftest import ROOT
+from tests.harness.inv import run_inv, start_inv
 
 
 def test_the_same_checkout_passes() -> None:
@@ -32,22 +32,21 @@ def test_inv_in_another_checkout_stops_before_touching_anything(tmp_path: Path) 
     shutil.copy(ROOT / "cluster.toml", other / "cluster.toml")
     before = sorted(p.name for p in ROOT.iterdir())
     for args in (["--list"], ["render"], ["inventory.check"]):
-        proc = subprocess.run(
-            [sys.executable, "-m", "invoke", *args], cwd=other, capture_output=True, text=True, timeout=60
-        )
+        proc = run_inv(*args, cwd=other, timeout=60)
         assert proc.returncode == 1, proc.stderr
         assert proc.stdout == ""
-        assert proc.stderr.strip().splitlines() == [checkout.mismatch(other / "tasks", ROOT)]
+        assert proc.stderr.strip().splitlines() == [
+            f"error: the tasks in {other} would run with the colab package of {ROOT} (installed in {sys.prefix}) and "
+            f"act on that checkout: make its own with `python3 {other}/scripts/venv`"
+        ]
     assert sorted(p.name for p in other.iterdir()) == ["cluster.toml", "tasks"]  # render wrote nothing in b
     assert sorted(p.name for p in ROOT.iterdir()) == before  # nor in the package's checkout
 
 
 def test_a_reader_that_stops_early_gets_no_traceback() -> None:
-    inv = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "--list"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    inv = start_inv("--list")
     assert inv.stdout is not None and inv.stderr is not None
     inv.stdout.read(10)
     inv.stdout.close()  # like `| head -c 10`
     assert inv.wait(timeout=60) in (0, 141)  # 0 when --list was written before the close
-    assert b"Traceback" not in inv.stderr.read()
+    assert "Traceback" not in inv.stderr.read()

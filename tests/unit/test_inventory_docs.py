@@ -3,9 +3,9 @@ shows in the page (and `inv render --check` fails until it is rendered)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from colab import inventory, inventory_docs
 from colab.inventory import _Model
@@ -38,11 +38,17 @@ def test_a_model_becomes_sections_with_values_defaults_and_descriptions() -> Non
 
 
 def test_every_field_of_the_inventory_is_on_the_page() -> None:
-    def leaves(model: type[_Model]) -> int:
+    def model_in(annotation: object) -> type[BaseModel] | None:
+        """The table an annotation holds (itself, or inside Annotated, Optional, list or dict), if any."""
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        return next((m for arg in get_args(annotation) if (m := model_in(arg)) is not None), None)
+
+    def leaves(model: type[BaseModel]) -> int:
         count = 0
         for name, field in model.model_fields.items():
-            inner, _, _ = inventory_docs._unwrap(field.annotation)
-            if isinstance(inner, type) and issubclass(inner, _Model):
+            inner = model_in(field.annotation)
+            if inner is not None:
                 count += leaves(inner)
             elif name != "name" or model not in (inventory.Node, inventory.Service):
                 count += 1

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import io
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,10 @@ from rich.console import Console
 from colab import inventory, inventory_view
 from colab.errors import InventoryError
 from colab.steps import Outcome, Report, Status
+from tests.harness.inv import run_inv
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = tomllib.loads((ROOT / "cluster.toml").read_text())
-INV = Path(sys.executable).with_name("inv")
 
 NORMAL = "must be a path in normal form (no '//', '/./', '/../' or trailing '/'): write"
 CONTROL = "is not allowed in a path: control characters never are"
@@ -214,13 +212,7 @@ def test_inventory_set_refuses_a_bad_path_in_one_line_and_writes_nothing(tmp_pat
         ('"/home/crtr/colab\\n* * * * * root touch /tmp/PWNED"', "a newline (U+000A)"),
         ('"/home/crtr/co\\u007flab"', "a DEL (U+007F)"),
     ):
-        res = subprocess.run(
-            [str(INV), "inventory.set", "nodes.cooperator.repo", raw, "--inventory", str(path)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        res = run_inv("inventory.set", "nodes.cooperator.repo", raw, "--inventory", str(path), timeout=60)
         assert res.returncode == 1, res.stderr
         (line,) = res.stderr.splitlines()
         assert line.startswith(f"error: {path} (after setting nodes.cooperator.repo): nodes.cooperator.repo: {char} ")
@@ -231,12 +223,8 @@ def test_inventory_set_refuses_a_bad_path_in_one_line_and_writes_nothing(tmp_pat
 def test_inventory_set_takes_a_path_with_spaces(tmp_path: Path) -> None:
     path = tmp_path / "cluster.toml"
     path.write_bytes((ROOT / "cluster.toml").read_bytes())
-    res = subprocess.run(
-        [str(INV), "inventory.set", "nodes.terminator.repo", "/Users/Jane Doe/colab", "--inventory", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    res = run_inv(
+        "inventory.set", "nodes.terminator.repo", "/Users/Jane Doe/colab", "--inventory", str(path), timeout=60
     )
     assert res.returncode == 0, res.stderr
     assert inventory.load(path).nodes["terminator"].repo == "/Users/Jane Doe/colab"

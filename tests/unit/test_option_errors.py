@@ -3,14 +3,11 @@ numeric option of every task (Invoke converts values while parsing, before any t
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 from invoke import Collection
 from tasks import ns
 
-from tests.conftest import ROOT, unavailable
+from tests.harness.inv import run_inv
 
 KINDS = {int: "a whole number", float: "a number"}
 
@@ -36,8 +33,5 @@ def test_there_are_numeric_options_to_check() -> None:
 
 @pytest.mark.parametrize(("task", "option", "kind"), OPTIONS, ids=[f"{t}--{o}" for t, o, _ in OPTIONS])
 def test_a_non_number_is_one_line_naming_the_option(task: str, option: str, kind: type) -> None:
-    inv = shutil.which("inv")
-    if inv is None:
-        unavailable("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
-    res = subprocess.run([inv, task, f"--{option}", "abc"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    res = run_inv(task, f"--{option}", "abc", timeout=60)
     assert (res.returncode, res.stdout, res.stderr) == (1, "", f"--{option}: 'abc' is not {KINDS[kind]}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import json
 import shutil
@@ -19,10 +20,9 @@ from invoke.exceptions import Exit
 from colab import inventory, node_facts, quoting
 from colab.errors import RenderError
 from colab.render import chezmoi_source, disk, mise_tasks
-from colab.render import templates as render_templates
 from colab.render import tree as render_tree_module
 from colab.render.tree import render_tree
-from tests.conftest import unavailable
+from tests.harness.inv import run_inv
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORIES = {
@@ -334,7 +334,7 @@ def test_docker_settings_go_where_each_engine_reads_them() -> None:
         assert (desktop is not None) == (node.os == "wsl"), node.name
         if desktop is not None:
             staged = files["dot_config/colab/docker/daemon.json"]
-            assert f"daemon.json sha256: {render_templates._sha256(staged)}" in desktop  # new settings re-run it
+            assert f"daemon.json sha256: {hashlib.sha256(staged).hexdigest()}" in desktop  # new settings re-run it
             assert 'cmd.exe /d /c "echo %USERPROFILE%"' in desktop.replace('"$cmd"', "cmd.exe")
             assert 'wslpath -u "$profile"' in desktop and 'dst="$dir/daemon.json"' in desktop
             assert "restart Docker Desktop" in desktop and "sudo" not in desktop
@@ -383,7 +383,7 @@ def test_backup_schedule_only_on_the_backup_node(case: tuple[str, inventory.Inve
     assert node.repo not in "\n".join(line for line in cron.splitlines() if not line.startswith("#"))
     assert "COLAB_BACKUP_LOG_DIR=/var/log/colab\n" in cron
     script = node_file(tree, node.name, "run_onchange_after_30-backup-cron.sh")
-    assert render_templates._sha256(cron) in script  # a new schedule re-runs the installer
+    assert hashlib.sha256(cron.encode()).hexdigest() in script  # a new schedule re-runs the installer
     assert "/etc/cron.d/colab-backup" in script
     others = [n for n in inv.nodes if n != node.name]
     assert all("dot_config/colab/backup/colab-backup.cron" not in chezmoi_source.node_files(tree, n) for n in others)
@@ -625,18 +625,9 @@ def test_a_bigger_inventory_renders_every_node() -> None:
 
 def test_inv_render_and_check_exit_codes(tmp_path: Path) -> None:
     """The task: render writes, --check exits 0 when in step, 1 with the diff on stdout when not."""
-    inv_bin = shutil.which("inv")
-    if inv_bin is None:
-        unavailable("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [inv_bin, "render", "--inventory", str(INVENTORIES["other"]), "--output", str(tmp_path), *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_inv("render", "--inventory", str(INVENTORIES["other"]), "--output", str(tmp_path), *args, timeout=60)
 
     assert run().returncode == 0
     assert run("--check").returncode == 0

@@ -3,24 +3,13 @@ bad options as one line, exit codes."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import DEFAULT_INVENTORY, ROOT
-
-
-def inv(*args: str, node: str = "director", **env: str) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "COLAB_NODE": node, "COLAB_INVENTORY": str(DEFAULT_INVENTORY), "COLUMNS": "200"}
-    full.update(COLAB_NETGUARD="1", **env)
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60
-    )
+from tests.harness.inv import run_inv
 
 
 def test_dry_run_elsewhere_prints_the_command_for_the_backup_node() -> None:
-    res = inv("backup.daily", "--dry-run", "--now", "2024-01-05T03:15", "--no-dumps")
+    res = run_inv("backup.daily", "--dry-run", "--now", "2024-01-05T03:15", "--no-dumps", node="director")
     assert res.returncode == 0, res.stderr
     assert "backup.daily runs on the backup node cooperator" in res.stderr
     assert (
@@ -30,7 +19,7 @@ def test_dry_run_elsewhere_prints_the_command_for_the_backup_node() -> None:
 
 
 def test_other_tasks_delegate_too() -> None:
-    res = inv("backup.restore", "--dry-run", "--path", "data/gitea", "--into", "/tmp/r")
+    res = run_inv("backup.restore", "--dry-run", "--path", "data/gitea", "--into", "/tmp/r", node="director")
     assert res.returncode == 0, res.stderr
     assert (
         "$ cd /home/crtr/colab && COLAB_NODE=cooperator inv backup.restore --snapshot latest --path data/gitea "
@@ -39,14 +28,14 @@ def test_other_tasks_delegate_too() -> None:
 
 
 def test_without_dry_run_the_guard_refuses_the_real_cluster() -> None:
-    res = inv("backup.list")
+    res = run_inv("backup.list", node="director")
     assert res.returncode == 1
     assert "refusing to open an SSH connection to 100.64.0.1" in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_bad_now_is_one_line() -> None:
-    res = inv("backup.daily", "--now", "2024-02-30T03:15", "--dry-run")
+    res = run_inv("backup.daily", "--now", "2024-02-30T03:15", "--dry-run", node="director")
     assert res.returncode == 1
     assert res.stderr.strip() == (
         "error: --now '2024-02-30T03:15' is not a date and time; use YYYY-MM-DDTHH:MM, e.g. 2024-01-05T03:15"
@@ -55,7 +44,15 @@ def test_bad_now_is_one_line() -> None:
 
 def test_missing_target_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
-    res = inv("backup.daily", "--source", str(tmp_path / "src"), "--target", str(tmp_path / "none"), "--no-dumps")
+    res = run_inv(
+        "backup.daily",
+        "--source",
+        str(tmp_path / "src"),
+        "--target",
+        str(tmp_path / "none"),
+        "--no-dumps",
+        node="director",
+    )
     assert res.returncode == 1
     assert res.stderr.strip() == (
         f"error: backup target {tmp_path}/none is not a directory; create it (an empty folder of your own) or give "

@@ -5,10 +5,8 @@ and add then remove giving back the same file."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from colab import inventory
 from colab.errors import ColabError
 from colab.lifecycle import edit, nodes_edit
+from tests.harness.inv import run_inv
 from tests.unit.lifecycle.fakes import ROOT
 
 BUILDER = nodes_edit.NewNode("builder", lan="192.168.254.50", mesh="100.64.0.8")
@@ -149,21 +148,16 @@ def test_a_node_with_only_its_exporter_is_removed_with_it(copy: Path) -> None:
     assert writer.exporter == "" and "terminator" not in writer.prepared.new.nodes
 
 
-def _inv(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(["inv", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_the_tasks_dry_run_writes_nothing_and_a_refusal_is_one_line(copy: Path, tmp_path: Path) -> None:
     before = copy.read_text()
     out = tmp_path / "out"
-    res = _inv("node.add", "builder", "--lan", "192.168.254.50", "--mesh", "100.64.0.8", "--inventory", str(copy),
+    res = run_inv("node.add", "builder", "--lan", "192.168.254.50", "--mesh", "100.64.0.8", "--inventory", str(copy),
                "--output", str(out), "--dry-run", "--json")  # fmt: skip
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["written"] is False and data["node"] == "builder"
     assert {r["service"] for r in data["redeploy"]} == {"pihole", "headscale", "prometheus", "node-exporter-builder"}
     assert copy.read_text() == before and not out.exists()
-    res = _inv("node.remove", "cooperator", "--inventory", str(copy))
+    res = run_inv("node.remove", "cooperator", "--inventory", str(copy))
     assert res.returncode == 1 and res.stderr.startswith("error: cooperator runs services caddy, ")
     assert res.stderr.count("\n") == 1 and copy.read_text() == before

@@ -4,8 +4,6 @@ a fake node (the new password checked first, then ALTER ROLE with the value read
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 
 import pytest
 from rich.console import Console
@@ -66,19 +64,6 @@ def test_the_database_password_is_checked_with_the_new_value_then_set_from_psqls
     ok = FakeNode().on(r"PGPASSWORD", "1\n")
     assert run_step(step, Runner("cooperator", transport_factory=lambda: ok)).status == Status.OK
     assert [c for c in ok.calls if "psql" in c[0]] == []  # the new password logs in already: nothing set
-
-
-def test_dry_run_lists_the_uses_and_prints_commands_only() -> None:
-    env = {**os.environ, "COLAB_NODE": "controller", "COLUMNS": "10000"}
-    env.pop("COLAB_INVENTORY", None)
-    res = subprocess.run(["inv", "secrets.rotated", "GITEA_DB_PASSWORD", "--dry-run"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.index("# database gitea/db/gitea on cooperator") < res.stdout.index(
-        "# deploy gitea on cooperator"
-    )
-    assert "exec -T -e GITEA_DB_PASSWORD db psql -v ON_ERROR_STOP=1 -U gitea -d gitea" in res.stdout
-    assert "up -d --wait" in res.stdout and "planned" in res.stdout and "failed" not in res.stdout
 
 
 def test_an_off_on_demand_client_is_skipped_and_an_always_on_one_that_is_off_fails() -> None:

@@ -10,7 +10,8 @@ import pytest
 import tomlkit
 
 from colab.metrics import status as sm
-from tests.unit.status.test_tasks import LOOPBACK, closed_port, inv
+from tests.harness.inv import run_inv
+from tests.unit.status.test_tasks import LOOPBACK, closed_port
 
 from .page import parse
 
@@ -31,7 +32,18 @@ def test_the_export_writes_the_metrics_and_the_page(closed_inventory: Path, tmp_
     metrics, page = tmp_path / "metrics", tmp_path / "site" / "index.html"
     metrics.mkdir()
     page.parent.mkdir()
-    res = inv("-i", str(closed_inventory), "--json", "--timeout", "3", "--metrics", str(metrics), "--html", str(page))
+    res = run_inv(
+        "status",
+        "-i",
+        str(closed_inventory),
+        "--json",
+        "--timeout",
+        "3",
+        "--metrics",
+        str(metrics),
+        "--html",
+        str(page),
+    )
     assert res.returncode == 1, res.stderr  # four always-on nodes unreachable: critical, as without the export
     assert json.loads(res.stdout)["exit_code"] == 1
     text = (metrics / sm.FILE).read_text()
@@ -58,7 +70,7 @@ def test_the_export_writes_the_metrics_and_the_page(closed_inventory: Path, tmp_
 def test_a_read_sample_run_also_writes_its_file(closed_inventory: Path, tmp_path: Path) -> None:
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    res = inv("-i", str(closed_inventory), "--timeout", "3", "--metrics", str(metrics), "--read-sample")
+    res = run_inv("status", "-i", str(closed_inventory), "--timeout", "3", "--metrics", str(metrics), "--read-sample")
     assert res.returncode == 1, res.stderr
     assert sorted(p.name for p in metrics.iterdir()) == sorted([sm.FILE, sm.READ_FILE])
     assert (metrics / sm.READ_FILE).read_text() == ""  # nobody could be asked: no sample, an empty file
@@ -87,7 +99,7 @@ def test_bad_paths_are_one_line_and_nothing_is_probed(
     value: str,
     message: str,
 ) -> None:
-    res = inv("-i", str(closed_inventory), option, f"{tmp_path}/{value}")
+    res = run_inv("status", "-i", str(closed_inventory), option, f"{tmp_path}/{value}")
     assert res.returncode == 1
     assert res.stderr.strip() == message.format(tmp=tmp_path)
     assert res.stdout == ""  # refused before the table: nothing was probed

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import sys
 
 import pytest
 from rich.console import Console
 
 from tests.conftest import ROOT
+from tests.harness.inv import run_inv
 from tests.unit.output.cases import CASES, IDENTIFYING
 
 HEADERS = {
@@ -66,10 +65,9 @@ def test_80_columns_lay_a_wide_table_out_per_row() -> None:
 
 
 def test_a_pipe_gets_whole_lines() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "invoke", "inventory.show"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)},
-    )  # fmt: skip
+    proc = run_inv(
+        "inventory.show", columns=None, inherit=False, env={"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert max(map(len, lines)) > 80 and "…" not in proc.stdout

@@ -4,29 +4,16 @@ answer are rows (a loopback inventory whose SSH ports are closed), --json is the
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
 import tomlkit
 
-from tests.conftest import unavailable
+from tests.harness.inv import run_inv
 
 ROOT = Path(__file__).resolve().parents[3]
 LOOPBACK = ROOT / "tests" / "fixtures" / "inventories" / "loopback.toml"
-
-
-def inv(*args: str, node: str = "nowhere") -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("inv")
-    if binary is None:
-        unavailable("`inv` is not on PATH (python3 scripts/venv, then . .venv/bin/activate)")
-    env = {**os.environ, "COLAB_NODE": node, "COLUMNS": "200", "COLAB_NETGUARD": "1"}
-    return subprocess.run(
-        [binary, "status", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def closed_port() -> int:
@@ -56,14 +43,14 @@ def closed_inventory(tmp_path: Path) -> Path:
     ],
 )
 def test_bad_options_are_one_line(args: list[str], message: str) -> None:
-    res = inv("-i", str(LOOPBACK), *args)
+    res = run_inv("status", "-i", str(LOOPBACK), *args)
     assert res.returncode == 1
     assert res.stderr.strip().startswith(message) and len(res.stderr.strip().splitlines()) == 1
     assert res.stdout == ""
 
 
 def test_the_default_inventory_is_refused_and_nothing_is_contacted() -> None:
-    res = inv()
+    res = run_inv("status")
     assert res.returncode == 1
     assert res.stderr.strip() == (
         "error: refusing to send a status probe for cooperator to 100.64.0.1: under tests/CI only loopback and "
@@ -72,7 +59,7 @@ def test_the_default_inventory_is_refused_and_nothing_is_contacted() -> None:
 
 
 def test_unreachable_nodes_are_rows_not_hangs(closed_inventory: Path) -> None:
-    res = inv("-i", str(closed_inventory), "--json", "--timeout", "3")
+    res = run_inv("status", "-i", str(closed_inventory), "--json", "--timeout", "3")
     assert res.returncode == 1, res.stderr
     doc = json.loads(res.stdout)
     rows = {n["node"]: {c: (v["level"], v["text"]) for c, v in n["checks"].items()} for n in doc["nodes"]}
@@ -96,7 +83,7 @@ def test_unreachable_nodes_are_rows_not_hangs(closed_inventory: Path) -> None:
 
 
 def test_the_table(closed_inventory: Path) -> None:
-    res = inv("-i", str(closed_inventory), "--timeout", "3")
+    res = run_inv("status", "-i", str(closed_inventory), "--timeout", "3")
     assert res.returncode == 1
     assert "colab cluster at " in res.stdout
     line = "✗ terminator reach: unreachable: mesh down (connection refused); LAN down (connection refused)"

@@ -82,9 +82,9 @@ def node_answers(mounts: str, dd: str = GNU_DD, writable: bool = True, units: st
             return Result(0, mounts)
         if argv[:3] == ["sh", "-c", boot.STATE_SCRIPT]:
             return Result(0, units)
-        if argv[:2] == ["sh", "-c"] and argv[2] == fortress_status._WRITABLE:
+        if argv[:2] == ["sh", "-c"] and "/.colab-status.$$" in argv[2]:  # the write probe
             return Result(0 if writable else 1)
-        if argv[:2] == ["sh", "-c"] and argv[2] == fortress_status._READ_PROBE:
+        if argv[:2] == ["sh", "-c"] and "/dev/urandom" in argv[2]:  # the read sample
             return Result(0, dd)
         raise AssertionError(f"unexpected command {argv}")
 
@@ -257,7 +257,7 @@ def raid_node(array: str | None, fs: str = "ext4", fstab: str = "", conf: str = 
         if argv == ["mdadm", "--detail", "--scan"]:
             line = "ARRAY /dev/md0 metadata=1.2 name=cooperator:0 UUID=4b1c2f0e:8d3a5e71:9f20c6ab:53e7d184"
             return Result(0, line + "\n" if array else "")
-        if argv[:3] == ["sh", "-c", raid._PROBE]:
+        if argv[:2] == ["sh", "-c"] and "echo exists=yes" in argv[2]:  # a disk's guard probe
             return Result(0, probe_text(REAL[argv[-1]]))
         if argv[:3] == ["blkid", "-p", "-o"]:
             return Result(0, fs + "\n" if array else "")
