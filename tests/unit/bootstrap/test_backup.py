@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from colab.bootstrap import backup
-from tests.unit.bootstrap.test_plan import dry_run
+from tests.unit.bootstrap.test_order import dry_run
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@colab.invalid"]
 
