@@ -181,6 +181,20 @@ def _build_lock(tag: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _cached(tag: str, recipe: str, echo: Echo, force: bool, build: Callable[[], None]) -> str:
+    """`tag` when its image is current for `recipe`; else `build()` it, once per machine (others wait on the lock and
+    then find it current), and say how long it took. Returns the tag."""
+    if not force and _is_current(tag, recipe, echo):
+        return tag
+    with _build_lock(tag):
+        if not force and _is_current(tag, recipe, echo):
+            return tag
+        started = time.monotonic()
+        build()
+        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
+    return tag
+
+
 def _recipe(*parts: str | bytes) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -263,30 +277,26 @@ def build_base_image(
 ) -> str:
     """A minbase Debian root made with debootstrap and `docker import`ed as `tag`; returns the tag."""
     recipe = _recipe("debootstrap", "minbase", suite, "v1")
-    if not force and _is_current(tag, recipe, echo):
-        return tag
-    with _build_lock(tag):
-        if not force and _is_current(tag, recipe, echo):
-            return tag
+
+    def build() -> None:
         if shutil.which("debootstrap") is None:
             raise MissingToolError("debootstrap", tag)
         if os.geteuid() != 0:
             raise ImageBuildError(tag, "debootstrap needs root; run the tests as root or build the image as root")
-        mirror = mirror or debian_mirror(suite)
-        started = time.monotonic()
-        echo(f"[{tag}] building: debootstrap --variant=minbase {suite} from {mirror} (a few minutes, once)")
+        source = mirror or debian_mirror(suite)
+        echo(f"[{tag}] building: debootstrap --variant=minbase {suite} from {source} (a few minutes, once)")
         workdir = Path(tempfile.mkdtemp(prefix="colab-debootstrap-", dir="/var/tmp"))
         rootfs = workdir / "rootfs"
         try:
             run_logged(
-                ["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], what=f"{tag} debootstrap", echo=echo
+                ["debootstrap", "--variant=minbase", suite, str(rootfs), source], what=f"{tag} debootstrap", echo=echo
             )
             _trim_rootfs(rootfs)
             _import_rootfs(rootfs, tag, recipe, echo)
         finally:
             _remove_tree(workdir, echo)
-        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
-    return tag
+
+    return _cached(tag, recipe, echo, force, build)
 
 
 def _trim_rootfs(rootfs: Path) -> None:
@@ -361,22 +371,24 @@ def _docker_build(context: Path, tag: str, recipe: str, echo: Echo, build_args: 
     run_logged([*argv, str(context)], what=f"{tag} build", echo=echo, env={"DOCKER_BUILDKIT": "0"})
 
 
+def context_image(tag: str, context: Path, base: str, *, echo: Echo = stderr_echo, force: bool = False) -> str:
+    """`tag` built from the Dockerfile folder `context` with `--build-arg BASE=<base>` (an image already built),
+    reused while the folder's content and the base's id are the same; returns the tag."""
+    recipe = _recipe(_tree_digest(context), image_id(base))
+
+    def build() -> None:
+        echo(f"[{tag}] building from {context} on {base}")
+        _docker_build(context, tag, recipe, echo, {"BASE": base})
+
+    return _cached(tag, recipe, echo, force, build)
+
+
 def build_node_image(
     tag: str = NODE_TAG, *, base: str = BASE_TAG, echo: Echo = stderr_echo, force: bool = False
 ) -> str:
     """The SSH-reachable node image (tests/docker/node/) on top of the debootstrap base; returns the tag."""
     build_base_image(base, echo=echo)
-    recipe = _recipe(_tree_digest(NODE_CONTEXT), image_id(base))
-    if not force and _is_current(tag, recipe, echo):
-        return tag
-    with _build_lock(tag):
-        if not force and _is_current(tag, recipe, echo):
-            return tag
-        started = time.monotonic()
-        echo(f"[{tag}] building from {NODE_CONTEXT} on {base}")
-        _docker_build(NODE_CONTEXT, tag, recipe, echo, {"BASE": base})
-        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
-    return tag
+    return context_image(tag, NODE_CONTEXT, base, echo=echo, force=force)
 
 
 def build_systemd_node_image(
@@ -384,17 +396,7 @@ def build_systemd_node_image(
 ) -> str:
     """The node image booting systemd, with Docker (tests/docker/systemd-node/) on the node image; returns the tag."""
     build_node_image(base, echo=echo)
-    recipe = _recipe(_tree_digest(SYSTEMD_NODE_CONTEXT), image_id(base))
-    if not force and _is_current(tag, recipe, echo):
-        return tag
-    with _build_lock(tag):
-        if not force and _is_current(tag, recipe, echo):
-            return tag
-        started = time.monotonic()
-        echo(f"[{tag}] building from {SYSTEMD_NODE_CONTEXT} on {base}")
-        _docker_build(SYSTEMD_NODE_CONTEXT, tag, recipe, echo, {"BASE": base})
-        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
-    return tag
+    return context_image(tag, SYSTEMD_NODE_CONTEXT, base, echo=echo, force=force)
 
 
 def _is_static_elf(path: Path) -> bool:
@@ -411,20 +413,16 @@ def build_busybox_image(
     if not _is_static_elf(binary):
         raise ImageBuildError(tag, f"{binary} is not a static binary; install Debian's busybox-static")
     recipe = _recipe(_tree_digest(BUSYBOX_CONTEXT), binary.read_bytes())
-    if not force and _is_current(tag, recipe, echo):
-        return tag
-    with _build_lock(tag):
-        if not force and _is_current(tag, recipe, echo):
-            return tag
-        started = time.monotonic()
+
+    def build() -> None:
         echo(f"[{tag}] building from {BUSYBOX_CONTEXT} with {binary}")
         with tempfile.TemporaryDirectory(prefix="colab-busybox-") as tmp:
             context = Path(tmp)
             shutil.copytree(BUSYBOX_CONTEXT, context, dirs_exist_ok=True)
             shutil.copy2(binary, context / "busybox")
             _docker_build(context, tag, recipe, echo, {})
-        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
-    return tag
+
+    return _cached(tag, recipe, echo, force, build)
 
 
 # ------------------------------------------------------------------------------------------------ gitea
@@ -543,12 +541,8 @@ def build_gitea_image(
     """Gitea built from source in the rootless image's layout (tests/docker/gitea/) on the debootstrap base."""
     build_base_image(base, echo=echo)
     recipe = _recipe(_tree_digest(GITEA_CONTEXT), image_id(base), version, gitea_ldflags(version), "v1")
-    if not force and _is_current(tag, recipe, echo):
-        return tag
-    with _build_lock(tag):
-        if not force and _is_current(tag, recipe, echo):
-            return tag
-        started = time.monotonic()
+
+    def build() -> None:
         binary, source = build_gitea_binary(version, echo=echo)
         echo(f"[{tag}] building from {GITEA_CONTEXT} on {base}")
         with tempfile.TemporaryDirectory(prefix="colab-gitea-", dir="/var/tmp") as tmp:
@@ -563,8 +557,8 @@ def build_gitea_image(
                 if not path.is_symlink():
                     path.chmod(path.stat().st_mode | 0o200)
             _docker_build(context, tag, recipe, echo, {"BASE": base})
-        echo(f"[{tag}] built in {time.monotonic() - started:.0f}s")
-    return tag
+
+    return _cached(tag, recipe, echo, force, build)
 
 
 BUILDERS: dict[str, Callable[..., str]] = {

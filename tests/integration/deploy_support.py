@@ -246,13 +246,7 @@ DIND_FLAGS = [
 
 def build_docker_node_image(base: str, echo: images.Echo) -> str:
     """colab-test/node plus docker.io (tests/docker/docker-node/), cached by its recipe like the others."""
-    recipe = images._recipe(images._tree_digest(DOCKER_NODE_CONTEXT), images.image_id(base))
-    if images._is_current(DOCKER_NODE_TAG, recipe, echo):
-        return DOCKER_NODE_TAG
-    with images._build_lock(DOCKER_NODE_TAG):
-        if not images._is_current(DOCKER_NODE_TAG, recipe, echo):
-            images._docker_build(DOCKER_NODE_CONTEXT, DOCKER_NODE_TAG, recipe, echo, {"BASE": base})
-    return DOCKER_NODE_TAG
+    return images.context_image(DOCKER_NODE_TAG, DOCKER_NODE_CONTEXT, base, echo=echo)
 
 
 # ------------------------------------------------------------------------------ faults at known points

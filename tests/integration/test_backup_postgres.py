@@ -5,7 +5,6 @@ compare. The database password is the CANARY: it must show up in no file, argv o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -61,19 +60,7 @@ def build_postgres_image(config: pytest.Config) -> str:
     capman = config.pluginmanager.getplugin("capturemanager")
     with capman.global_and_fixture_disabled() if capman else _null():
         base = images.build_base_image()
-        digest = hashlib.sha256()
-        for path in sorted(PG_CONTEXT.iterdir()):
-            digest.update(path.name.encode() + oct(path.stat().st_mode & 0o777).encode() + path.read_bytes())
-        digest.update(images.image_id(base).encode())
-        recipe = digest.hexdigest()[:32]
-        if (images.image_labels(PG_TAG) or {}).get(images.RECIPE_LABEL) == recipe:
-            return PG_TAG
-        images.run_logged(
-            ["docker", "build", "--rm", "--force-rm", "--pull=false", "-t", PG_TAG, "--label",
-             f"{images.RECIPE_LABEL}={recipe}", "--build-arg", f"BASE={base}", str(PG_CONTEXT)],
-            what=f"{PG_TAG} build", echo=images.stderr_echo, env={"DOCKER_BUILDKIT": "0"},
-        )  # fmt: skip
-    return PG_TAG
+        return images.context_image(PG_TAG, PG_CONTEXT, base)
 
 
 class _null:

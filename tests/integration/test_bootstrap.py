@@ -44,6 +44,7 @@ from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool, unavai
 from tests.harness import containers, images, wheelhouse
 from tests.harness.containers import KeyPair
 from tests.harness.inv import run_inv
+from tests.harness.project_copy import copy_project
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
 from tests.integration.deploy_support import ArgvWatch
 
@@ -65,7 +66,6 @@ READ_ONLY = (["ip", "-4"], ["is-active"], ["is-enabled"], ["compose", "version"]
 VENV = f"{CHECKOUT}/.venv"
 VENV_STEP = f"venv: virtualenv {VENV} (from {CHECKOUT}/uv.lock)"
 # what scripts/venv and `inv` need
-PROJECT = ("pyproject.toml", "uv.lock", ".gitignore", "scripts/venv", "src/colab", "tasks")
 
 
 def wheels_for(image: str) -> Path:
@@ -81,13 +81,7 @@ def wheels_for(image: str) -> Path:
 
 
 def build_image(base: str, echo: images.Echo) -> str:
-    recipe = images._recipe(images._tree_digest(CONTEXT), images.image_id(base))
-    if images._is_current(TAG, recipe, echo):
-        return TAG
-    with images._build_lock(TAG):
-        if not images._is_current(TAG, recipe, echo):
-            images._docker_build(CONTEXT, TAG, recipe, echo, {"BASE": base})
-    return TAG
+    return images.context_image(TAG, CONTEXT, base, echo=echo)
 
 
 @dataclass(frozen=True)
@@ -137,12 +131,7 @@ def _write_inventory(dest: Path, port: int) -> Path:
 
 def _git_repo(tree: dict[str, bytes], dest: Path) -> None:
     disk.write_tree(tree, dest)
-    for rel in PROJECT:  # the project itself: what the checkout's virtualenv installs
-        if (ROOT / rel).is_dir():
-            shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+    copy_project(dest)  # the project itself: what the checkout's virtualenv installs
     git = ["git", "-C", str(dest), "-c", "user.name=colab-test", "-c", "user.email=test@colab.invalid"]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)

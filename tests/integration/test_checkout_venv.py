@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from colab import checkout_venv
-from tests.conftest import ROOT, unavailable
+from tests.conftest import unavailable
 from tests.harness import wheelhouse
+from tests.harness.project_copy import copy_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.tools]
-
-PROJECT = ("pyproject.toml", "uv.lock", ".gitignore", "scripts/venv", "src/colab", "tasks")
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +35,7 @@ def wheels() -> Path:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     dest = tmp_path / "colab"
-    for rel in PROJECT:
-        if (ROOT / rel).is_dir():
-            shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+    copy_project(dest)  # the project itself: what the checkout's virtualenv installs
     return dest
 
 

@@ -38,8 +38,9 @@ from tests.conftest import STANDINS, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
 from tests.harness.inv import run_inv
+from tests.harness.project_copy import copy_project
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
-from tests.integration.test_bootstrap import IDENTITY_SECRET, PROJECT, build_image, wheels_for
+from tests.integration.test_bootstrap import IDENTITY_SECRET, build_image, wheels_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.tools]
 
@@ -102,12 +103,7 @@ def _repo(inv_path: Path, dest: Path) -> tuple[str, str]:
     """The test repository: commit A (rendered tree, project, cluster.toml), then B (each node's env.sh changed)."""
     tree = render_tree(inventory.load(inv_path))
     disk.write_tree(tree, dest)
-    for rel in PROJECT:
-        if (ROOT / rel).is_dir():
-            shutil.copytree(ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
+    copy_project(dest)  # the project itself: what the checkout's virtualenv installs
     shutil.copy2(inv_path, dest / "cluster.toml")
     _git(dest, "init", "-q", "-b", "main")
     _git(dest, "add", "-A")
