@@ -148,26 +148,30 @@ _ENV_PRELUDE = (
 )
 
 
+def ssh_options(host: str, purpose: str) -> list[str]:
+    """The options every ssh of ours starts with: the user's COLAB_SSH_OPTS (checked by the network guard), then
+    batch mode, a connect timeout and accept-new. The user's come first: ssh keeps the first value it sees."""
+    netguard.ensure_allowed(host, purpose)
+    try:
+        given = shlex.split(os.environ.get(ENV_SSH_OPTS, ""))
+    except ValueError as e:
+        raise ColabError(f"{ENV_SSH_OPTS}: {e}; quote it as in a shell") from None
+    netguard.ensure_ssh_options(given, ENV_SSH_OPTS)
+    if netguard.active():
+        # Config files (~/.ssh/config, /etc/ssh/ssh_config) can run programs (ProxyCommand, Match exec)
+        # or send ssh elsewhere (HostName, ProxyJump), unseen: under the guard ssh reads none.
+        given = ["-F", "/dev/null", *given]
+    return [*given, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]
+
+
 class SshTransport:
     def __init__(self, host: str, user: str, port: int = 22, keyfile: str | None = None) -> None:
-        netguard.ensure_allowed(host, "open an SSH connection")
-        try:
-            given = shlex.split(os.environ.get(ENV_SSH_OPTS, ""))
-        except ValueError as e:
-            raise ColabError(f"{ENV_SSH_OPTS}: {e}; quote it as in a shell") from None
-        netguard.ensure_ssh_options(given, ENV_SSH_OPTS)
-        if netguard.active():
-            # Config files (~/.ssh/config, /etc/ssh/ssh_config) can run programs (ProxyCommand, Match exec)
-            # or send ssh elsewhere (HostName, ProxyJump), unseen: under the guard ssh reads none.
-            given = ["-F", "/dev/null", *given]
+        opts = ssh_options(host, "open an SSH connection")
         # The first connection (plumbum's session) becomes a master the later commands share: one
         # handshake per node instead of one per command. No ControlPersist: a background master would
         # hold our stderr pipe open. The socket lives in a private 0700 folder removed on close.
         self._control_dir = tempfile.mkdtemp(prefix="colab-ssh-")
-        defaults = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]
-        control = ["-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C"]
-        # The user's options come first: ssh keeps the first value it sees for an option.
-        opts = given + defaults + control
+        opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C"]
         self.host = host
         try:
             self.machine = SshMachine(

@@ -30,11 +30,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from colab import netguard, secrets
+from colab import secrets
 from colab.backup import dumps, snapshots
 from colab.errors import ColabError
 from colab.inventory import Inventory, Offsite, Retention
-from colab.runner import ENV_SSH_KEY, ENV_SSH_OPTS, Runner
+from colab.runner import ENV_SSH_KEY, Runner, ssh_options
 
 RESTIC = "restic"
 PASSWORD_ENV = "RESTIC_PASSWORD"
@@ -71,14 +71,7 @@ def sftp_command(inv: Inventory, node_name: str) -> str:
     guard no config file), batch mode, the node's user, address and port."""
     node = inv.node(node_name)
     host = str(node.mesh)
-    netguard.ensure_allowed(host, "reach the off-site repository")
-    try:
-        given = shlex.split(os.environ.get(ENV_SSH_OPTS, ""))
-    except ValueError as e:
-        raise ColabError(f"{ENV_SSH_OPTS}: {e}; quote it as in a shell") from None
-    netguard.ensure_ssh_options(given, ENV_SSH_OPTS)
-    argv = ["ssh", *(["-F", "/dev/null"] if netguard.active() else []), *given]
-    argv += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "StrictHostKeyChecking=accept-new"]
+    argv = ["ssh", *ssh_options(host, "reach the off-site repository")]
     key = os.environ.get(ENV_SSH_KEY)
     if key:
         argv += ["-i", key]

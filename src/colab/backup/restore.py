@@ -38,6 +38,17 @@ def relative_path(cfg: Config, path: str) -> str:
     return str(p) if str(p) != "." else ""
 
 
+def _located(cfg: Config, snapshot: str, path: str) -> tuple[snapshots.Snapshot, str, tuple[str, ...]]:
+    """The snapshot named on the command line and the path inside it (as text and as parts), or one line."""
+    check_target(cfg)
+    try:
+        snap = snapshots.resolve(cfg.target, snapshot)
+    except LookupError as e:
+        raise ColabError(f"{e}; see inv backup.list") from None
+    rel = relative_path(cfg, path)
+    return snap, rel, PurePosixPath(rel).parts if rel else ()
+
+
 def _fresh_folder(into: Path) -> None:
     if into.exists() and (not into.is_dir() or any(into.iterdir())):
         raise ColabError(f"--into {into} exists and is not an empty folder; restore into a new folder")
@@ -55,13 +66,7 @@ def restore_files(
     task: str = "backup.restore",
 ) -> Report:
     out = Out(cfg.node, console, cfg.dry_run)
-    check_target(cfg)
-    try:
-        snap = snapshots.resolve(cfg.target, snapshot)
-    except LookupError as e:
-        raise ColabError(f"{e}; see inv backup.list") from None
-    rel = relative_path(cfg, path)
-    parts = PurePosixPath(rel).parts if rel else ()
+    snap, rel, parts = _located(cfg, snapshot, path)
     if in_place and into:
         raise ColabError("--into and --in-place exclude each other; pick one")
     with walk.descriptors() as fds:
@@ -190,13 +195,7 @@ def mirror(
     The plan (what goes, how much changes) is always computed and shown first, with rsync --dry-run on the same
     opened folders; it is carried out only with --yes (or `yes` typed on a terminal)."""
     out = Out(cfg.node, console, cfg.dry_run)
-    check_target(cfg)
-    try:
-        snap = snapshots.resolve(cfg.target, snapshot)
-    except LookupError as e:
-        raise ColabError(f"{e}; see inv backup.list") from None
-    rel = relative_path(cfg, path)
-    parts = PurePosixPath(rel).parts if rel else ()
+    snap, rel, parts = _located(cfg, snapshot, path)
     dest_root = cfg.source
     if not dest_root.is_dir():
         raise ColabError(f"the live data {dest_root} is not a folder: is fortress mounted? (or pass --source)")

@@ -74,14 +74,9 @@ def choose(name: str) -> Scaffold:
 
 def compose_file(scaffold: Scaffold, *, service: str, image: str, secrets_path: str) -> str:
     """The service's compose.yaml."""
-    import jinja2  # here: tasks/service.py imports this module for --help, and every `inv` start would pay jinja2
+    from colab.render.templates import environment  # here: tasks/service.py imports this module for --help
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    env = environment(HERE)
     secrets = scaffold.secrets(service)
     context: dict[str, Any] = {
         "name": service,
