@@ -38,8 +38,7 @@ import pytest
 import tomlkit
 
 from colab import inventory
-from colab.metrics import backup as backup_metrics
-from colab.metrics import status as status_metrics
+from colab.metrics import backup_metrics, status_metrics
 from colab.render import context, monitoring, templates
 from tests.conftest import CANARY, require_tool
 from tests.harness.inv import run_inv

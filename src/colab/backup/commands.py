@@ -18,7 +18,7 @@ from colab.backup import restore as restores
 from colab.backup.output import report_json, retention_table, verdicts_json
 from colab.errors import ColabError
 from colab.inventory import Inventory
-from colab.metrics import backup as backup_metrics
+from colab.metrics import backup_metrics
 from colab.steps import Report, print_report
 
 

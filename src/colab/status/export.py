@@ -1,6 +1,6 @@
 """Where `inv status --metrics DIR --html FILE` puts its result, for monitoring (docs/monitoring.md).
 
-- `--metrics DIR`: `DIR/colab-status.prom` (`colab.metrics.status`), and with `--read-sample` also
+- `--metrics DIR`: `DIR/colab-status.prom` (`colab.metrics.status_metrics`), and with `--read-sample` also
   `DIR/colab-fortress-read.prom`, for node-exporter's textfile collector;
 - `--html FILE`: the status page (`colab.status.html`), reloading itself every `monitoring.status_every`
   minutes when the inventory has that table.
@@ -17,8 +17,7 @@ from pathlib import Path
 
 from colab.errors import ColabError
 from colab.inventory import Inventory
-from colab.metrics import status as status_metrics
-from colab.metrics import textfile
+from colab.metrics import status_metrics, textfile
 
 from . import html
 from .model import ClusterStatus

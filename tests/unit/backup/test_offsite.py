@@ -15,7 +15,7 @@ from colab import inventory
 from colab.backup import offsite
 from colab.errors import ColabError
 from colab.inventory import Retention
-from colab.metrics import backup as backup_metrics
+from colab.metrics import backup_metrics
 from colab.runner import Runner
 from tests.conftest import CANARY, DEFAULT_INVENTORY, INVENTORIES, FakeInfisical
 

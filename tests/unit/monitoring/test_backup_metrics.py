@@ -15,7 +15,7 @@ import pytest
 from colab import inventory
 from colab.backup import config, lock, snapshots
 from colab.errors import ColabError
-from colab.metrics import backup as bm
+from colab.metrics import backup_metrics as bm
 from colab.metrics import textfile
 from colab.steps import Outcome, Report, Status
 

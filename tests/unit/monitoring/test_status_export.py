@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from colab.metrics import status as sm
+from colab.metrics import status_metrics as sm
 from tests.harness.inv import run_inv
 from tests.unit.status.test_tasks import LOOPBACK, closed_port
 

@@ -3,7 +3,7 @@ could not be asked is `colab_node_up 0` and nothing else; read samples go to the
 
 from __future__ import annotations
 
-from colab.metrics import status as sm
+from colab.metrics import status_metrics as sm
 from colab.metrics import textfile
 
 from .clusters import critical, healthy
