@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,23 @@ def test_a_command_started_under_the_lock_keeps_it_after_we_let_go(tmp_path: Pat
             lock.acquire(runner(), state, "web on cooperator", "deploy")
     finally:
         os.kill(orphan, signal.SIGKILL)
+    exited(orphan)  # kill returns before the process has closed its files (failed CI-16 once)
     with lock.hold(runner(), state, "web on cooperator", "deploy"):
         pass
+
+
+def exited(pid: int, timeout: float = 10.0) -> None:
+    """Until `pid` has exited: gone, or a zombie (which holds no files any more); it is not our child to wait for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} still runs {timeout:.0f} s after SIGKILL")
 
 
 def test_a_dry_run_prints_the_holder_and_takes_nothing(tmp_path: Path) -> None:
