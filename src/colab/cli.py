@@ -84,7 +84,9 @@ def option_errors() -> None:
         except (TypeError, ValueError):
             flag = "--" + str(self.name).replace("_", "-")
             wants = _KINDS.get(self.kind, f"a {getattr(self.kind, '__name__', 'value')}")
-            raise ParseError(f"{flag}: {value!r} is not {wants}") from None
+            given = self.default if type(self.default) in (int, float) else None
+            example = f"; e.g. {flag} {given} (the default)" if given is not None else ""
+            raise ParseError(f"error: {flag} {value!r} is not {wants}{example}") from None
 
     set_value._colab = True  # type: ignore[attr-defined]
     Argument.set_value = set_value  # type: ignore[method-assign]

@@ -3,6 +3,8 @@ numeric option of every task (Invoke converts values while parsing, before any t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from invoke import Collection
 from tasks import ns
@@ -34,4 +36,12 @@ def test_there_are_numeric_options_to_check() -> None:
 @pytest.mark.parametrize(("task", "option", "kind"), OPTIONS, ids=[f"{t}--{o}" for t, o, _ in OPTIONS])
 def test_a_non_number_is_one_line_naming_the_option(task: str, option: str, kind: type) -> None:
     res = run_inv(task, f"--{option}", "abc", timeout=60)
-    assert (res.returncode, res.stdout, res.stderr) == (1, "", f"--{option}: 'abc' is not {KINDS[kind]}\n")
+    assert (res.returncode, res.stdout) == (1, "")
+    assert re.fullmatch(
+        rf"error: --{option} 'abc' is not {KINDS[kind]}(; e\.g\. --{option} [0-9.]+ \(the default\))?\n", res.stderr
+    )
+
+
+def test_the_example_is_the_default() -> None:
+    res = run_inv("deploy", "--service", "gitea", "--wait-timeout", "abc", timeout=60)
+    assert res.stderr == "error: --wait-timeout 'abc' is not a whole number; e.g. --wait-timeout 180 (the default)\n"
