@@ -19,8 +19,9 @@ Modules: `inventory` (the model; `inventory_paths`, `inventory_edit`, `inventory
 on a node), `steps` (check, act, verify, report) and the blocks steps are made of: `privilege` (root through
 `sudo -n`), `file_steps` (files and folders), `apt` (Debian packages); `lock_holder` (who holds the deploy or
 backup lock), `secrets`, `injection` and `masking` (secrets in memory only), `compose` (Compose command lines),
-`quoting`, `netguard`, `registry` and `registry_credentials`, `cli`, `options`, `confirm`, `tables` (for
-people), `checkout`, `checkout_venv`, `repo`, `lockfile` (uv.lock as hashed requirements), `errors`.
+`image_ref` (image references), `quoting`, `netguard`, `registry` and `registry_credentials`, `cli`, `options`,
+`confirm`, `tables` (for people), `checkout`, `checkout_venv`, `repo`, `lockfile` (uv.lock as hashed
+requirements), `errors`.
 """
 
 __version__ = "0.1.0"

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from colab import netguard, secrets
+from colab import image_ref, netguard, secrets
 from colab.errors import ColabError
 from colab.inventory import Inventory, Node, Registry
 from colab.registry_credentials import ENV_HOST, ENV_TOKEN_NAME, ENV_USER
@@ -39,10 +39,9 @@ from colab.steps import Outcome, Report, Status
 HELPER = "colab"  # docker runs docker-credential-colab
 HELPER_MODULE = "colab.registry_credentials"
 VERBS = ("push", "pull")
-# <host>/<owner>/<name>[/<more>]:<tag> — lowercase path components as the registry API requires
-_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
-_IMAGE = re.compile(rf"^(?P<host>[^/]+)/(?P<path>{_PATH}(?:/{_PATH})+)(?::(?P<tag>{_TAG}))?$")
+# <host>/<owner>/<name>[/<more>]:<tag> — lowercase path components (image_ref) as the registry API requires
+_PATH = image_ref.COMPONENT
+_IMAGE = re.compile(rf"^(?P<host>[^/]+)/(?P<path>{_PATH}(?:/{_PATH})+)(?::(?P<tag>{image_ref.TAG}))?$")
 
 
 def config(inv: Inventory) -> Registry:

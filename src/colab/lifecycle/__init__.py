@@ -9,4 +9,5 @@
 - `service_new`: `inv service.new`. `nodes_edit`: `inv node.add` / `node.remove`.
 - `rollout`: `inv rollout`, every node's checkout brought to this checkout's commit, one node at a time.
 - `rotation`: `inv secrets.rotated`, whatever uses a secret re-applied after its value changed in Infisical.
+- `output`: what the inventory-editing tasks print (written files, secrets to add, what to redeploy next).
 """

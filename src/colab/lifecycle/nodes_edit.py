@@ -67,7 +67,11 @@ def _defaults(inv: Inventory, req: NewNode) -> tuple[str, str]:
     if not repo:
         same = [n.repo for n in inv.nodes.values() if n.ssh_user == user and (n.os == "macos") == (req.os == "macos")]
         if not same:
-            raise ColabError(f"--repo is required: no {req.os} node of the inventory checks out the repo as {user}")
+            home = "/Users" if req.os == "macos" else "/home"
+            raise ColabError(
+                f"--repo is required: no {req.os} node of the inventory checks out the repo as {user!r}; "
+                f"give the checkout's path, e.g. --repo {home}/{user}/colab"
+            )
         repo = Counter(same).most_common(1)[0][0]
     return user, repo
 

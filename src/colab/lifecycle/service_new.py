@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from colab import inventory
+from colab import image_ref, inventory
 from colab.errors import ColabError
 from colab.inventory import Inventory
 from colab.lifecycle import edit, scaffolds, tables
@@ -91,6 +91,8 @@ def plan(path: Path, req: Request, *, output: Path | None = None) -> Plan:
         scaffold = scaffolds.choose(req.template)
     except KeyError as e:
         raise ColabError(str(e.args[0])) from None
+    if req.image:
+        image_ref.check(req.image)
     port = req.port if req.port is not None else free_port(inv, node.name)
     if not 1 <= port <= 65535:
         raise ColabError(f"--port {port}: use a port between 1 and 65535")

@@ -72,6 +72,11 @@ def test_a_new_node_means_the_acl_the_dns_records_and_the_scrape_targets_are_red
         (nodes_edit.NewNode("x1", "10.0.0.5", "100.64.0.8"), r"nodes\.x1\.lan"),
         (nodes_edit.NewNode("x1", "192.168.254.50", "100.64.0.8", os="beos"), r"nodes\.x1\.os"),
         (nodes_edit.NewNode("x1", "192.168.254.50", "100.64.0.8", ssh_user="bob", repo="/x"), r"bob"),
+        (
+            nodes_edit.NewNode("x1", "192.168.254.50", "100.64.0.8", ssh_user="bob"),
+            r"^--repo is required: no debian node of the inventory checks out the repo as 'bob'; give the "
+            r"checkout's path, e\.g\. --repo /home/bob/colab$",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_nothing_is_written(copy: Path, tmp_path: Path, req: nodes_edit.NewNode,

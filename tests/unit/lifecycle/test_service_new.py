@@ -91,6 +91,8 @@ def test_the_port_is_the_first_free_one_on_the_node(copy: Path) -> None:
         (service_new.Request("wiki", "nowhere"), "unknown node 'nowhere'; known nodes: cooperator"),
         (service_new.Request("wiki", "director", "php"), "unknown template 'php'; choose from web, web-db, mcp"),
         (service_new.Request("mcp", "director"), "services.mcp.domains[0]: 'mcp.ism.la' is already routed by"),
+        (service_new.Request("wiki", "director", image="bad image"), "--image 'bad image' is not an image reference"),
+        (service_new.Request("wiki", "director", image="app:1\n    privileged: true"), "--image 'app:1\\n    privi"),
     ],
 )  # fmt: skip
 def test_refusals_are_one_line_and_write_nothing(
