@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from colab.errors import ColabError
@@ -32,3 +33,17 @@ def seconds(option: str, text: str | None, default: float, most: float = 3600) -
     if not 0 < value <= most:
         raise ColabError(f"{option} {text}: use a number of seconds between 0 and {most:g}, e.g. {option} 5")
     return value
+
+
+def chosen(option: str, text: str | None, known: Sequence[str], kind: str) -> list[str]:
+    """`--nodes b,a`: the names given, in `known`'s order; none given: all of `known`. A name not known, or a value
+    naming nothing (`--nodes ,`), is one line."""
+    if not text or not text.strip():
+        return list(known)
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    if not wanted:
+        raise ColabError(f"{option} {text!r} names no {kind}; e.g. {option} {','.join(known[:2])}, or leave it out")
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise ColabError(f"unknown {kind}(s) {', '.join(unknown)} in {option}; choose from {', '.join(known)}")
+    return [name for name in known if name in wanted]

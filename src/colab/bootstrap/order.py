@@ -16,22 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from colab import options
 from colab.bootstrap import GROUPS as GROUPS  # re-exported: the order, named in the package
 from colab.bootstrap import backup, dotfiles, fortress, install, mesh, venv, verify
 from colab.bootstrap.context import Ctx, Group
-from colab.errors import ColabError
 from colab.steps import Step
 
 
 def parse_steps(text: str | None) -> list[str]:
     """`--steps a,b` -> the chosen group names in bootstrap order; None or "" -> all of them."""
-    if not text or not text.strip():
-        return list(GROUPS)
-    chosen = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [c for c in chosen if c not in GROUPS]
-    if unknown:
-        raise ColabError(f"unknown step(s) {', '.join(unknown)} in --steps; choose from {', '.join(GROUPS)}")
-    return [g for g in GROUPS if g in chosen]
+    return options.chosen("--steps", text, list(GROUPS), "step")
 
 
 def groups(ctx: Ctx, chosen: Sequence[str] = GROUPS) -> list[Group]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 from rich.text import Text
 
-from colab import inventory
+from colab import inventory, options
 from colab.bootstrap import venv
 from colab.bootstrap.context import Ctx, tool
 from colab.bootstrap.run import Dial, NodeOffline, route, tcp_dial
@@ -120,13 +120,7 @@ def _local_git(*args: str) -> Result:
 
 def choose_nodes(inv: Inventory, text: str | None) -> list[Node]:
     """`--nodes a,b` in inventory order; None or "" -> every node."""
-    if not text or not text.strip():
-        return list(inv.nodes.values())
-    wanted = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in wanted if n not in inv.nodes]
-    if unknown:
-        raise ColabError(f"unknown node(s) {', '.join(unknown)} in --nodes; known nodes: {', '.join(inv.nodes)}")
-    return [node for name, node in inv.nodes.items() if name in wanted]
+    return [inv.nodes[name] for name in options.chosen("--nodes", text, list(inv.nodes), "node")]
 
 
 # --------------------------------------------------------------------------------------------- steps

@@ -134,8 +134,10 @@ def test_nodes_are_rolled_out_in_inventory_order_and_unknown_ones_refused() -> N
     inv = inventory.load(ROOT / "cluster.toml")
     assert [n.name for n in rollout.choose_nodes(inv, "terminator, director")] == ["director", "terminator"]
     assert [n.name for n in rollout.choose_nodes(inv, None)] == list(inv.nodes)
-    with pytest.raises(ColabError, match=r"^unknown node\(s\) nope in --nodes; known nodes: cooperator, director"):
+    with pytest.raises(ColabError, match=r"^unknown node\(s\) nope in --nodes; choose from cooperator, director"):
         rollout.choose_nodes(inv, "director,nope")
+    with pytest.raises(ColabError, match=r"^--nodes ',,' names no node; e\.g\. --nodes cooperator,director, or leave"):
+        rollout.choose_nodes(inv, ",,")
     with pytest.raises(ColabError, match=r"^--commit 'nope' is not a commit of this checkout"):
         rollout.target_commit("nope")
     assert rollout.target_commit(B) == B  # a full sha this checkout lacks: the nodes' remote may have it
