@@ -148,9 +148,12 @@ def deploy(
     if dry_run:
         engine_name = t.docker_host or "the local Docker socket"
         moved = f" (moved from {t.service.node})" if t.moved else ""
-        console.print(f"# {verb} {service} on {t.node.name} via {engine_name}{moved}", markup=False, highlight=False)
         names = ", ".join(f.path for f in s.files)
-        console.print(f"# files for {t.project_dir} on {t.node.name}: {names}", markup=False, highlight=False)
+        for line in (
+            f"# {verb} {service} on {t.node.name} via {engine_name}{moved}",
+            f"# files for {t.project_dir} on {t.node.name}: {names}",
+        ):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     try:
         s.compose_services = preflight(inv, s)
         fortress_check.require_folders(inv, s)  # before the lock: it lives under fortress too

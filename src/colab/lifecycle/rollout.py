@@ -361,12 +361,13 @@ def rollout(
         console.print(
             f"[yellow]warning[/yellow]: this checkout has uncommitted changes; only {target[:12]} is rolled out",
             highlight=False,
+            soft_wrap=True,
         )
     result = Rollout(target, Report(f"rollout of {target[:12]}" + (" (dry run)" if dry_run else "")))
     if dry_run:
         names = ", ".join(n.name for n in chosen)
         console.print(f"# roll out {target[:12]} to {names}, one node at a time; the first failure stops it",
-                      markup=False, highlight=False)  # fmt: skip
+                      markup=False, highlight=False, soft_wrap=True)  # fmt: skip
     failed: str | None = None
     for node in chosen:
         if failed:

@@ -180,7 +180,7 @@ def rotated(
     if dry_run:
         for use in found:
             where = f" on {use.node}" if use.node else ""
-            console.print(f"# {use.kind} {use.what}{where}: {use.why}", markup=False, highlight=False)
+            console.print(f"# {use.kind} {use.what}{where}: {use.why}", markup=False, highlight=False, soft_wrap=True)
     for use in found:
         report.outcomes.extend(_apply(inv, use, name, dry_run, console, dial, wait_timeout))
     return Rotation(name, found, report)
