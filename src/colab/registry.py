@@ -59,12 +59,12 @@ def host(inv: Inventory) -> str:
 def check_image(inv: Inventory, image: str) -> str:
     """The image reference, if it names this registry as `<host>/<owner>/<image>[:<tag>]`; else one clear error."""
     where = host(inv)
-    m = _IMAGE.fullmatch(image or "")
+    example = f"e.g. --image {where}/{config(inv).user}/app:1.0"
+    if not image:
+        raise ColabError(f"--image is required: the image to push or pull, {example}")
+    m = _IMAGE.fullmatch(image)
     if m is None:
-        raise ColabError(
-            f"--image {image!r} is not <registry>/<owner>/<image>:<tag> with lowercase names; "
-            f"e.g. --image {where}/{config(inv).user}/app:1.0"
-        )
+        raise ColabError(f"--image {image!r} is not <registry>/<owner>/<image>:<tag> with lowercase names; {example}")
     if m["host"] != where:
         raise ColabError(f"--image {image}: its registry is {m['host']}, not the cluster's {where}; push to {where}")
     return image if m["tag"] else f"{image}:latest"

@@ -45,7 +45,8 @@ def test_image_references_of_the_cluster_registry(image: str, expected: str) -> 
         ("docker.io/library/busybox:1", "its registry is docker.io, not the cluster's git.ism.la"),
         ("git.ism.la/app:1", "is not <registry>/<owner>/<image>:<tag>"),
         ("git.ism.la/RTR/app:1", "is not <registry>/<owner>/<image>:<tag>"),
-        ("", "e.g. --image git.ism.la/rtr/app:1.0"),
+        ("", "--image is required: the image to push or pull, e.g. --image git.ism.la/rtr/app:1.0"),
+        ("git.ism.la/rtr/app:1.0 ", "is not <registry>/<owner>/<image>:<tag>"),
     ],
 )
 def test_other_references_are_one_line(image: str, message: str) -> None:
