@@ -75,10 +75,12 @@ def matching(pattern: str, hint: str) -> Any:
     return Field(pattern=pattern)
 
 
-IDENTIFIER = matching(r"^[A-Za-z_][A-Za-z0-9_]*$", "a name of letters, digits and '_', not starting with a digit")
+IDENTIFIER_RE = r"[A-Za-z_][A-Za-z0-9_]*"  # secret and variable names
+NAME_RE = r"[a-z][a-z0-9-]{0,62}"  # node, service and user names
+IDENTIFIER = matching(rf"^{IDENTIFIER_RE}$", "a name of letters, digits and '_', not starting with a digit")
 Name = Annotated[
     StrictStr,
-    matching(r"^[a-z][a-z0-9-]{0,62}$", "a name of lowercase letters, digits and '-', starting with a letter"),
+    matching(rf"^{NAME_RE}$", "a name of lowercase letters, digits and '-', starting with a letter"),
 ]
 # The character sets are documented in colab.inventory_paths (and the README's inventory section).
 AbsPath = Annotated[StrictStr, _rule(inventory_paths.path_problem, "path")]

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 from colab import injection
 from colab.errors import ColabError
-from colab.inventory import Inventory
+from colab.inventory import IDENTIFIER_RE, Inventory
 from colab.runner import Runner
 
 INFISICAL = injection.INFISICAL
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(IDENTIFIER_RE)
 
 
 class MissingSecrets(ColabError):

@@ -31,7 +31,12 @@ Dial = Callable[[str, int, float], bool]
 
 
 class NodeOffline(ColabError):
-    """The node does not answer on its SSH port."""
+    """The node does not answer on its SSH port. `reason` is that fact alone, for the tasks that report an
+    on-demand node as skipped rather than pass on bootstrap's advice."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(f"{reason}; {advice}")
+        self.reason = reason
 
 
 def tcp_dial(host: str, port: int, timeout: float) -> bool:
@@ -51,10 +56,10 @@ def route(node: Node, dial: Dial = tcp_dial, timeout: float = CONNECT_TIMEOUT) -
     tried = f"{node.mesh}:{node.ssh_port} (mesh) or {node.lan}:{node.ssh_port} (LAN) within {timeout:.0f} s"
     if node.on_demand:
         raise NodeOffline(
-            f"{node.name} is on demand and offline: nothing answers on {tried}; "
-            f"power it on, then run `inv bootstrap --node {node.name}` again"
+            f"{node.name} is on demand and offline: nothing answers on {tried}",
+            f"power it on, then run `inv bootstrap --node {node.name}` again",
         )
-    raise NodeOffline(f"{node.name} does not answer on {tried}; check that it is up and its sshd runs")
+    raise NodeOffline(f"{node.name} does not answer on {tried}", "check that it is up and its sshd runs")
 
 
 def bootstrap(

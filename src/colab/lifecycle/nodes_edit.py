@@ -29,7 +29,7 @@ from colab.inventory import Inventory
 from colab.lifecycle import edit, tables
 from colab.render import edge, monitoring
 
-_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
+_NAME = re.compile(inventory.NAME_RE)
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,7 @@ def roll_node(
             via = route(node, dial)
         except NodeOffline as e:
             status = Status.SKIPPED if node.on_demand else Status.FAILED
-            text = str(e).split("; power it on")[0] if node.on_demand else str(e)
+            text = e.reason if node.on_demand else str(e)
             report.outcomes.append(Outcome(node.name, "reach", status, text))
             return NodeResult(node.name, "skipped" if node.on_demand else "failed", detail=text)
     runner = connect(inv, node, dry_run=dry_run, console=console, via=via)

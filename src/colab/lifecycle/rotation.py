@@ -28,22 +28,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
-from colab import compose, deploy, inventory
+from colab import compose, deploy
 from colab.bootstrap.run import Dial, NodeOffline, route, tcp_dial
 from colab.deploy import command_lines
 from colab.deploy import run as deploy_run
 from colab.deploy import target as deploy_target
 from colab.errors import ColabError
-from colab.inventory import Inventory, Service
+from colab.inventory import IDENTIFIER_RE, Inventory, Service
 from colab.runner import Runner, runner_for, this_node
 from colab.steps import Outcome, Report, Status, Step, run_step
 from colab.storage import commands as storage
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME = re.compile(IDENTIFIER_RE)
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,6 @@ class Use:
     what: str  # the service, Samba user, …
     node: str
     why: str
-
-
-def _folder(svc: Service) -> Path:
-    path = Path(svc.compose)
-    return path if path.is_absolute() else inventory.REPO_ROOT / path
 
 
 def _named_in(folder: Path, name: str) -> list[str]:
@@ -85,7 +79,7 @@ def uses(inv: Inventory, name: str) -> list[Use]:
         raise ColabError(f"{name!r} is not a secret name: letters, digits and '_', not starting with a digit")
     found: list[Use] = []
     for svc in inv.services.values():
-        folder = _folder(svc)
+        folder = deploy_target.source_dir(svc)
         files = _named_in(folder, name)
         reasons = [f"services.{svc.name}.secrets lists it"] if name in svc.secrets else []
         reasons += [f"{svc.folder}/{f} names ${{{name}}}" for f in files]
@@ -106,8 +100,8 @@ def uses(inv: Inventory, name: str) -> list[Use]:
     if name == inv.networks.headscale_key_name:
         found.append(Use("mesh", "headscale pre-auth key", "", f"networks.headscale_key_name at "
                          f"{inv.networks.headscale_key_path}"))  # fmt: skip
-    offsite: Any = getattr(inv.backup, "offsite", None)
-    if offsite is not None and name in (getattr(offsite, "password_name", ""), *getattr(offsite, "secrets", [])):
+    offsite = inv.backup.offsite
+    if offsite is not None and name in (offsite.password_name, *offsite.secrets):
         found.append(Use("restic", "off-site repository", inv.backup.node, "backup.offsite: restic's password"))
     if not found:
         raise ColabError(
@@ -195,7 +189,7 @@ def _reach(inv: Inventory, node_name: str, dry_run: bool, dial: Dial) -> str | N
         route(node, dial)
     except NodeOffline as e:
         if node.on_demand:
-            return str(e).split("; power it on")[0]
+            return e.reason
         raise
     return None
 

@@ -58,7 +58,7 @@ class Plan:
 
 
 def check_name(inv: Inventory, name: str) -> None:
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", name):
+    if not re.fullmatch(inventory.NAME_RE, name):
         raise ColabError(
             f"{name!r} is not a service name: use lowercase letters, digits and '-', starting with a letter "
             "(e.g. inv service.new wiki --node director)"
