@@ -9,7 +9,6 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from colab.cli import HELP, load_inventory, out, user_errors
-from colab.errors import ColabError
 
 if TYPE_CHECKING:
     from colab.lifecycle.edit import Prepared
@@ -22,13 +21,6 @@ COMMON = {
 }
 
 
-def _port(text: str | int) -> int:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        raise ColabError(f"--ssh-port {text!r} is not a whole number; e.g. --ssh-port 22") from None
-
-
 def _finish(prepared: Prepared, dry_run: bool, json: bool, written: list[str], name: str, then: str) -> None:
     from colab.lifecycle import edit
     from colab.lifecycle import output as show
@@ -37,11 +29,7 @@ def _finish(prepared: Prepared, dry_run: bool, json: bool, written: list[str], n
     if json:
         print(show.edit_json(prepared, applied, node=name))
         return
-    console = out()
-    show.edit_summary(console, prepared, applied, written)
-    if prepared.changes:
-        console.print(show.redeploy_table(prepared.changes, "redeploy after commit and push (`inv rollout` does it)"))
-    console.print(then, highlight=False)
+    show.node_edit(out(), prepared, applied, written, then)
 
 
 @task(
@@ -77,7 +65,7 @@ def add(
     path = inventory_path(inventory)
     req = nodes_edit.NewNode(
         name, lan, mesh, os, arch, tuple(r.strip() for r in roles.split(",") if r.strip()), availability, ssh_user,
-        _port(ssh_port), repo, gpu, not no_exporter,
+        ssh_port, repo, gpu, not no_exporter,
     )  # fmt: skip
     added = nodes_edit.plan_add(path, req, output=Path(output) if output else None)
     written = [f"{path}: [nodes.{name}]"] + ([f"{path}: [services.{added.exporter}]"] if added.exporter else [])

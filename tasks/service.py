@@ -62,30 +62,4 @@ def new(
             )
         )  # fmt: skip
         return
-    console = out()
-    if dry_run:
-        show.show_files(
-            console, {f"compose/{name}/{scaffolds.COMPOSE_FILE}": plan.compose_text, f"{path}": plan.table_text}
-        )
-    head = "new" if applied else "dry run: new"
-    console.print(f"[green]{head}[/green] service {name} on {node} (template {plan.scaffold.name})", highlight=False)
-    show.edit_summary(
-        console, plan.prepared, applied, [f"{plan.folder}/{scaffolds.COMPOSE_FILE}", f"{path}: [services.{name}]"]
-    )
-    for note in plan.notes:
-        console.print(f"  [yellow]note[/yellow] {note}", highlight=False)
-    inv = plan.new_inventory
-    if plan.secrets:
-        console.print(
-            f"Add in Infisical (project {inv.infisical.project_id}, env {inv.infisical.environment}), folder "
-            f"{plan.secrets_path}: [bold]{', '.join(plan.secrets)}[/bold]",
-            highlight=False,
-        )
-    others = [ch for ch in plan.prepared.changes if ch.service != name]
-    if others:
-        console.print(show.redeploy_table(others, "redeploy after commit and push (`inv rollout` does it)"))
-    console.print(
-        f"Next: commit and push, `inv rollout` (every node's checkout{', the redeploys above' if others else ''}), "
-        f"then `inv deploy --service {name}`",
-        highlight=False,
-    )
+    show.service_new_report(out(), plan, applied, path)

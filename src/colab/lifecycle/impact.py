@@ -14,7 +14,6 @@ the paths `git diff --name-only` lists between two commits (`inv rollout`, on th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,7 +121,3 @@ def changes(
         if name not in new.services and (wanted is None or svc.node in wanted):
             out.append(Change(name, svc.node, "removed from the inventory", removed=True))
     return out
-
-
-def as_json(found: list[Change]) -> str:
-    return json.dumps([{"service": c.service, "node": c.node, "reason": c.reason, "removed": c.removed} for c in found])

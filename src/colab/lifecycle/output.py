@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from colab.inventory import REPO_ROOT
-from colab.lifecycle import edit, impact
+from colab.lifecycle import edit, impact, scaffolds, service_new
 from colab.render import disk
 from colab.tables import Table
 
@@ -28,7 +28,10 @@ def _where(root: Path) -> str:
     return "the repository" if root == REPO_ROOT else _rel(root)
 
 
-def redeploy_table(changes: list[impact.Change], title: str) -> Table:
+REDEPLOY_AFTER = "redeploy after commit and push (`inv rollout` does it)"
+
+
+def redeploy_table(changes: list[impact.Change], title: str = REDEPLOY_AFTER) -> Table:
     table = Table(title=title, title_justify="left")
     for col in ("service", "node", "why"):
         table.add_column(col, no_wrap=col in ("service", "node"), overflow="fold")
@@ -81,3 +84,40 @@ def edit_json(p: edit.Prepared, applied: edit.Applied | None, **extra: Any) -> s
         **extra,
     }
     return json.dumps(data, indent=2)
+
+
+def node_edit(console: Console, p: edit.Prepared, applied: edit.Applied | None, written: list[str], then: str) -> None:
+    """`node.add` / `node.remove`: the files, the check, the render, the services to redeploy, what is next."""
+    edit_summary(console, p, applied, written)
+    if p.changes:
+        console.print(redeploy_table(p.changes))
+    console.print(then, highlight=False)
+
+
+def service_new_report(console: Console, plan: service_new.Plan, applied: edit.Applied | None, path: Path) -> None:
+    """`service.new`: the files (in full on a dry run), the check, the render, the secrets to add in Infisical,
+    the other services to redeploy and what is next."""
+    name, compose = plan.request.name, f"{plan.folder}/{scaffolds.COMPOSE_FILE}"
+    if applied is None:
+        show_files(console, {f"compose/{name}/{scaffolds.COMPOSE_FILE}": plan.compose_text, f"{path}": plan.table_text})
+    head = "new" if applied else "dry run: new"
+    node = plan.request.node
+    console.print(f"[green]{head}[/green] service {name} on {node} (template {plan.scaffold.name})", highlight=False)
+    edit_summary(console, plan.prepared, applied, [compose, f"{path}: [services.{name}]"])
+    for note in plan.notes:
+        console.print(f"  [yellow]note[/yellow] {note}", highlight=False)
+    inv = plan.new_inventory
+    if plan.secrets:
+        console.print(
+            f"Add in Infisical (project {inv.infisical.project_id}, env {inv.infisical.environment}), folder "
+            f"{plan.secrets_path}: [bold]{', '.join(plan.secrets)}[/bold]",
+            highlight=False,
+        )
+    others = [ch for ch in plan.prepared.changes if ch.service != name]
+    if others:
+        console.print(redeploy_table(others))
+    console.print(
+        f"Next: commit and push, `inv rollout` (every node's checkout{', the redeploys above' if others else ''}), "
+        f"then `inv deploy --service {name}`",
+        highlight=False,
+    )
