@@ -195,6 +195,12 @@ class Node(_Model):
     def on_demand(self) -> bool:
         return self.availability == "on-demand"
 
+    @property
+    def engine_url(self) -> str:
+        """`ssh://user@mesh[:port]`: the node's Docker engine from another machine (DOCKER_HOST)."""
+        port = "" if self.ssh_port == 22 else f":{self.ssh_port}"
+        return f"ssh://{self.ssh_user}@{self.mesh}{port}"
+
 
 class FortressMounts(_Model):
     linux: AbsPath

@@ -113,8 +113,7 @@ def engine(inv: Inventory, node: str | None, here: str | None = None, dry_run: b
         return Engine(chosen.name, "")
     if not dry_run:
         netguard.ensure_allowed(str(chosen.mesh), f"use the Docker engine of {chosen.name}")
-    port = "" if chosen.ssh_port == 22 else f":{chosen.ssh_port}"
-    return Engine(chosen.name, f"ssh://{chosen.ssh_user}@{chosen.mesh}{port}")
+    return Engine(chosen.name, chosen.engine_url)
 
 
 def docker_argv(inv: Inventory, verb: str, image: str) -> list[str]:

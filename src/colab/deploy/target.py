@@ -38,10 +38,7 @@ class Target:
     @property
     def docker_host(self) -> str:
         """`ssh://user@mesh[:port]` for another node's engine, "" for the local socket."""
-        if self.local:
-            return ""
-        port = "" if self.node.ssh_port == 22 else f":{self.node.ssh_port}"
-        return f"ssh://{self.node.ssh_user}@{self.node.mesh}{port}"
+        return "" if self.local else self.node.engine_url
 
     @property
     def project_dir(self) -> str:
