@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from colab.privilege import as_root
 from colab.runner import Runner
-from colab.steps import Step, note
+from colab.steps import Step, note, probe
 
 # $1 path, $2 mode; the content on stdin. The folder is made first (e.g. docker.service.d/), then a temporary
 # file beside the target is renamed over it.
@@ -32,7 +32,7 @@ After = Callable[[Runner], None]
 
 def stat(r: Runner, path: str) -> tuple[str, str] | None:
     """(type in lower case, e.g. "directory" or "regular file", octal mode) of `path`; None when it is missing."""
-    res = r.run("sh", "-c", STAT, "sh", path, check=False, mutating=False)
+    res = probe(r, STAT, path)
     if not res.ok or not res.stdout.strip():
         return None
     kind, _, mode = res.stdout.strip().rpartition(" ")

@@ -25,7 +25,7 @@ from colab.bootstrap import fortress, mesh
 from colab.bootstrap.context import Ctx
 from colab.privilege import SUDO, as_root
 from colab.runner import Runner
-from colab.steps import Outcome, Report, Status, Step, requirement, run_step
+from colab.steps import Outcome, Report, Status, Step, probe, requirement, run_step
 
 # The PATH scripts/backup-cron gives root (root's mise shims first), where `infisical run` must be found.
 ROOT_PATH = (
@@ -78,7 +78,7 @@ def _controller_infisical(ctx: Ctx, node: Runner) -> Step:
     def test(r: Runner) -> str | None:
         if mesh.mesh_address(node, ctx) == want:
             return None  # already joined: no pre-auth key is read
-        found = r.run("sh", "-c", "command -v infisical", check=False, mutating=False)
+        found = probe(r, "command -v infisical")
         if found.ok:
             return None
         return (

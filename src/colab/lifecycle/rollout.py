@@ -43,7 +43,7 @@ from colab.inventory import Inventory, Node
 from colab.lifecycle import impact
 from colab.privilege import needs_sudo
 from colab.runner import ENV_NODE, Result, Runner, runner_for, this_node
-from colab.steps import Outcome, Report, Status, Step, note, run_step
+from colab.steps import Outcome, Report, Status, Step, note, probe, run_step
 from colab.tables import Table
 
 CONTROLLER = "local"
@@ -196,15 +196,13 @@ def chezmoi_step(ctx: Ctx) -> Step:
     return Step("chezmoi apply", check, act)
 
 
-def _marker_script() -> str:
-    return f'd=$(git -C "$1" rev-parse --absolute-git-dir) || exit 1; cat "$d/{MARKER}" 2>/dev/null; exit 0'
-
-
-def _record_script() -> str:
-    return (
-        f'd=$(git -C "$1" rev-parse --absolute-git-dir) || exit 1; '
-        f'printf "%s\\n" "$2" > "$d/{MARKER}.tmp" && mv -f "$d/{MARKER}.tmp" "$d/{MARKER}"'
-    )
+# $1 the checkout; the marker lives in its git folder (wherever that is: a worktree's is elsewhere).
+_READ_MARKER = f'd=$(git -C "$1" rev-parse --absolute-git-dir) || exit 1; cat "$d/{MARKER}" 2>/dev/null; exit 0'
+# $1 the checkout, $2 the commit; written through a rename.
+_RECORD = (
+    f'd=$(git -C "$1" rev-parse --absolute-git-dir) || exit 1; '
+    f'printf "%s\\n" "$2" > "$d/{MARKER}.tmp" && mv -f "$d/{MARKER}.tmp" "$d/{MARKER}"'
+)
 
 
 def deploy_argv(ctx: Ctx, service: str) -> list[str]:
@@ -314,7 +312,7 @@ def roll_node(
 def _redeploy(ctx: Ctx, r: Runner, commit: str, report: Report, state: dict[str, str]) -> NodeResult:
     node = ctx.node.name
     before = state.get("before", "")
-    marked = r.run("sh", "-c", _marker_script(), "sh", checkout(ctx), check=False, mutating=False).stdout.strip()
+    marked = probe(r, _READ_MARKER, checkout(ctx)).stdout.strip()
     base = marked if _SHA.fullmatch(marked) else before
     found = services_to_deploy(r, ctx, base, commit)
     redeployed = 0
@@ -333,7 +331,7 @@ def _redeploy(ctx: Ctx, r: Runner, commit: str, report: Report, state: dict[str,
             return NodeResult(node, "failed", before, commit, f"deploy {change.service}: {outcome.detail}")
         redeployed += 1
     if marked != commit:
-        r.run("sh", "-c", _record_script(), "sh", checkout(ctx), commit, timeout=60)
+        r.run("sh", "-c", _RECORD, "sh", checkout(ctx), commit, timeout=60)
         report.outcomes.append(Outcome(node, f"recorded {commit[:12]}", Status.CHANGED if found else Status.OK))
     moved = before != commit or "changed" in state
     detail = f"{redeployed} service(s) redeployed" if redeployed else "no service to redeploy"

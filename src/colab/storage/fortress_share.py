@@ -24,7 +24,7 @@ from colab.file_steps import file_step, write_file
 from colab.inventory import Inventory
 from colab.privilege import as_root, sudo_prefix
 from colab.runner import Runner
-from colab.steps import Step, note
+from colab.steps import Step, note, probe
 from colab.storage import boot, mounts, samba
 from colab.storage.mount_table import is_device_or_partition
 from colab.storage.samba import SambaHost
@@ -157,7 +157,7 @@ def folder_step(inv: Inventory, folder: str, sudo: bool) -> Step:
     path = f"{inv.fortress.path}/{folder}"
 
     def check(r: Runner) -> str | None:
-        have = r.run("sh", "-c", _OWNERSHIP, "sh", path, check=False, mutating=False).stdout.strip()
+        have = probe(r, _OWNERSHIP, path).stdout.strip()
         if have == "missing":
             return f"{path} is missing"
         want = f"{group} {FOLDER_MODE}"
