@@ -20,18 +20,10 @@ from colab.cli import HELP, conclude, load_inventory, out, progress, user_errors
 def rotated(c: Context, name: str, dry_run: bool = False, json: bool = False, inventory: str | None = None) -> None:
     """After NAME changed in Infisical: redeploy the services that use it, set a database's or Samba's password
     again and remount the clients; say what cannot be re-applied here (restic's key)."""
-    from rich.text import Text
-
     from colab.lifecycle import rotation
-    from colab.tables import Table
 
     inv = load_inventory(inventory)
     result = rotation.rotated(inv, name, dry_run=dry_run, console=progress(json))
     if not json:
-        table = Table(title=f"what uses {name}", title_justify="left")
-        for col in ("kind", "what", "node", "why"):
-            table.add_column(col, no_wrap=col == "node", overflow="fold")
-        for use in result.uses:
-            table.add_row(use.kind, Text(use.what), use.node, Text(use.why))
-        out().print(table)
+        out().print(result.table())
     conclude(result.report, json)

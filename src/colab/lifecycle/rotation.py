@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from colab import compose, deploy
 from colab.bootstrap.run import Dial, NodeOffline, route, tcp_dial
@@ -41,6 +42,7 @@ from colab.inventory import IDENTIFIER_RE, Inventory, Service
 from colab.runner import Runner, runner_for, this_node
 from colab.steps import Outcome, Report, Status, Step, run_step
 from colab.storage import commands as storage
+from colab.tables import Table
 
 _NAME = re.compile(IDENTIFIER_RE)
 
@@ -157,6 +159,15 @@ class Rotation:
     @property
     def exit_code(self) -> int:
         return self.report.exit_code
+
+    def table(self) -> Table:
+        """What uses the name, one row a use."""
+        table = Table(title=f"what uses {self.name}", title_justify="left")
+        for col in ("kind", "what", "node", "why"):
+            table.add_column(col, no_wrap=col == "node", overflow="fold")
+        for use in self.uses:
+            table.add_row(use.kind, Text(use.what), use.node, Text(use.why))
+        return table
 
 
 def rotated(
