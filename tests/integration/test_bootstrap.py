@@ -44,7 +44,7 @@ from tests.conftest import CANARY, STANDINS, FakeInfisical, require_tool, unavai
 from tests.harness import containers, images, wheelhouse
 from tests.harness.containers import KeyPair
 from tests.harness.inv import run_inv
-from tests.harness.project_copy import copy_project
+from tests.harness.project_copy import copy_project, git
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
 from tests.integration.deploy_support import ArgvWatch
 
@@ -132,10 +132,9 @@ def _write_inventory(dest: Path, port: int) -> Path:
 def _git_repo(tree: dict[str, bytes], dest: Path) -> None:
     disk.write_tree(tree, dest)
     copy_project(dest)  # the project itself: what the checkout's virtualenv installs
-    git = ["git", "-C", str(dest), "-c", "user.name=colab-test", "-c", "user.email=test@colab.invalid"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "rendered test inventory"], check=True)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "rendered test inventory")
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from colab.render.tree import render_tree
 from tests.conftest import RENDER_CASES as CASES
 from tests.conftest import RENDER_INVENTORIES as INVENTORIES
 from tests.conftest import require_tool
+from tests.harness.project_copy import git
 
 USER_RC = "# the user's own line\nalias ll='ls -l'\n"
 CHEZMOI_OWN = (".config/chezmoi/", ".local/share/chezmoi/", ".cache/chezmoi/")
@@ -56,12 +57,6 @@ def with_checkouts(path: Path, checkout: Path) -> inventory.Inventory:
     for node in data["nodes"].values():
         node["repo"] = str(checkout)
     return inventory.from_dict(data)
-
-
-def git(repo: Path, *args: str) -> str:
-    require_tool("git")
-    argv = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args]
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:

@@ -38,7 +38,7 @@ from tests.conftest import STANDINS, require_tool
 from tests.harness import containers
 from tests.harness.containers import KeyPair
 from tests.harness.inv import run_inv
-from tests.harness.project_copy import copy_project
+from tests.harness.project_copy import copy_project, git
 from tests.integration.conftest import LOOPBACK_INVENTORY, _live_output
 from tests.integration.test_bootstrap import IDENTITY_SECRET, build_image, wheels_for
 
@@ -94,26 +94,21 @@ def _inventory(dest: Path, ports: dict[str, int]) -> Path:
     return dest
 
 
-def _git(repo: Path, *args: str) -> str:
-    git = ["git", "-C", str(repo), "-c", "user.name=colab-test", "-c", "user.email=test@colab.invalid"]
-    return subprocess.run([*git, *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def _repo(inv_path: Path, dest: Path) -> tuple[str, str]:
     """The test repository: commit A (rendered tree, project, cluster.toml), then B (each node's env.sh changed)."""
     tree = render_tree(inventory.load(inv_path))
     disk.write_tree(tree, dest)
     copy_project(dest)  # the project itself: what the checkout's virtualenv installs
     shutil.copy2(inv_path, dest / "cluster.toml")
-    _git(dest, "init", "-q", "-b", "main")
-    _git(dest, "add", "-A")
-    _git(dest, "commit", "-q", "-m", "A")
-    a = _git(dest, "rev-parse", "HEAD")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "A")
+    a = git(dest, "rev-parse", "HEAD")
     for node in NODES:
         env_sh = dest / chezmoi_source.NODES_PREFIX / node / ENV_SH
         env_sh.write_text(env_sh.read_text() + "# rollout B\n")
-    _git(dest, "commit", "-q", "-am", "B: a changed env.sh on every node")
-    return a, _git(dest, "rev-parse", "HEAD")
+    git(dest, "commit", "-q", "-am", "B: a changed env.sh on every node")
+    return a, git(dest, "rev-parse", "HEAD")
 
 
 @pytest.fixture(scope="module")
